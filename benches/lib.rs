@@ -1,0 +1,1 @@
+//! Shared code of the criterion benchmarks (see the `[[bench]]` targets).

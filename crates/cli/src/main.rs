@@ -1,0 +1,4 @@
+//! The `bpfkit` command-line tool.
+#![forbid(unsafe_code)]
+
+fn main() {}

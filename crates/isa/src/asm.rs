@@ -1,0 +1,1 @@
+//! Text assemblers: the conformance suite's syntax and the kernel/LLVM syntax. (In progress.)
