@@ -1,0 +1,7 @@
+//! The subcommands, one module each.
+
+pub mod asm;
+pub mod conformance;
+pub mod disasm;
+pub mod run;
+pub mod verify;
