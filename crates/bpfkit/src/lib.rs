@@ -2,3 +2,4 @@
 //! loader and test runs.
 #![deny(unsafe_op_in_unsafe_fn)]
 pub mod helpers;
+pub mod progtype;
