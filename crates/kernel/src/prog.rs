@@ -121,7 +121,7 @@ impl<'a> ProgLoad<'a> {
     /// Loads `insns` with these options.
     pub fn load<P: ProgramBytes + ?Sized>(&self, insns: &P) -> Loaded {
         let code = insns.program_bytes();
-        if code.is_empty() || code.len() % Insn::SIZE != 0 {
+        if code.is_empty() || !code.len().is_multiple_of(Insn::SIZE) {
             return Loaded {
                 result: Err(Errno::EINVAL),
                 log: format!(

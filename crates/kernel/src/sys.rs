@@ -51,7 +51,8 @@ pub(crate) unsafe fn bpf<A: Attr>(cmd: libc::c_long, attr: &mut A) -> Result<i64
     if ret < 0 {
         Err(Errno::last())
     } else {
-        Ok(i64::from(ret))
+        // `c_long` is i64 on 64-bit Linux and i32 on 32-bit: widen either way.
+        Ok(ret as i64)
     }
 }
 
