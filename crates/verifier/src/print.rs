@@ -1,5 +1,6 @@
 //! The verifier state in the kernel's log format (`print_verifier_state`, `print_reg_state`).
 
+use crate::num;
 use crate::state::{Frame, RegState, RegType, SlotType, State};
 use std::fmt::Write;
 
@@ -37,7 +38,7 @@ impl Scratch {
 }
 
 fn snum(v: i64) -> String {
-    if (-512..=512).contains(&v) {
+    if (i64::from(i16::MIN)..=i64::from(i16::MAX)).contains(&v) {
         format!("{v}")
     } else {
         format!("{:#x}", v as u64)
@@ -45,7 +46,7 @@ fn snum(v: i64) -> String {
 }
 
 fn unum(v: u64) -> String {
-    if v <= 512 {
+    if v <= u64::from(u16::MAX) {
         format!("{v}")
     } else {
         format!("{v:#x}")
@@ -57,7 +58,7 @@ fn unum(v: u64) -> String {
 pub fn reg_text(reg: &RegState, frameno: u8) -> String {
     let t = reg.ty;
     if t == RegType::Scalar {
-        return reg.var.log_text();
+        return num::log_text(&reg.var);
     }
     let mut s = String::from(t.kernel_name());
     if t == RegType::Stack {
@@ -88,7 +89,7 @@ pub fn reg_text(reg: &RegState, frameno: u8) -> String {
         Some(0) => {}
         Some(v) => attrs.push(format!("imm={}", snum(v as i64))),
         None => {
-            let text = reg.var.log_text();
+            let text = num::log_text(&reg.var);
             // The scalar printer yields `scalar(a,b,...)`; a pointer shows the same list.
             if let Some(inner) = text.strip_prefix("scalar(").and_then(|x| x.strip_suffix(')')) {
                 if !inner.is_empty() {

@@ -6,7 +6,7 @@ use super::{check_write_reg, eacces, einval, read_reg, Flow, Out};
 use crate::num::{self, Scalar};
 use crate::reject::Reject;
 use crate::state::{RegState, RegType, State};
-use bpfkit_isa::{AluOp, EndKind, Op, Operand, Reg, Width};
+use bpfkit_isa::{AluOp, Op, Operand, Reg, Width};
 
 /// Bounds beyond which a pointer offset is refused (`BPF_MAX_VAR_OFF`).
 pub const MAX_VAR_OFF: i64 = 1 << 29;
@@ -39,7 +39,7 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
             let d = read_reg(st, dst, idx, out)?;
             check_write_reg(dst, idx, out)?;
             let v = if d.ty == RegType::Scalar { d.var } else { Scalar::unknown() };
-            let r = num::alu(AluOp::Sub, width, Scalar::known(0), v);
+            let r = num::neg(width, v);
             st.cur_mut().regs[dst.index()] = RegState::scalar(r);
             Ok(Flow::Next)
         }
@@ -135,7 +135,7 @@ fn arith(
                 if width == Width::W64 {
                     RegState::unknown()
                 } else {
-                    RegState::scalar(Scalar::unknown_of_size(4))
+                    RegState::scalar(num::unknown_of_size(4))
                 }
             } else {
                 return Err(eacces(
@@ -167,7 +167,7 @@ fn ptr_arith(
     let d = dst.num();
     if width == Width::W32 {
         if op == AluOp::Sub {
-            return Ok(RegState::scalar(Scalar::unknown_of_size(4)));
+            return Ok(RegState::scalar(num::unknown_of_size(4)));
         }
         return Err(eacces(idx, format!("R{d} 32-bit pointer arithmetic prohibited")));
     }
@@ -266,13 +266,4 @@ fn ptr_arith(
     }
     sane(&r.var, ptr.ty)?;
     Ok(r)
-}
-
-/// Byte-order operations on a scalar (stand-in re-export for the domain's `end`).
-pub fn end_kind_name(kind: EndKind) -> &'static str {
-    match kind {
-        EndKind::ToLe => "le",
-        EndKind::ToBe => "be",
-        EndKind::Swap => "bswap",
-    }
 }

@@ -63,6 +63,8 @@ pub struct Out<'a> {
     pub scratch: &'a mut Scratch,
     /// The id generator (`env->id_gen`), shared by all paths.
     pub id_gen: &'a mut u32,
+    /// Deepest stack use per subprogram (`subprog_info[].stack_depth`).
+    pub depth: &'a mut Vec<usize>,
 }
 
 impl Out<'_> {
@@ -70,6 +72,13 @@ impl Out<'_> {
     pub fn new_id(&mut self) -> u32 {
         *self.id_gen += 1;
         *self.id_gen
+    }
+
+    /// Records that subprogram `subprog` uses `depth` bytes of stack.
+    pub fn note_depth(&mut self, subprog: usize, depth: usize) {
+        if let Some(d) = self.depth.get_mut(subprog) {
+            *d = (*d).max(depth);
+        }
     }
 }
 
