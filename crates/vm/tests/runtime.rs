@@ -4,6 +4,8 @@
 //! Programs are built slot by slot with the opcode values of RFC 9669 §3/§4; expected results
 //! come from the RFC and from Linux's documented behaviour, cited per test.
 
+#![expect(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
+
 use bpfkit_isa::Insn;
 use bpfkit_vm::{
     ErrorKind, Helper, Helpers, Program, RunCtx, TailCallHook, TailCallTarget, Vm, VmError,
