@@ -282,7 +282,7 @@ fn translate_one(
             };
             (i, meta(reads, writes))
         }
-        Op::Ja { off } => (
+        Op::Ja { off, .. } => (
             I::Ja {
                 t: cx.jump(i64::from(off))?,
             },
@@ -325,7 +325,7 @@ fn translate_one(
                 .map_err(|_| cx.err(ErrorKind::BadCallTarget { target }))?;
             (I::CallLocal { t }, meta(0, 0))
         }
-        Op::Call(CallTarget::Kfunc(id)) => {
+        Op::Call(CallTarget::Kfunc { btf_id: id, .. }) => {
             return Err(cx.err(ErrorKind::Unsupported(format!("kfunc call (BTF id {id})"))));
         }
         Op::Exit => (I::Exit, meta(bit(0), 0)),
