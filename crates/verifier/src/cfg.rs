@@ -85,13 +85,8 @@ pub fn check_subprogs(insns: &[Insn]) -> Result<Vec<usize>, Reject> {
     let n = insns.len() as i64;
     let mut starts = vec![0usize];
     for (i, insn) in insns.iter().enumerate() {
-        let target = if is_pseudo_call(insn) {
-            Some(i as i64 + i64::from(insn.imm) + 1)
-        } else if insn.is_ld_imm64() && insn.src == c::PSEUDO_FUNC {
-            Some(i as i64 + i64::from(insn.imm) + 1)
-        } else {
-            None
-        };
+        let target = (is_pseudo_call(insn) || (insn.is_ld_imm64() && insn.src == c::PSEUDO_FUNC))
+            .then(|| i as i64 + i64::from(insn.imm) + 1);
         if let Some(t) = target {
             if t < 0 || t >= n {
                 return Err(einval(i, "call to invalid destination".into()));
@@ -109,7 +104,10 @@ pub fn check_subprogs(insns: &[Insn]) -> Result<Vec<usize>, Reject> {
         if is_jmp_class(code) && c::op(code) != c::EXIT && c::op(code) != c::CALL {
             let off = i as i64 + jump_off(insn) + 1;
             if off < start || off >= end {
-                return Err(einval(i, format!("jump out of range from insn {i} to {off}")));
+                return Err(einval(
+                    i,
+                    format!("jump out of range from insn {i} to {off}"),
+                ));
             }
         }
         if i as i64 == end - 1 {
@@ -158,7 +156,7 @@ pub fn check_cfg(insns: &[Insn], subprogs: Vec<usize>) -> Result<Cfg, Reject> {
     let mut prune_point = vec![false; n];
     let mut stack = vec![0usize];
     seen[0] = true;
-    let mut push = |w: i64, seen: &mut Vec<bool>, stack: &mut Vec<usize>| {
+    let push = |w: i64, seen: &mut Vec<bool>, stack: &mut Vec<usize>| {
         if w >= 0 && (w as usize) < n && !seen[w as usize] {
             seen[w as usize] = true;
             stack.push(w as usize);
@@ -217,12 +215,18 @@ pub fn check_cfg(insns: &[Insn], subprogs: Vec<usize>) -> Result<Cfg, Reject> {
         }
         if insns[i].is_ld_imm64() {
             if i + 1 < n && seen[i + 1] {
-                return Err(einval(i, format!("jump into the middle of ldimm64 insn {i}")));
+                return Err(einval(
+                    i,
+                    format!("jump into the middle of ldimm64 insn {i}"),
+                ));
             }
             i += 2;
         } else {
             i += 1;
         }
     }
-    Ok(Cfg { subprogs, prune_point })
+    Ok(Cfg {
+        subprogs,
+        prune_point,
+    })
 }

@@ -75,13 +75,19 @@ impl ProgType {
     /// Whether the type may read packet data directly (`may_access_direct_pkt_data`).
     #[must_use]
     pub const fn direct_packet_access(self) -> bool {
-        matches!(self, ProgType::SchedCls | ProgType::SchedAct | ProgType::Xdp)
+        matches!(
+            self,
+            ProgType::SchedCls | ProgType::SchedAct | ProgType::Xdp
+        )
     }
 
     /// Whether legacy `LD_ABS`/`LD_IND` packet loads are allowed (`may_access_skb`).
     #[must_use]
     pub const fn ld_abs_allowed(self) -> bool {
-        matches!(self, ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct)
+        matches!(
+            self,
+            ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct
+        )
     }
 }
 
@@ -307,8 +313,13 @@ pub trait Env {
     /// Checks a context access of `size` bytes at constant offset `off` for `prog_type`:
     /// `Some(field)` when allowed (what the load yields), `None` when the kernel refuses it
     /// (`invalid bpf_context access off=%d size=%d`).
-    fn ctx_access(&self, prog_type: ProgType, off: i32, size: u32, kind: AccessKind)
-        -> Option<CtxField>;
+    fn ctx_access(
+        &self,
+        prog_type: ProgType,
+        off: i32,
+        size: u32,
+        kind: AccessKind,
+    ) -> Option<CtxField>;
 
     /// The prototype of helper `id` as callable from `prog_type`, or `None` when the helper is
     /// unknown or not allowed there (`unknown func %s#%d` / `program of this type cannot use

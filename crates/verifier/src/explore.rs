@@ -128,8 +128,17 @@ impl<'a> Explorer<'a> {
     }
 
     /// `is_state_visited`: `Ok(true)` when the state is pruned.
-    fn visit(&mut self, st: &State, idx: usize, parent: &mut Option<usize>) -> Result<bool, Reject> {
+    fn visit(
+        &mut self,
+        st: &State,
+        idx: usize,
+        parent: &mut Option<usize>,
+    ) -> Result<bool, Reject> {
         let live = self.live[idx];
+        self.stats.max_states_per_insn = self
+            .stats
+            .max_states_per_insn
+            .max(self.explored[idx].len() as u32);
         for &c in &self.explored[idx] {
             let ck = &self.checkpoints[c];
             if ck.branches > 0 {
@@ -152,13 +161,15 @@ impl<'a> Explorer<'a> {
             self.prev_jmps_processed = self.jmps_processed;
             self.prev_insn_processed = self.stats.insns_processed;
             let id = self.checkpoints.len();
-            self.checkpoints.push(Checkpoint { state: st.clone(), branches: 1, parent: *parent });
+            self.checkpoints.push(Checkpoint {
+                state: st.clone(),
+                branches: 1,
+                parent: *parent,
+            });
             *parent = Some(id);
             self.explored[idx].push(id);
             self.stats.total_states += 1;
             self.stats.peak_states = self.stats.total_states;
-            self.stats.max_states_per_insn =
-                self.stats.max_states_per_insn.max(self.explored[idx].len() as u32);
         }
         Ok(false)
     }
@@ -183,7 +194,10 @@ impl<'a> Explorer<'a> {
                 return Err(Reject::new(
                     Errno::E2BIG,
                     idx,
-                    format!("BPF program is too large. Processed {} insn", self.stats.insns_processed),
+                    format!(
+                        "BPF program is too large. Processed {} insn",
+                        self.stats.insns_processed
+                    ),
                 ));
             }
             let mut ended = false;
@@ -204,13 +218,20 @@ impl<'a> Explorer<'a> {
                     if log_on && scratch.any() {
                         self.log.insn_state(idx, &state_text(&st, scratch));
                     }
-                    return Err(self.decode_errors.get_mut(idx).and_then(Option::take).unwrap_or_else(
-                        || Reject::new(Errno::EINVAL, idx, format!("invalid insn idx {idx}")),
-                    ));
+                    return Err(self
+                        .decode_errors
+                        .get_mut(idx)
+                        .and_then(Option::take)
+                        .unwrap_or_else(|| {
+                            Reject::new(Errno::EINVAL, idx, format!("invalid insn idx {idx}"))
+                        }));
                 };
                 if log_on {
                     if resumed && level2 {
-                        self.log.push(&format!("\nfrom {prev} to {idx}:{}\n", state_text(&st, Scratch::ALL)));
+                        self.log.push(&format!(
+                            "\nfrom {prev} to {idx}:{}\n",
+                            state_text(&st, Scratch::ALL)
+                        ));
                     }
                     if scratch.any() {
                         self.log.insn_state(idx, &state_text(&st, scratch));
@@ -221,40 +242,49 @@ impl<'a> Explorer<'a> {
                 }
                 resumed = false;
                 scratch = Scratch::default();
-                if matches!(op, Op::Ja { .. } | Op::Jcond { .. } | Op::Call(_) | Op::Exit) {
+                if matches!(
+                    op,
+                    Op::Ja { .. } | Op::Jcond { .. } | Op::Call(_) | Op::Exit
+                ) {
                     self.jmps_processed += 1;
                 }
                 let flow = {
-                    let mut out = Out { scratch: &mut scratch, id_gen: &mut self.id_gen, depth: &mut self.depth };
+                    let mut out = Out {
+                        scratch: &mut scratch,
+                        id_gen: &mut self.id_gen,
+                        depth: &mut self.depth,
+                    };
                     rules::step(&self.cx, &mut st, idx, &op, &mut out)?
                 };
                 prev = idx;
                 match flow {
                     Flow::Next => idx += op.slots(),
                     Flow::Jump(t) => idx = t,
-                    Flow::Branch { fall, taken, target } => {
-                        match (fall, taken) {
-                            (true, Some(other)) => {
-                                if let Some(p) = parent {
-                                    self.checkpoints[p].branches += 1;
-                                }
-                                stack.push(Pending {
-                                    state: *other,
-                                    idx: target,
-                                    prev: idx,
-                                    parent,
-                                    log_pos: self.log.pos(),
-                                });
-                                idx += 1;
+                    Flow::Branch {
+                        fall,
+                        taken,
+                        target,
+                    } => match (fall, taken) {
+                        (true, Some(other)) => {
+                            if let Some(p) = parent {
+                                self.checkpoints[p].branches += 1;
                             }
-                            (true, None) => idx += 1,
-                            (false, Some(other)) => {
-                                st = *other;
-                                idx = target;
-                            }
-                            (false, None) => ended = true,
+                            stack.push(Pending {
+                                state: *other,
+                                idx: target,
+                                prev: idx,
+                                parent,
+                                log_pos: self.log.pos(),
+                            });
+                            idx += 1;
                         }
-                    }
+                        (true, None) => idx += 1,
+                        (false, Some(other)) => {
+                            st = *other;
+                            idx = target;
+                        }
+                        (false, None) => ended = true,
+                    },
                     Flow::Call(t) => {
                         if log_on {
                             let callee = st.frames.len() - 1;
@@ -272,7 +302,8 @@ impl<'a> Explorer<'a> {
                     }
                     Flow::Return(t) => {
                         if log_on {
-                            let text = format!("to caller at {t}:\n{}\n", state_text(&st, Scratch::ALL));
+                            let text =
+                                format!("to caller at {t}:\n{}\n", state_text(&st, Scratch::ALL));
                             self.log.push(&text);
                             scratch = Scratch::ALL;
                         }

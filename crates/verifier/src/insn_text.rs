@@ -59,7 +59,12 @@ fn jmp_str(cond: JmpCond) -> &'static str {
 pub fn insn_text(insn: Insn, op: &Op, helper_name: &dyn Fn(i32) -> Option<&'static str>) -> String {
     let code = insn.code;
     let body = match *op {
-        Op::Alu { width, op, dst, src } => {
+        Op::Alu {
+            width,
+            op,
+            dst,
+            src,
+        } => {
             let p = if width == Width::W64 { 'r' } else { 'w' };
             match (op, src) {
                 (AluOp::Movsx(bits), Operand::Reg(s)) => {
@@ -81,7 +86,12 @@ pub fn insn_text(insn: Insn, op: &Op, helper_name: &dyn Fn(i32) -> Option<&'stat
             };
             format!("r{d} = {name}{bits} r{d}", d = dst.num())
         }
-        Op::LdImm64 { dst, pseudo, imm, next_imm } => match pseudo {
+        Op::LdImm64 {
+            dst,
+            pseudo,
+            imm,
+            next_imm,
+        } => match pseudo {
             1 => format!("r{} = map[id:{imm}]", dst.num()),
             2 => format!("r{} = map[id:{imm}][0]+{next_imm}", dst.num()),
             _ => {
@@ -91,22 +101,61 @@ pub fn insn_text(insn: Insn, op: &Op, helper_name: &dyn Fn(i32) -> Option<&'stat
         },
         Op::LdAbs { size, imm } => format!("r0 = *({} *)skb[{imm}]", size_name(size, false)),
         Op::LdInd { size, src, imm } => {
-            format!("r0 = *({} *)skb[r{} + {imm}]", size_name(size, false), src.num())
+            format!(
+                "r0 = *({} *)skb[r{} + {imm}]",
+                size_name(size, false),
+                src.num()
+            )
         }
-        Op::Load { size, sign_extend, dst, src, off } => format!(
+        Op::Load {
+            size,
+            sign_extend,
+            dst,
+            src,
+            off,
+        } => format!(
             "r{} = *({} *)(r{} {off:+})",
             dst.num(),
             size_name(size, sign_extend),
             src.num()
         ),
-        Op::StoreImm { size, dst, off, imm } => {
-            format!("*({} *)(r{} {off:+}) = {imm}", size_name(size, false), dst.num())
+        Op::StoreImm {
+            size,
+            dst,
+            off,
+            imm,
+        } => {
+            format!(
+                "*({} *)(r{} {off:+}) = {imm}",
+                size_name(size, false),
+                dst.num()
+            )
         }
-        Op::StoreReg { size, dst, src, off } => {
-            format!("*({} *)(r{} {off:+}) = r{}", size_name(size, false), dst.num(), src.num())
+        Op::StoreReg {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            format!(
+                "*({} *)(r{} {off:+}) = r{}",
+                size_name(size, false),
+                dst.num(),
+                src.num()
+            )
         }
-        Op::Atomic { size, op, dst, src, off } => {
-            let (w, sz, fam) = if size == Size::DW { ('r', "u64", "atomic64") } else { ('w', "u32", "atomic") };
+        Op::Atomic {
+            size,
+            op,
+            dst,
+            src,
+            off,
+        } => {
+            let (w, sz, fam) = if size == Size::DW {
+                ('r', "u64", "atomic64")
+            } else {
+                ('w', "u32", "atomic")
+            };
             let (d, s) = (dst.num(), src.num());
             let rmw = |name: &str, sym: &str, fetch: bool| {
                 if fetch {
@@ -126,21 +175,37 @@ pub fn insn_text(insn: Insn, op: &Op, helper_name: &dyn Fn(i32) -> Option<&'stat
                 }
             }
         }
-        Op::Ja { off } => {
-            if insn.class() == bpfkit_isa::opcode::JMP32 {
+        Op::Ja { off, long } => {
+            if long {
                 format!("gotol pc{off:+}")
             } else {
                 format!("goto pc{off:+}")
             }
         }
-        Op::Jcond { width, cond, dst, src, off } => {
+        Op::Jcond {
+            width,
+            cond,
+            dst,
+            src,
+            off,
+        } => {
             let p = if width == Width::W64 { 'r' } else { 'w' };
             match src {
                 Operand::Reg(s) => {
-                    format!("if {p}{} {} {p}{} goto pc{off:+}", dst.num(), jmp_str(cond), s.num())
+                    format!(
+                        "if {p}{} {} {p}{} goto pc{off:+}",
+                        dst.num(),
+                        jmp_str(cond),
+                        s.num()
+                    )
                 }
                 Operand::Imm(i) => {
-                    format!("if {p}{} {} 0x{:x} goto pc{off:+}", dst.num(), jmp_str(cond), i as u32)
+                    format!(
+                        "if {p}{} {} 0x{:x} goto pc{off:+}",
+                        dst.num(),
+                        jmp_str(cond),
+                        i as u32
+                    )
                 }
             }
         }
@@ -149,7 +214,7 @@ pub fn insn_text(insn: Insn, op: &Op, helper_name: &dyn Fn(i32) -> Option<&'stat
             None => format!("call unknown#{id}"),
         },
         Op::Call(CallTarget::Local(off)) => format!("call pc{off:+}"),
-        Op::Call(CallTarget::Kfunc(id)) => format!("call kernel-function#{id}"),
+        Op::Call(CallTarget::Kfunc { btf_id, .. }) => format!("call kernel-function#{btf_id}"),
         Op::Exit => "exit".to_string(),
     };
     format!("({code:02x}) {body}")

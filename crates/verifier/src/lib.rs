@@ -83,7 +83,11 @@ pub struct Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rejected at insn {} ({}): {}", self.insn_idx, self.errno, self.message)
+        write!(
+            f,
+            "rejected at insn {} ({}): {}",
+            self.insn_idx, self.errno, self.message
+        )
     }
 }
 
@@ -102,7 +106,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { prog_type: ProgType::SocketFilter, log_level: 0, license: "GPL".into() }
+        Options {
+            prog_type: ProgType::SocketFilter,
+            log_level: 0,
+            license: "GPL".into(),
+        }
     }
 }
 
@@ -111,7 +119,12 @@ impl Default for Options {
 pub fn license_is_gpl_compatible(license: &str) -> bool {
     matches!(
         license,
-        "GPL" | "GPL v2" | "GPL and additional rights" | "Dual BSD/GPL" | "Dual MIT/GPL" | "Dual MPL/GPL"
+        "GPL"
+            | "GPL v2"
+            | "GPL and additional rights"
+            | "Dual BSD/GPL"
+            | "Dual MIT/GPL"
+            | "Dual MPL/GPL"
     )
 }
 
@@ -145,9 +158,19 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         text.push('\n');
         log.push(&text);
         if opts.log_level != 0 {
-            log.push(&stats_text(stats, depth, opts.log_level, start.elapsed().as_micros()));
+            log.push(&stats_text(
+                stats,
+                depth,
+                opts.log_level,
+                start.elapsed().as_micros(),
+            ));
         }
-        Rejected { errno: r.errno, insn_idx: r.insn_idx, message: r.message, log: log.into_text() }
+        Rejected {
+            errno: r.errno,
+            insn_idx: r.insn_idx,
+            message: r.message,
+            log: log.into_text(),
+        }
     };
     if insns.is_empty() || insns.len() as u64 > explore::COMPLEXITY_LIMIT {
         return Err(Rejected {
@@ -172,9 +195,40 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
     }
     // Map references are resolved before the control-flow check (`resolve_pseudo_ldimm64`).
     for (i, insn) in insns.iter().enumerate() {
-        if insn.is_ld_imm64() && matches!(insn.src, 1 | 2) && env.map(insn.imm).is_none() {
-            let r = Reject::new(Errno::EBADF, i, format!("fd {} is not pointing to valid bpf_map", insn.imm));
+        if !(insn.is_ld_imm64() && matches!(insn.src, 1 | 2)) {
+            continue;
+        }
+        let Some(map) = env.map(insn.imm) else {
+            let r = Reject::new(
+                Errno::EBADF,
+                i,
+                format!("fd {} is not pointing to valid bpf_map", insn.imm),
+            );
             return Err(reject(r, log, &none, &[0]));
+        };
+        if insn.src == 2 {
+            // Direct value access: single-element arrays only (`array_map_direct_value_addr`).
+            let off = insns.get(i + 1).map_or(0, |n| n.imm) as u32;
+            let msg = format!(
+                "invalid access to map value pointer, value_size={} off={off}",
+                map.value_size
+            );
+            let r = if map.map_type != env::MapType::Array {
+                Some(Reject::new(
+                    Errno::EINVAL,
+                    i,
+                    "no direct value access support for this map type",
+                ))
+            } else if map.max_entries != 1 {
+                Some(Reject::new(Errno::ENOTSUPP, i, msg))
+            } else if off >= map.value_size {
+                Some(Reject::new(Errno::EINVAL, i, msg))
+            } else {
+                None
+            };
+            if let Some(r) = r {
+                return Err(reject(r, log, &none, &[0]));
+            }
         }
     }
     let cfg = match cfg::check_cfg(insns, subprogs) {
@@ -219,9 +273,19 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 log.reset(0);
             }
             if opts.log_level != 0 {
-                log.push(&stats_text(&stats, &depth, opts.log_level, start.elapsed().as_micros()));
+                log.push(&stats_text(
+                    &stats,
+                    &depth,
+                    opts.log_level,
+                    start.elapsed().as_micros(),
+                ));
             }
-            Ok(Verified { insns: insns.to_vec(), log: log.into_text(), stats, stack_depth: depth })
+            Ok(Verified {
+                insns: insns.to_vec(),
+                log: log.into_text(),
+                stats,
+                stack_depth: depth,
+            })
         }
         Err(r) => Err(reject(r, ex.log, &stats, &depth)),
     }

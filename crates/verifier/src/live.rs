@@ -17,9 +17,12 @@ pub fn use_def(op: &Op, env: &dyn Env, prog_type: ProgType) -> (u16, u16) {
         Operand::Imm(_) => 0,
     };
     match op {
-        Op::Alu { op: bpfkit_isa::AluOp::Mov | bpfkit_isa::AluOp::Movsx(_), dst, src, .. } => {
-            (src_bits(src), bit(dst.num()))
-        }
+        Op::Alu {
+            op: bpfkit_isa::AluOp::Mov | bpfkit_isa::AluOp::Movsx(_),
+            dst,
+            src,
+            ..
+        } => (src_bits(src), bit(dst.num())),
         Op::Alu { dst, src, .. } => (bit(dst.num()) | src_bits(src), bit(dst.num())),
         Op::Neg { dst, .. } | Op::End { dst, .. } => (bit(dst.num()), bit(dst.num())),
         Op::LdImm64 { dst, .. } => (0, bit(dst.num())),
@@ -37,7 +40,10 @@ pub fn use_def(op: &Op, env: &dyn Env, prog_type: ProgType) -> (u16, u16) {
                     d |= bit(0);
                 }
                 AtomicOp::Xchg => d |= bit(src.num()),
-                AtomicOp::Add { fetch } | AtomicOp::Or { fetch } | AtomicOp::And { fetch } | AtomicOp::Xor { fetch } => {
+                AtomicOp::Add { fetch }
+                | AtomicOp::Or { fetch }
+                | AtomicOp::And { fetch }
+                | AtomicOp::Xor { fetch } => {
                     if *fetch {
                         d |= bit(src.num());
                     }
@@ -49,7 +55,10 @@ pub fn use_def(op: &Op, env: &dyn Env, prog_type: ProgType) -> (u16, u16) {
         Op::Jcond { dst, src, .. } => (bit(dst.num()) | src_bits(src), 0),
         Op::Call(CallTarget::Helper(id)) => {
             let args = env.helper(prog_type, *id).map_or(5, |p| {
-                p.args.iter().take_while(|a| **a != ArgType::DontCare).count()
+                p.args
+                    .iter()
+                    .take_while(|a| **a != ArgType::DontCare)
+                    .count()
             });
             let u = ((1u16 << (args + 1)) - 1) & !1;
             (u, 0x3f)
@@ -69,7 +78,9 @@ pub fn live_in(insns: &[Insn], ops: &[Option<Op>], env: &dyn Env, prog_type: Pro
         .map(|o| o.as_ref().map_or((0, 0), |op| use_def(op, env, prog_type)))
         .collect();
     let succ = |i: usize| -> [Option<usize>; 2] {
-        let Some(op) = &ops[i] else { return [None, None] };
+        let Some(op) = &ops[i] else {
+            return [None, None];
+        };
         let next = |k: usize| if i + k < n { Some(i + k) } else { None };
         let tgt = |off: i64| {
             let t = i as i64 + 1 + off;
@@ -81,7 +92,7 @@ pub fn live_in(insns: &[Insn], ops: &[Option<Op>], env: &dyn Env, prog_type: Pro
         };
         match op {
             Op::Exit => [None, None],
-            Op::Ja { off } => [tgt(i64::from(*off)), None],
+            Op::Ja { off, .. } => [tgt(i64::from(*off)), None],
             Op::Jcond { off, .. } => [next(1), tgt(i64::from(*off))],
             Op::LdImm64 { .. } => [next(2), None],
             _ => [next(1), None],
@@ -114,6 +125,12 @@ pub fn live_in(insns: &[Insn], ops: &[Option<Op>], env: &dyn Env, prog_type: Pro
 #[must_use]
 pub fn mask_text(mask: u16) -> String {
     (0..10)
-        .map(|r| if mask & (1 << r) != 0 { char::from(b'0' + r as u8) } else { '.' })
+        .map(|r| {
+            if mask & (1 << r) != 0 {
+                char::from(b'0' + r as u8)
+            } else {
+                '.'
+            }
+        })
         .collect()
 }

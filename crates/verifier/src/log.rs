@@ -30,7 +30,11 @@ impl Log {
     /// A log at `level` (bits [`LEVEL1`], [`LEVEL2`], [`STATS`]).
     #[must_use]
     pub fn new(level: u32) -> Log {
-        Log { level, buf: String::new(), insn_line: None }
+        Log {
+            level,
+            buf: String::new(),
+            insn_line: None,
+        }
     }
 
     /// Whether instructions and states are printed (levels 1 and 2).

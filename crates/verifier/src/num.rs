@@ -46,10 +46,10 @@ pub fn branch_taken(cond: JmpCond, width: Width, a: Scalar, b: Scalar) -> Option
     dom::branch_taken(cond, width, &a, &b)
 }
 
-/// Whether `a cond a` is decided (comparing a register with itself).
+/// `a` refined by `a cond a` being `taken` (a register compared with itself).
 #[must_use]
-pub fn same_reg_branch_taken(cond: JmpCond, width: Width, a: Scalar) -> Option<bool> {
-    dom::same_reg_branch_taken(cond, width, &a)
+pub fn refine_same(cond: JmpCond, width: Width, a: Scalar, taken: bool) -> Scalar {
+    dom::refine_same(cond, width, &a, taken)
 }
 
 /// `a` and `b` refined by `a cond b` being `taken`.

@@ -16,7 +16,10 @@ pub struct Scratch {
 
 impl Scratch {
     /// Everything (the state printed at entry and after a branch is resumed).
-    pub const ALL: Scratch = Scratch { regs: u16::MAX, slots: u64::MAX };
+    pub const ALL: Scratch = Scratch {
+        regs: u16::MAX,
+        slots: u64::MAX,
+    };
 
     /// Marks register `r`.
     pub fn reg(&mut self, r: u8) {
@@ -75,7 +78,10 @@ pub fn reg_text(reg: &RegState, frameno: u8) -> String {
         attrs.push(format!("id={}", reg.id));
     }
     if let Some(m) = &reg.map {
-        if matches!(t, RegType::MapPtr | RegType::MapValue | RegType::MapValueOrNull) {
+        if matches!(
+            t,
+            RegType::MapPtr | RegType::MapValue | RegType::MapValueOrNull
+        ) {
             attrs.push(format!("ks={},vs={}", m.key_size, m.value_size));
         }
     }
@@ -91,7 +97,10 @@ pub fn reg_text(reg: &RegState, frameno: u8) -> String {
         None => {
             let text = num::log_text(&reg.var);
             // The scalar printer yields `scalar(a,b,...)`; a pointer shows the same list.
-            if let Some(inner) = text.strip_prefix("scalar(").and_then(|x| x.strip_suffix(')')) {
+            if let Some(inner) = text
+                .strip_prefix("scalar(")
+                .and_then(|x| x.strip_suffix(')'))
+            {
                 if !inner.is_empty() {
                     attrs.push(inner.to_string());
                 }

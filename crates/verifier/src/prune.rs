@@ -65,13 +65,17 @@ fn stacksafe(old: &Frame, cur: &Frame, ids: &mut IdMap) -> bool {
             if ot == SlotType::Invalid || ot == SlotType::Misc {
                 continue;
             }
-            let Some(cs) = cur.stack.get(spi) else { return false };
+            let Some(cs) = cur.stack.get(spi) else {
+                return false;
+            };
             if cs.bytes[b] != ot {
                 return false;
             }
         }
         if os.bytes[7] == SlotType::Spill {
-            let Some(cs) = cur.stack.get(spi) else { return false };
+            let Some(cs) = cur.stack.get(spi) else {
+                return false;
+            };
             if !regsafe(&os.spilled, &cs.spilled, ids) {
                 return false;
             }

@@ -57,6 +57,10 @@ impl Reject {
     /// A rejection at instruction `insn_idx`.
     #[must_use]
     pub fn new(errno: Errno, insn_idx: usize, message: impl Into<String>) -> Reject {
-        Reject { errno, insn_idx, message: message.into() }
+        Reject {
+            errno,
+            insn_idx,
+            message: message.into(),
+        }
     }
 }

@@ -132,7 +132,11 @@ impl RegState {
     /// A scalar.
     #[must_use]
     pub const fn scalar(var: Scalar) -> RegState {
-        RegState { ty: RegType::Scalar, var, ..RegState::NOT_INIT }
+        RegState {
+            ty: RegType::Scalar,
+            var,
+            ..RegState::NOT_INIT
+        }
     }
 
     /// An unknown scalar (`mark_reg_unknown`).
@@ -144,13 +148,20 @@ impl RegState {
     /// A pointer of type `ty` with fixed offset 0 and a known-zero variable part.
     #[must_use]
     pub const fn pointer(ty: RegType) -> RegState {
-        RegState { ty, ..RegState::NOT_INIT }
+        RegState {
+            ty,
+            ..RegState::NOT_INIT
+        }
     }
 
     /// The frame pointer of frame `frameno`.
     #[must_use]
     pub const fn frame_pointer(frameno: u8) -> RegState {
-        RegState { ty: RegType::Stack, frameno, ..RegState::NOT_INIT }
+        RegState {
+            ty: RegType::Stack,
+            frameno,
+            ..RegState::NOT_INIT
+        }
     }
 
     /// Whether this is the scalar constant 0 (`register_is_null`).
@@ -208,8 +219,10 @@ pub struct StackSlot {
 
 impl StackSlot {
     /// A slot nothing was written to.
-    pub const INVALID: StackSlot =
-        StackSlot { spilled: RegState::NOT_INIT, bytes: [SlotType::Invalid; 8] };
+    pub const INVALID: StackSlot = StackSlot {
+        spilled: RegState::NOT_INIT,
+        bytes: [SlotType::Invalid; 8],
+    };
 
     /// Whether the slot holds a full 8-byte register spill.
     #[must_use]
@@ -239,7 +252,13 @@ impl Frame {
     pub fn new(frameno: u8, callsite: usize, subprog: usize) -> Frame {
         let mut regs = [RegState::NOT_INIT; 11];
         regs[10] = RegState::frame_pointer(frameno);
-        Frame { regs, stack: Vec::new(), callsite, subprog, frameno }
+        Frame {
+            regs,
+            stack: Vec::new(),
+            callsite,
+            subprog,
+            frameno,
+        }
     }
 
     /// Bytes of stack in use (`allocated_stack`).

@@ -38,7 +38,11 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
         Op::Neg { width, dst } => {
             let d = read_reg(st, dst, idx, out)?;
             check_write_reg(dst, idx, out)?;
-            let v = if d.ty == RegType::Scalar { d.var } else { Scalar::unknown() };
+            let v = if d.ty == RegType::Scalar {
+                d.var
+            } else {
+                Scalar::unknown()
+            };
             let r = num::neg(width, v);
             st.cur_mut().regs[dst.index()] = RegState::scalar(r);
             Ok(Flow::Next)
@@ -46,15 +50,32 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
         Op::End { kind, bits, dst } => {
             let d = read_reg(st, dst, idx, out)?;
             check_write_reg(dst, idx, out)?;
-            let v = if d.ty == RegType::Scalar { d.var } else { Scalar::unknown() };
+            let v = if d.ty == RegType::Scalar {
+                d.var
+            } else {
+                Scalar::unknown()
+            };
             st.cur_mut().regs[dst.index()] = RegState::scalar(num::end(kind, bits, v));
             Ok(Flow::Next)
         }
-        Op::Alu { width, op: AluOp::Mov, dst, src } => mov(st, idx, width, None, dst, src, out),
-        Op::Alu { width, op: AluOp::Movsx(bits), dst, src } => {
-            mov(st, idx, width, Some(bits), dst, src, out)
-        }
-        Op::Alu { width, op, dst, src } => arith(st, idx, width, op, dst, src, out),
+        Op::Alu {
+            width,
+            op: AluOp::Mov,
+            dst,
+            src,
+        } => mov(st, idx, width, None, dst, src, out),
+        Op::Alu {
+            width,
+            op: AluOp::Movsx(bits),
+            dst,
+            src,
+        } => mov(st, idx, width, Some(bits), dst, src, out),
+        Op::Alu {
+            width,
+            op,
+            dst,
+            src,
+        } => arith(st, idx, width, op, dst, src, out),
         _ => Ok(Flow::Next),
     }
 }
@@ -75,11 +96,19 @@ fn mov(
             match (width, sx) {
                 (Width::W64, None) => s,
                 (_, Some(bits)) => {
-                    let v = if s.ty == RegType::Scalar { s.var } else { Scalar::unknown() };
+                    let v = if s.ty == RegType::Scalar {
+                        s.var
+                    } else {
+                        Scalar::unknown()
+                    };
                     RegState::scalar(num::movsx(width, bits, v))
                 }
                 (Width::W32, None) => {
-                    let v = if s.ty == RegType::Scalar { s.var } else { Scalar::unknown() };
+                    let v = if s.ty == RegType::Scalar {
+                        s.var
+                    } else {
+                        Scalar::unknown()
+                    };
                     RegState::scalar(num::alu(AluOp::Mov, Width::W32, Scalar::known(0), v))
                 }
             }
@@ -169,7 +198,10 @@ fn ptr_arith(
         if op == AluOp::Sub {
             return Ok(RegState::scalar(num::unknown_of_size(4)));
         }
-        return Err(eacces(idx, format!("R{d} 32-bit pointer arithmetic prohibited")));
+        return Err(eacces(
+            idx,
+            format!("R{d} 32-bit pointer arithmetic prohibited"),
+        ));
     }
     if ptr.ty == RegType::MapValueOrNull {
         return Err(eacces(
@@ -191,29 +223,36 @@ fn ptr_arith(
         _ => {
             return Err(eacces(
                 idx,
-                format!("R{d} pointer arithmetic on {} prohibited", ptr.ty.kernel_name()),
+                format!(
+                    "R{d} pointer arithmetic on {} prohibited",
+                    ptr.ty.kernel_name()
+                ),
             ))
         }
     }
-    let sane = |v: &Scalar, ty: RegType| -> Result<(), Reject> {
-        let bad = if let Some(c) = v.const_value() {
-            (c as i64).unsigned_abs() >= MAX_VAR_OFF as u64
+    // `check_reg_sane_offset`.
+    let sane = |v: &Scalar, fixed: i32, ty: RegType| -> Result<(), Reject> {
+        let name = ty.kernel_name();
+        let big = |c: u64| (c as i64).unsigned_abs() >= MAX_VAR_OFF as u64;
+        let msg = if let Some(c) = v.const_value().filter(|c| big(*c)) {
+            format!(
+                "math between {name} pointer and {} is not allowed",
+                c as i64
+            )
+        } else if i64::from(fixed).abs() >= MAX_VAR_OFF {
+            format!("{name} pointer offset {fixed} is not allowed")
+        } else if v.smin == i64::MIN {
+            format!(
+                "math between {name} pointer and register with unbounded min value is not allowed"
+            )
+        } else if v.smin >= MAX_VAR_OFF || v.smin <= -MAX_VAR_OFF {
+            format!("value {} makes {name} pointer be out of bounds", v.smin)
         } else {
-            v.smin <= -MAX_VAR_OFF || v.smin >= MAX_VAR_OFF
+            return Ok(());
         };
-        if bad {
-            let val = v.const_value().map_or(v.smin, |c| c as i64);
-            let what = if v.is_const() { "value" } else { "math between" };
-            let msg = if v.is_const() {
-                format!("{what} {val} makes {} pointer be out of bounds", ty.kernel_name())
-            } else {
-                format!("{what} {} pointer and {val} is not allowed", ty.kernel_name())
-            };
-            return Err(eacces(idx, msg));
-        }
-        Ok(())
+        Err(einval(idx, msg))
     };
-    sane(&off.var, ptr.ty)?;
+    sane(&off.var, 0, ptr.ty)?;
     let mut r = ptr;
     match op {
         AluOp::Add => {
@@ -234,7 +273,10 @@ fn ptr_arith(
         }
         AluOp::Sub => {
             if swapped {
-                return Err(eacces(idx, format!("R{d} tried to subtract pointer from scalar")));
+                return Err(eacces(
+                    idx,
+                    format!("R{d} tried to subtract pointer from scalar"),
+                ));
             }
             if let Some(c) = known {
                 let diff = i64::from(ptr.off) - c as i64;
@@ -260,10 +302,13 @@ fn ptr_arith(
         _ => {
             return Err(eacces(
                 idx,
-                format!("R{d} pointer arithmetic with {} operator prohibited", op_str(op)),
+                format!(
+                    "R{d} pointer arithmetic with {} operator prohibited",
+                    op_str(op)
+                ),
             ))
         }
     }
-    sane(&r.var, ptr.ty)?;
+    sane(&r.var, r.off, ptr.ty)?;
     Ok(r)
 }

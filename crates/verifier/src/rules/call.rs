@@ -15,7 +15,8 @@ pub const FUNC_MAX_ID: i32 = 212;
 const MAX_VAR_SIZ: u64 = 1 << 29;
 
 /// The kernel's list of types accepted for memory arguments (`mem_types`), as it prints them.
-const MEM_TYPES: &str = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
+const MEM_TYPES: &str =
+    "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
 
 /// A call instruction.
 ///
@@ -31,7 +32,7 @@ pub fn call(
     match target {
         CallTarget::Helper(id) => helper_call(cx, st, idx, id, out),
         CallTarget::Local(off) => local_call(cx, st, idx, off),
-        CallTarget::Kfunc(_) => Err(einval(idx, "calling kernel functions is not supported")),
+        CallTarget::Kfunc { .. } => Err(einval(idx, "calling kernel functions is not supported")),
     }
 }
 
@@ -41,7 +42,10 @@ fn local_call(cx: &Cx<'_>, st: &mut State, idx: usize, off: i32) -> Result<Flow,
         return Err(Reject::new(
             Errno::E2BIG,
             idx,
-            format!("the call stack of {} frames is too deep", st.frames.len() + 1),
+            format!(
+                "the call stack of {} frames is too deep",
+                st.frames.len() + 1
+            ),
         ));
     }
     let subprog = cx.cfg.subprog_at(target).unwrap_or(0);
@@ -71,7 +75,7 @@ pub fn exit(st: &mut State, idx: usize, out: &mut Out<'_>) -> Result<Flow, Rejec
     }
     let callee = st.frames.len() - 1;
     if r0.ty == RegType::Stack && usize::from(r0.frameno) == callee {
-        return Err(einval(idx, "cannot return stack pointer to the caller frame"));
+        return Err(einval(idx, "cannot return stack pointer to the caller"));
     }
     let callsite = st.cur().callsite;
     st.frames.pop();
@@ -94,20 +98,32 @@ fn map_func_ok(type_id: u32, name: &str) -> bool {
         PROG_ARRAY => name == "bpf_tail_call",
         PERF_EVENT_ARRAY => matches!(
             name,
-            "bpf_perf_event_read" | "bpf_perf_event_output" | "bpf_skb_output" | "bpf_perf_event_read_value" | "bpf_xdp_output"
+            "bpf_perf_event_read"
+                | "bpf_perf_event_output"
+                | "bpf_skb_output"
+                | "bpf_perf_event_read_value"
+                | "bpf_xdp_output"
         ),
         RINGBUF => matches!(
             name,
-            "bpf_ringbuf_output" | "bpf_ringbuf_reserve" | "bpf_ringbuf_query" | "bpf_ringbuf_reserve_dynptr"
+            "bpf_ringbuf_output"
+                | "bpf_ringbuf_reserve"
+                | "bpf_ringbuf_query"
+                | "bpf_ringbuf_reserve_dynptr"
         ),
-        QUEUE | STACK => matches!(name, "bpf_map_peek_elem" | "bpf_map_pop_elem" | "bpf_map_push_elem"),
+        QUEUE | STACK => matches!(
+            name,
+            "bpf_map_peek_elem" | "bpf_map_pop_elem" | "bpf_map_push_elem"
+        ),
         _ => true,
     };
     let func_ok = match name {
         "bpf_tail_call" => type_id == PROG_ARRAY,
-        "bpf_perf_event_read" | "bpf_perf_event_output" | "bpf_perf_event_read_value" | "bpf_skb_output" | "bpf_xdp_output" => {
-            type_id == PERF_EVENT_ARRAY
-        }
+        "bpf_perf_event_read"
+        | "bpf_perf_event_output"
+        | "bpf_perf_event_read_value"
+        | "bpf_skb_output"
+        | "bpf_xdp_output" => type_id == PERF_EVENT_ARRAY,
         "bpf_ringbuf_output" | "bpf_ringbuf_reserve" | "bpf_ringbuf_query" => type_id == RINGBUF,
         "bpf_map_peek_elem" | "bpf_map_pop_elem" | "bpf_map_push_elem" => {
             matches!(type_id, QUEUE | STACK)
@@ -125,16 +141,25 @@ fn helper_call(
     out: &mut Out<'_>,
 ) -> Result<Flow, Reject> {
     if !(0..FUNC_MAX_ID).contains(&id) {
-        return Err(einval(idx, format!("invalid func {}#{id}", helper_name(cx, id))));
+        return Err(einval(
+            idx,
+            format!("invalid func {}#{id}", helper_name(cx, id)),
+        ));
     }
     let Some(proto) = cx.env.helper(cx.prog_type, id) else {
         return Err(einval(
             idx,
-            format!("program of this type cannot use helper {}#{id}", helper_name(cx, id)),
+            format!(
+                "program of this type cannot use helper {}#{id}",
+                helper_name(cx, id)
+            ),
         ));
     };
     if proto.gpl_only && !cx.gpl {
-        return Err(einval(idx, "cannot call GPL-restricted function from non-GPL compatible program"));
+        return Err(einval(
+            idx,
+            "cannot call GPL-restricted function from non-GPL compatible program",
+        ));
     }
     let map = check_args(cx, st, idx, id, &proto, out)?;
     let frame = st.cur_mut();
@@ -147,18 +172,28 @@ fn helper_call(
         RetType::Void => RegState::NOT_INIT,
         RetType::PtrToMapValueOrNull => {
             let map = map.ok_or_else(|| einval(idx, "kernel subsystem misconfigured verifier"))?;
-            RegState { map: Some(map), id: out.new_id(), ..RegState::pointer(RegType::MapValueOrNull) }
+            RegState {
+                map: Some(map),
+                id: out.new_id(),
+                ..RegState::pointer(RegType::MapValueOrNull)
+            }
         }
     };
     Ok(Flow::Next)
 }
 
 fn type_error(idx: usize, r: usize, reg: &RegState, expected: &str) -> Reject {
-    eacces(idx, format!("R{r} type={} expected={expected}", reg.ty.kernel_name()))
+    eacces(
+        idx,
+        format!("R{r} type={} expected={expected}", reg.ty.kernel_name()),
+    )
 }
 
 fn is_mem_ptr(t: RegType) -> bool {
-    matches!(t, RegType::Stack | RegType::Packet | RegType::PacketMeta | RegType::MapValue)
+    matches!(
+        t,
+        RegType::Stack | RegType::Packet | RegType::PacketMeta | RegType::MapValue
+    )
 }
 
 /// `check_func_arg` for every argument; returns the map of an `ARG_CONST_MAP_PTR`.
@@ -185,6 +220,9 @@ fn check_args(
                 }
                 let m = reg.map.ok_or_else(|| type_error(idx, r, &reg, "map_ptr"))?;
                 let name = helper_name(cx, id);
+                if name == "bpf_tail_call" && m.type_id != 3 {
+                    return Err(einval(idx, "expected prog array map for tail call"));
+                }
                 if !map_func_ok(m.type_id, name) {
                     return Err(einval(
                         idx,
@@ -200,7 +238,10 @@ fn check_args(
                 if reg.off != 0 {
                     return Err(eacces(
                         idx,
-                        format!("dereference of modified ctx ptr R{r} off={} disallowed", reg.off),
+                        format!(
+                            "dereference of modified ctx ptr R{r} off={} disallowed",
+                            reg.off
+                        ),
                     ));
                 }
             }
@@ -209,10 +250,21 @@ fn check_args(
                     return Err(type_error(idx, r, &reg, MEM_TYPES));
                 }
                 let Some(m) = map else {
-                    let what = if *arg == ArgType::PtrToMapKey { "key" } else { "value" };
-                    return Err(eacces(idx, format!("invalid map_ptr to access map->{what}")));
+                    let what = if *arg == ArgType::PtrToMapKey {
+                        "key"
+                    } else {
+                        "value"
+                    };
+                    return Err(eacces(
+                        idx,
+                        format!("invalid map_ptr to access map->{what}"),
+                    ));
                 };
-                let size = if *arg == ArgType::PtrToMapKey { m.key_size } else { m.value_size };
+                let size = if *arg == ArgType::PtrToMapKey {
+                    m.key_size
+                } else {
+                    m.value_size
+                };
                 helper_mem(cx, st, idx, r, size, AccessKind::Read, out)?;
             }
             ArgType::PtrToMem | ArgType::PtrToUninitMem => {
@@ -226,12 +278,20 @@ fn check_args(
                 }
                 let zero_ok = *arg == ArgType::ConstSizeOrZero;
                 if reg.var.smin < 0 {
-                    return Err(eacces(idx, format!("R{r} min value is negative, either use unsigned or 'var &= const'")));
+                    return Err(eacces(
+                        idx,
+                        format!(
+                            "R{r} min value is negative, either use unsigned or 'var &= const'"
+                        ),
+                    ));
                 }
                 if reg.var.umin == 0 && !zero_ok {
                     return Err(eacces(
                         idx,
-                        format!("R{r} invalid zero-sized read: u64=[{},{}]", reg.var.umin, reg.var.umax),
+                        format!(
+                            "R{r} invalid zero-sized read: u64=[{},{}]",
+                            reg.var.umin, reg.var.umax
+                        ),
                     ));
                 }
                 if reg.var.umax >= MAX_VAR_SIZ {
@@ -264,13 +324,18 @@ fn helper_mem(
     let regno = Reg::new(r as u8).unwrap_or(Reg::R1);
     let reg = st.cur().regs[r];
     if reg.ty == RegType::Stack {
-        // Indirect stack access: bounds with " indirect access to", bytes become data on write.
+        // Indirect stack access (helper arguments): bytes become data on write.
         let Some(c) = reg.var.const_value() else {
             return Ok(());
         };
         let off = c as i64 + i64::from(reg.off);
-        if off < -512 || off > -1 || off + i64::from(size) > 0 {
-            let errno = if off + i64::from(size) > 0 && off >= -512 && off <= -1 {
+        if !(-512..=-1).contains(&off) || off + i64::from(size) > 0 {
+            let what = if kind == AccessKind::Read {
+                "read from"
+            } else {
+                "write to"
+            };
+            let errno = if off + i64::from(size) > 0 && (-512..=-1).contains(&off) {
                 Errno::EINVAL
             } else {
                 Errno::EACCES
@@ -278,7 +343,7 @@ fn helper_mem(
             return Err(Reject::new(
                 errno,
                 idx,
-                format!("invalid indirect access to stack R{r} off={} size={size}", reg.off),
+                format!("invalid {what} stack R{r} off={} size={size}", reg.off),
             ));
         }
         let frame = {
@@ -305,6 +370,13 @@ fn helper_mem(
         }
         return Ok(());
     }
-    let acc = Access { regno, off: 0, size, kind, stored: None, sign_extend: false };
+    let acc = Access {
+        regno,
+        off: 0,
+        size,
+        kind,
+        stored: None,
+        sign_extend: false,
+    };
     access(cx, st, idx, acc, out).map(|_| ())
 }

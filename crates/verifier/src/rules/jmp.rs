@@ -27,7 +27,8 @@ fn flip(c: JmpCond) -> JmpCond {
 
 /// Whether a pointer of this type is never NULL.
 fn non_null(t: RegType) -> bool {
-    t.is_pointer() && t != RegType::MapValueOrNull
+    // `reg_not_null`: of the types bpfkit models, only map values.
+    t == RegType::MapValue
 }
 
 /// The conditional jump step.
@@ -35,7 +36,14 @@ fn non_null(t: RegType) -> bool {
 /// # Errors
 /// `R%d !read_ok`.
 pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Flow, Reject> {
-    let Op::Jcond { width, cond, dst, src, off } = *op else {
+    let Op::Jcond {
+        width,
+        cond,
+        dst,
+        src,
+        off,
+    } = *op
+    else {
         return Ok(Flow::Next);
     };
     let target = (idx as i64 + 1 + i64::from(off)) as usize;
@@ -51,7 +59,7 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
     };
     let d = read_reg(st, dst, idx, out)?;
     // Decide the branch.
-    let taken = branch_taken(cond, width, &d, &src_reg, src_regno == Some(dst));
+    let taken = branch_taken(cond, width, &d, &src_reg);
     match taken {
         Some(true) => return Ok(Flow::Jump(target)),
         Some(false) => return Ok(Flow::Next),
@@ -72,20 +80,34 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
         };
         if let Some(id) = checked {
             // On the `==` side the pointer is NULL.
-            let (null_state, value_state) =
-                if cond == JmpCond::Eq { (&mut other, &mut *st) } else { (&mut *st, &mut other) };
+            let (null_state, value_state) = if cond == JmpCond::Eq {
+                (&mut other, &mut *st)
+            } else {
+                (&mut *st, &mut other)
+            };
             mark_ptr_or_null(null_state, id, true);
             mark_ptr_or_null(value_state, id, false);
-            return Ok(Flow::Branch { fall: true, taken: Some(Box::new(other)), target });
+            return Ok(Flow::Branch {
+                fall: true,
+                taken: Some(Box::new(other)),
+                target,
+            });
         }
     }
     // Packet range discovery.
     if let Some(r) = src_regno {
         if width == Width::W64 && d.ty.is_pointer() && src_reg.ty.is_pointer() {
             match_pkt_pointers(cond, d, src_reg, st, &mut other);
-            return Ok(Flow::Branch { fall: true, taken: Some(Box::new(other)), target });
+            return Ok(Flow::Branch {
+                fall: true,
+                taken: Some(Box::new(other)),
+                target,
+            });
         }
-        if d.ty == RegType::Scalar && src_reg.ty == RegType::Scalar {
+        if d.ty == RegType::Scalar && r == dst {
+            set_scalar(&mut other, dst, num::refine_same(cond, width, d.var, true));
+            set_scalar(st, dst, num::refine_same(cond, width, d.var, false));
+        } else if d.ty == RegType::Scalar && src_reg.ty == RegType::Scalar {
             let (a, b) = num::refine(cond, width, d.var, src_reg.var, true);
             set_scalar(&mut other, dst, a);
             set_scalar(&mut other, r, b);
@@ -99,7 +121,11 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
         let (a, _) = num::refine(cond, width, d.var, src_reg.var, false);
         set_scalar(st, dst, a);
     }
-    Ok(Flow::Branch { fall: true, taken: Some(Box::new(other)), target })
+    Ok(Flow::Branch {
+        fall: true,
+        taken: Some(Box::new(other)),
+        target,
+    })
 }
 
 fn set_scalar(st: &mut State, r: Reg, v: Scalar) {
@@ -110,16 +136,7 @@ fn set_scalar(st: &mut State, r: Reg, v: Scalar) {
 }
 
 /// `is_branch_taken`: decided by scalar bounds, or by a non-NULL pointer compared with 0.
-fn branch_taken(
-    cond: JmpCond,
-    width: Width,
-    d: &RegState,
-    s: &RegState,
-    same_reg: bool,
-) -> Option<bool> {
-    if same_reg && d.ty == RegType::Scalar {
-        return num::same_reg_branch_taken(cond, width, d.var);
-    }
+fn branch_taken(cond: JmpCond, width: Width, d: &RegState, s: &RegState) -> Option<bool> {
     if d.ty == RegType::Scalar && s.ty == RegType::Scalar {
         return num::branch_taken(cond, width, d.var, s.var);
     }
@@ -158,14 +175,23 @@ pub fn mark_ptr_or_null(st: &mut State, id: u32, is_null: bool) {
 
 /// `try_match_pkt_pointers` with `find_good_pkt_pointers`: `fall` is the fall-through state,
 /// `taken` the jump state.
-fn match_pkt_pointers(cond: JmpCond, d: RegState, s: RegState, fall: &mut State, taken: &mut State) {
+fn match_pkt_pointers(
+    cond: JmpCond,
+    d: RegState,
+    s: RegState,
+    fall: &mut State,
+    taken: &mut State,
+) {
     let (mut d, mut s, mut c) = (d, s, cond);
     if d.ty == RegType::PacketEnd || s.ty == RegType::PacketMeta {
         std::mem::swap(&mut d, &mut s);
         c = flip(c);
     }
     let ok = (d.ty == RegType::Packet && s.ty == RegType::PacketEnd)
-        || (d.ty == RegType::PacketMeta && s.ty == RegType::Packet && s.off == 0 && s.var.is_zero());
+        || (d.ty == RegType::PacketMeta
+            && s.ty == RegType::Packet
+            && s.off == 0
+            && s.var.is_zero());
     if !ok {
         return;
     }

@@ -40,6 +40,15 @@ fn tnum_text(t: Tnum) -> String {
     format!("({:#x}; {:#x})", t.value, t.mask)
 }
 
+/// The variable offset as the misaligned-access message prints it: the value when constant.
+fn var_off_text(t: Tnum) -> String {
+    if t.is_const() {
+        format!("{}", t.value as i64)
+    } else {
+        tnum_text(t)
+    }
+}
+
 /// `LD_IMM64`: a constant, a map pointer or a pointer into a map value.
 ///
 /// # Errors
@@ -62,16 +71,32 @@ pub fn ld_imm64(
         )),
         1 | 2 => {
             let info = cx.env.map(imm).ok_or_else(|| {
-                Reject::new(Errno::EBADF, idx, format!("fd {imm} is not pointing to valid bpf_map"))
+                Reject::new(
+                    Errno::EBADF,
+                    idx,
+                    format!("fd {imm} is not pointing to valid bpf_map"),
+                )
             })?;
             let map = MapRef::new(imm, info);
             if pseudo == 1 {
-                RegState { map: Some(map), ..RegState::pointer(RegType::MapPtr) }
+                RegState {
+                    map: Some(map),
+                    ..RegState::pointer(RegType::MapPtr)
+                }
             } else {
-                RegState { map: Some(map), off: next_imm, ..RegState::pointer(RegType::MapValue) }
+                RegState {
+                    map: Some(map),
+                    off: next_imm,
+                    ..RegState::pointer(RegType::MapValue)
+                }
             }
         }
-        _ => return Err(einval(idx, format!("unsupported bpf_ld_imm64 insn src {pseudo}"))),
+        _ => {
+            return Err(einval(
+                idx,
+                format!("unsupported bpf_ld_imm64 insn src {pseudo}"),
+            ))
+        }
     };
     st.cur_mut().regs[dst.index()] = reg;
     Ok(Flow::Next)
@@ -90,11 +115,17 @@ pub fn ld_abs(
     out: &mut Out<'_>,
 ) -> Result<Flow, Reject> {
     if !cx.prog_type.ld_abs_allowed() {
-        return Err(einval(idx, "BPF_LD_[ABS|IND] instructions not allowed for this program type"));
+        return Err(einval(
+            idx,
+            "BPF_LD_[ABS|IND] instructions not allowed for this program type",
+        ));
     }
     let r6 = read_reg(st, Reg::R6, idx, out)?;
     if st.frames.len() > 1 {
-        return Err(einval(idx, "BPF_LD_[ABS|IND] instructions cannot be mixed with bpf-to-bpf calls"));
+        return Err(einval(
+            idx,
+            "BPF_LD_[ABS|IND] instructions cannot be mixed with bpf-to-bpf calls",
+        ));
     }
     if r6.ty != RegType::Ctx {
         return Err(einval(idx, "at least one arg reg=6 should be ctx"));
@@ -124,7 +155,13 @@ pub fn step(
     out: &mut Out<'_>,
 ) -> Result<Flow, Reject> {
     match *op {
-        Op::Load { size, sign_extend, dst, src, off } => {
+        Op::Load {
+            size,
+            sign_extend,
+            dst,
+            src,
+            off,
+        } => {
             read_reg(st, src, idx, out)?;
             check_write_reg(dst, idx, out)?;
             let acc = Access {
@@ -138,7 +175,12 @@ pub fn step(
             let v = access(cx, st, idx, acc, out)?;
             st.cur_mut().regs[dst.index()] = v.unwrap_or_else(RegState::unknown);
         }
-        Op::StoreReg { size, dst, src, off } => {
+        Op::StoreReg {
+            size,
+            dst,
+            src,
+            off,
+        } => {
             let value = read_reg(st, src, idx, out)?;
             read_reg(st, dst, idx, out)?;
             let acc = Access {
@@ -151,14 +193,13 @@ pub fn step(
             };
             access(cx, st, idx, acc, out)?;
         }
-        Op::StoreImm { size, dst, off, imm } => {
-            let base = read_reg(st, dst, idx, out)?;
-            if base.ty == RegType::Ctx {
-                return Err(eacces(
-                    idx,
-                    format!("BPF_ST stores into R{} {} is not allowed", dst.num(), base.ty.kernel_name()),
-                ));
-            }
+        Op::StoreImm {
+            size,
+            dst,
+            off,
+            imm,
+        } => {
+            read_reg(st, dst, idx, out)?;
             let acc = Access {
                 regno: dst,
                 off: i32::from(off),
@@ -169,13 +210,22 @@ pub fn step(
             };
             access(cx, st, idx, acc, out)?;
         }
-        Op::Atomic { size, op, dst, src, off } => {
+        Op::Atomic {
+            size,
+            op,
+            dst,
+            src,
+            off,
+        } => {
             let value = read_reg(st, src, idx, out)?;
             let base = read_reg(st, dst, idx, out)?;
             if op == AtomicOp::Cmpxchg {
                 read_reg(st, Reg::R0, idx, out)?;
             }
-            if matches!(base.ty, RegType::Ctx | RegType::Packet | RegType::PacketMeta) {
+            if matches!(
+                base.ty,
+                RegType::Ctx | RegType::Packet | RegType::PacketMeta
+            ) {
                 return Err(eacces(
                     idx,
                     format!(
@@ -235,13 +285,15 @@ pub fn access(
     let size = acc.size;
     // Alignment: the stack is always strict (spill tracking depends on it).
     if reg.ty == RegType::Stack {
-        let total = reg.var.var_off.add(Tnum::konst((i64::from(reg.off) + i64::from(acc.off)) as u64));
+        let total = reg.var.var_off.add(Tnum::konst(
+            (i64::from(reg.off) + i64::from(acc.off)) as u64,
+        ));
         if !total.is_aligned(u64::from(size)) {
             return Err(eacces(
                 idx,
                 format!(
                     "misaligned stack access off {}+{}+{} size {size}",
-                    tnum_text(reg.var.var_off),
+                    var_off_text(reg.var.var_off),
                     reg.off,
                     acc.off
                 ),
@@ -251,7 +303,9 @@ pub fn access(
     let off = acc.off + reg.off;
     let loaded = match reg.ty {
         RegType::MapValue => {
-            let map = reg.map.ok_or_else(|| eacces(idx, "map value without a map"))?;
+            let map = reg
+                .map
+                .ok_or_else(|| eacces(idx, "map value without a map"))?;
             check_mem_region(idx, r, &reg.var, off, size, map.value_size, "map value")?;
             acc.kind.eq(&AccessKind::Read).then(RegState::unknown)
         }
@@ -259,22 +313,36 @@ pub fn access(
             if reg.off != 0 {
                 return Err(eacces(
                     idx,
-                    format!("dereference of modified ctx ptr R{r} off={} disallowed", reg.off),
+                    format!(
+                        "dereference of modified ctx ptr R{r} off={} disallowed",
+                        reg.off
+                    ),
                 ));
             }
             if reg.var.const_value() != Some(0) {
                 return Err(eacces(
                     idx,
-                    format!("variable ctx access var_off={} disallowed", tnum_text(reg.var.var_off)),
+                    format!(
+                        "variable ctx access var_off={} disallowed",
+                        tnum_text(reg.var.var_off)
+                    ),
                 ));
             }
-            let field = cx.env.ctx_access(cx.prog_type, off, size, acc.kind).ok_or_else(|| {
-                eacces(idx, format!("invalid bpf_context access off={off} size={size}"))
-            })?;
+            let field = cx
+                .env
+                .ctx_access(cx.prog_type, off, size, acc.kind)
+                .ok_or_else(|| {
+                    eacces(
+                        idx,
+                        format!("invalid bpf_context access off={off} size={size}"),
+                    )
+                })?;
             match (acc.kind, field) {
                 (AccessKind::Write, _) => None,
                 (AccessKind::Read, CtxField::Scalar) => Some(RegState::unknown()),
-                (AccessKind::Read, CtxField::PacketData) => Some(RegState::pointer(RegType::Packet)),
+                (AccessKind::Read, CtxField::PacketData) => {
+                    Some(RegState::pointer(RegType::Packet))
+                }
                 (AccessKind::Read, CtxField::PacketEnd) => {
                     Some(RegState::pointer(RegType::PacketEnd))
                 }
@@ -304,7 +372,10 @@ pub fn access(
             acc.kind.eq(&AccessKind::Read).then(RegState::unknown)
         }
         _ => {
-            return Err(eacces(idx, format!("R{r} invalid mem access '{}'", reg.ty.kernel_name())))
+            return Err(eacces(
+                idx,
+                format!("R{r} invalid mem access '{}'", reg.ty.kernel_name()),
+            ))
         }
     };
     Ok(loaded.map(|mut v| {
@@ -330,10 +401,16 @@ fn check_mem_region(
     what: &str,
 ) -> Result<(), Reject> {
     let off = i64::from(off);
-    let fits = |o: i64| o >= 0 && i64::from(size) <= i64::from(mem_size) && o + i64::from(size) <= i64::from(mem_size);
+    let fits = |o: i64| {
+        o >= 0
+            && i64::from(size) <= i64::from(mem_size)
+            && o + i64::from(size) <= i64::from(mem_size)
+    };
     if var.smin < 0
         && (var.smin == i64::MIN
-            || off.checked_add(var.smin).is_none_or(|v| v != i64::from(v as i32))
+            || off
+                .checked_add(var.smin)
+                .is_none_or(|v| v != i64::from(v as i32))
             || var.smin + off < 0)
     {
         return Err(eacces(idx, format!("R{r} min value is negative, either use unsigned index or do a if (index >=0) check.")));
@@ -343,7 +420,10 @@ fn check_mem_region(
         return Err(eacces(idx, format!("invalid access to {what}, value_size={mem_size} off={lo} size={size}\nR{r} min value is outside of the allowed memory range")));
     }
     if var.umax >= (1 << 29) {
-        return Err(eacces(idx, format!("R{r} unbounded memory access, make sure to bounds check any such access")));
+        return Err(eacces(
+            idx,
+            format!("R{r} unbounded memory access, make sure to bounds check any such access"),
+        ));
     }
     let hi = var.umax as i64 + off;
     if !fits(hi) {
@@ -368,15 +448,27 @@ fn stack_access(
     out: &mut Out<'_>,
 ) -> Result<Option<RegState>, Reject> {
     let size = acc.size as i32;
-    let extra = if acc.kind == AccessKind::Read { " read from" } else { " write to" };
+    let extra = if acc.kind == AccessKind::Read {
+        " read from"
+    } else {
+        " write to"
+    };
     let Some(c) = reg.var.const_value() else {
         return variable_stack_access(st, idx, reg, r, off, acc, extra);
     };
     let min_off = c as i64 + i64::from(off);
     let max_off = min_off + i64::from(size);
     if min_off < -i64::from(MAX_STACK) || min_off > -1 || max_off > 0 {
-        let errno = if min_off < -i64::from(MAX_STACK) || min_off > -1 { Errno::EACCES } else { Errno::EINVAL };
-        return Err(Reject::new(errno, idx, format!("invalid{extra} stack R{r} off={off} size={size}")));
+        let errno = if min_off < -i64::from(MAX_STACK) || min_off > -1 {
+            Errno::EACCES
+        } else {
+            Errno::EINVAL
+        };
+        return Err(Reject::new(
+            errno,
+            idx,
+            format!("invalid{extra} stack R{r} off={off} size={size}"),
+        ));
     }
     let off = min_off as i32;
     let frame = frame_of(st, reg);
@@ -403,7 +495,10 @@ fn variable_stack_access(
 ) -> Result<Option<RegState>, Reject> {
     let size = i64::from(acc.size);
     if reg.var.smax >= 1 << 29 || reg.var.smin <= -(1 << 29) {
-        return Err(eacces(idx, format!("invalid unbounded variable-offset{extra} stack R{r}")));
+        return Err(eacces(
+            idx,
+            format!("invalid unbounded variable-offset{extra} stack R{r}"),
+        ));
     }
     let min_off = reg.var.smin + i64::from(off);
     let max_off = reg.var.smax + i64::from(off) + size;
@@ -456,7 +551,13 @@ fn variable_stack_access(
 }
 
 /// `check_stack_write_fixed_off` for a privileged program.
-fn stack_write(frame: &mut Frame, idx: usize, off: i32, size: u32, stored: Option<Stored>) -> Result<(), Reject> {
+fn stack_write(
+    frame: &mut Frame,
+    idx: usize,
+    off: i32,
+    size: u32,
+    stored: Option<Stored>,
+) -> Result<(), Reject> {
     let (spi, _) = Frame::byte_pos(off);
     let aligned = off % 8 == 0;
     let spill = |frame: &mut Frame, v: RegState, size: u32| {
@@ -480,7 +581,11 @@ fn stack_write(frame: &mut Frame, idx: usize, off: i32, size: u32, stored: Optio
             spill(frame, v, size);
         }
         Some(Stored::Imm(imm)) if aligned => {
-            spill(frame, RegState::scalar(Scalar::known(imm as i64 as u64)), size);
+            spill(
+                frame,
+                RegState::scalar(Scalar::known(imm as i64 as u64)),
+                size,
+            );
         }
         Some(Stored::Reg(v)) if v.ty.is_pointer() => {
             if size != 8 {
@@ -514,10 +619,17 @@ fn stack_read(frame: &mut Frame, idx: usize, off: i32, size: u32) -> Result<RegS
     let (spi, _) = Frame::byte_pos(off);
     let k = (-off - 1) as usize;
     let slot = frame.stack[spi];
-    let bytes: Vec<SlotType> = (0..size as usize).map(|i| slot.bytes[(k - i) % 8]).collect();
+    let bytes: Vec<SlotType> = (0..size as usize)
+        .map(|i| slot.bytes[(k - i) % 8])
+        .collect();
     if slot.bytes[7] == SlotType::Spill {
         let reg = slot.spilled;
-        let spill_size = slot.bytes.iter().rev().take_while(|b| **b == SlotType::Spill).count() as u32;
+        let spill_size = slot
+            .bytes
+            .iter()
+            .rev()
+            .take_while(|b| **b == SlotType::Spill)
+            .count() as u32;
         if size != 8 || spill_size != 8 {
             if reg.ty != RegType::Scalar {
                 return Err(eacces(idx, "invalid size of register fill"));

@@ -124,15 +124,18 @@ pub fn step(
 ) -> Result<Flow, Reject> {
     match *op {
         Op::Alu { .. } | Op::Neg { .. } | Op::End { .. } => alu::step(st, idx, op, out),
-        Op::LdImm64 { dst, pseudo, imm, next_imm } => {
-            mem::ld_imm64(cx, st, idx, dst, pseudo, imm, next_imm, out)
-        }
+        Op::LdImm64 {
+            dst,
+            pseudo,
+            imm,
+            next_imm,
+        } => mem::ld_imm64(cx, st, idx, dst, pseudo, imm, next_imm, out),
         Op::LdAbs { size, .. } => mem::ld_abs(cx, st, idx, size, None, out),
         Op::LdInd { size, src, .. } => mem::ld_abs(cx, st, idx, size, Some(src), out),
         Op::Load { .. } | Op::StoreImm { .. } | Op::StoreReg { .. } | Op::Atomic { .. } => {
             mem::step(cx, st, idx, op, out)
         }
-        Op::Ja { off } => Ok(Flow::Jump((idx as i64 + 1 + i64::from(off)) as usize)),
+        Op::Ja { off, .. } => Ok(Flow::Jump((idx as i64 + 1 + i64::from(off)) as usize)),
         Op::Jcond { .. } => jmp::step(st, idx, op, out),
         Op::Call(target) => call::call(cx, st, idx, target, out),
         Op::Exit => call::exit(st, idx, out),
