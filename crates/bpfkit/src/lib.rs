@@ -2,4 +2,5 @@
 //! loader and test runs.
 #![deny(unsafe_op_in_unsafe_fn)]
 pub mod helpers;
+pub mod prog;
 pub mod progtype;
