@@ -1,0 +1,6 @@
+//! Helper functions: their ids and kernel names, prototypes and bodies (the runtime side of
+//! `include/uapi/linux/bpf.h`'s helper list).
+
+pub mod names;
+
+pub use names::{helper_id, helper_name, HELPER_NAMES};
