@@ -32,7 +32,14 @@ fn check_maps(obj: &Object, ctx: &str, want: &[MapFacts]) {
         .iter()
         .map(|m: &MapDef| {
             let name: &'static str = want.iter().find(|w| w.0 == m.name).map_or("?", |w| w.0);
-            (name, m.map_type, m.key_size, m.value_size, m.max_entries, m.map_flags)
+            (
+                name,
+                m.map_type,
+                m.key_size,
+                m.value_size,
+                m.max_entries,
+                m.map_flags,
+            )
         })
         .collect();
     assert_eq!(got, want, "{ctx}: maps");
@@ -43,7 +50,14 @@ fn check_programs(obj: &Object, ctx: &str, want: &[(&str, &str, u32, Option<&str
     let mut got: Vec<_> = obj
         .programs
         .iter()
-        .map(|p| (p.name.as_str(), p.section.as_str(), p.prog_type(), p.def.attach_to.as_deref()))
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.section.as_str(),
+                p.prog_type(),
+                p.def.attach_to.as_deref(),
+            )
+        })
         .collect();
     got.sort();
     let mut want = want.to_vec();
@@ -58,9 +72,16 @@ fn sockex1() {
         assert_eq!(o.license, "GPL");
         assert_eq!(o.kern_version, None);
         check_maps(&o, &ctx, &[("proto_bytes", ARRAY, 4, 8, 256, 0)]);
-        check_programs(&o, &ctx, &[("count_proto_bytes", "socket", SOCKET_FILTER, None)]);
+        check_programs(
+            &o,
+            &ctx,
+            &[("count_proto_bytes", "socket", SOCKET_FILTER, None)],
+        );
         assert_eq!(o.maps[0].origin, MapOrigin::Btf);
-        assert_ne!(o.maps[0].btf_key_type_id, 0, "__type(key, __u32) names a BTF type");
+        assert_ne!(
+            o.maps[0].btf_key_type_id, 0,
+            "__type(key, __u32) names a BTF type"
+        );
     }
 }
 
@@ -80,7 +101,14 @@ fn sockex3_prog_array_is_initialised_statically() {
                     "parsers" => "parsers",
                     _ => "?",
                 };
-                (n, m.map_type, m.key_size, m.value_size, m.max_entries, m.map_flags)
+                (
+                    n,
+                    m.map_type,
+                    m.key_size,
+                    m.value_size,
+                    m.max_entries,
+                    m.map_flags,
+                )
             })
             .collect();
         maps.sort();
@@ -94,12 +122,22 @@ fn sockex3_prog_array_is_initialised_statically() {
             ],
             "{ctx}"
         );
-        let slots: Vec<(u32, SlotTarget)> =
-            o.map("parsers").expect("parsers").init_slots.iter().map(|s| (s.slot, s.target.clone())).collect();
+        let slots: Vec<(u32, SlotTarget)> = o
+            .map("parsers")
+            .expect("parsers")
+            .init_slots
+            .iter()
+            .map(|s| (s.slot, s.target.clone()))
+            .collect();
         let prog = |n: &str| SlotTarget::Program(n.to_string());
         assert_eq!(
             slots,
-            [(1, prog("parse_vlan")), (2, prog("parse_mpls")), (3, prog("parse_ipv4")), (4, prog("parse_ipv6"))],
+            [
+                (1, prog("parse_vlan")),
+                (2, prog("parse_mpls")),
+                (3, prog("parse_ipv4")),
+                (4, prog("parse_ipv6"))
+            ],
             "{ctx}: PARSE_VLAN=1, PARSE_MPLS=2, PARSE_IP=3, PARSE_IPV6=4"
         );
         check_programs(
@@ -115,8 +153,16 @@ fn sockex3_prog_array_is_initialised_statically() {
         );
         // Every program tail-calls through the prog_array: bpf_tail_call is helper 12.
         for prog in &o.programs {
-            let tail_calls = prog.insns.iter().filter(|i| i.code == 0x85 && i.src == 0 && i.imm == 12).count();
-            assert!(tail_calls > 0 || prog.name == "none", "{ctx}: {} has no bpf_tail_call", prog.name);
+            let tail_calls = prog
+                .insns
+                .iter()
+                .filter(|i| i.code == 0x85 && i.src == 0 && i.imm == 12)
+                .count();
+            assert!(
+                tail_calls > 0 || prog.name == "none",
+                "{ctx}: {} has no bpf_tail_call",
+                prog.name
+            );
         }
     }
 }
@@ -125,24 +171,51 @@ fn sockex3_prog_array_is_initialised_statically() {
 fn tracex2_has_kprobes_and_the_kernel_version() {
     let header = std::fs::read_to_string("/usr/include/linux/version.h").ok();
     let code = header.as_deref().and_then(|h| {
-        h.lines().find_map(|l| l.strip_prefix("#define LINUX_VERSION_CODE ")).and_then(|v| v.trim().parse::<u32>().ok())
+        h.lines()
+            .find_map(|l| l.strip_prefix("#define LINUX_VERSION_CODE "))
+            .and_then(|v| v.trim().parse::<u32>().ok())
     });
     for (p, o) in loader_util::parsed("tracex2") {
         let ctx = p.display().to_string();
         match code {
-            Some(c) => assert_eq!(o.kern_version, Some(c), "{ctx}: version = LINUX_VERSION_CODE"),
+            Some(c) => assert_eq!(
+                o.kern_version,
+                Some(c),
+                "{ctx}: version = LINUX_VERSION_CODE"
+            ),
             None => println!("skipped version check: /usr/include/linux/version.h unreadable"),
         }
         // drop_callers: __type(key, long), __type(value, long); write_sizes: __uint(key_size,
         // sizeof(struct hist_key) = 8), __uint(value_size, sizeof(__u64)).
-        check_maps(&o, &ctx, &[("drop_callers", HASH, 8, 8, 1024, 0), ("write_sizes", HASH, 8, 8, 1024, 0)]);
-        assert_eq!(o.map("write_sizes").map(|m| m.btf_key_type_id), Some(0), "{ctx}: sizes only, no key type");
+        check_maps(
+            &o,
+            &ctx,
+            &[
+                ("drop_callers", HASH, 8, 8, 1024, 0),
+                ("write_sizes", HASH, 8, 8, 1024, 0),
+            ],
+        );
+        assert_eq!(
+            o.map("write_sizes").map(|m| m.btf_key_type_id),
+            Some(0),
+            "{ctx}: sizes only, no key type"
+        );
         check_programs(
             &o,
             &ctx,
             &[
-                ("count_drops", "kprobe/kfree_skb_reason", KPROBE, Some("kfree_skb_reason")),
-                ("write_hist", "kprobe/ksys_write", KPROBE, Some("ksys_write")),
+                (
+                    "count_drops",
+                    "kprobe/kfree_skb_reason",
+                    KPROBE,
+                    Some("kfree_skb_reason"),
+                ),
+                (
+                    "write_hist",
+                    "kprobe/ksys_write",
+                    KPROBE,
+                    Some("ksys_write"),
+                ),
             ],
         );
     }
@@ -152,8 +225,24 @@ fn tracex2_has_kprobes_and_the_kernel_version() {
 fn drop_monitor_is_a_tracepoint() {
     for (p, o) in loader_util::parsed("drop_monitor") {
         let ctx = p.display().to_string();
-        check_maps(&o, &ctx, &[("drops_by_location", HASH, 8, 8, 4096, 0), ("drops_by_reason", ARRAY, 4, 8, 256, 0)]);
-        check_programs(&o, &ctx, &[("count_drop", "tracepoint/skb/kfree_skb", TRACEPOINT, Some("skb/kfree_skb"))]);
+        check_maps(
+            &o,
+            &ctx,
+            &[
+                ("drops_by_location", HASH, 8, 8, 4096, 0),
+                ("drops_by_reason", ARRAY, 4, 8, 256, 0),
+            ],
+        );
+        check_programs(
+            &o,
+            &ctx,
+            &[(
+                "count_drop",
+                "tracepoint/skb/kfree_skb",
+                TRACEPOINT,
+                Some("skb/kfree_skb"),
+            )],
+        );
     }
 }
 
@@ -164,19 +253,37 @@ fn tc_rewrite_global_data() {
         check_maps(
             &o,
             &ctx,
-            &[(".rodata", ARRAY, 4, 4, 1, RDONLY_PROG), (".data", ARRAY, 4, 4, 1, 0), (".bss", ARRAY, 4, 8, 1, 0)],
+            &[
+                (".rodata", ARRAY, 4, 4, 1, RDONLY_PROG),
+                (".data", ARRAY, 4, 4, 1, 0),
+                (".bss", ARRAY, 4, 8, 1, 0),
+            ],
         );
         let init = |n: &str| o.map(n).and_then(|m| m.initial_value.clone());
         // match_port = htons(8080) = 1f 90, target_port = htons(80) = 00 50 (network order).
         assert_eq!(init(".rodata"), Some(vec![0x1f, 0x90, 0x00, 0x50]), "{ctx}");
         assert_eq!(init(".data"), Some(vec![10, 0, 0, 2]), "{ctx}: 10.0.0.2");
         assert_eq!(init(".bss"), Some(vec![0; 8]), "{ctx}: rewritten = 0");
-        assert!(o.map(".rodata").is_some_and(|m| m.frozen), "{ctx}: .rodata frozen");
-        assert!(!o.map(".data").is_some_and(|m| m.frozen), "{ctx}: .data writable");
-        assert_eq!(o.map(".bss").map(|m| m.origin.clone()), Some(MapOrigin::GlobalData(".bss".into())));
+        assert!(
+            o.map(".rodata").is_some_and(|m| m.frozen),
+            "{ctx}: .rodata frozen"
+        );
+        assert!(
+            !o.map(".data").is_some_and(|m| m.frozen),
+            "{ctx}: .data writable"
+        );
+        assert_eq!(
+            o.map(".bss").map(|m| m.origin.clone()),
+            Some(MapOrigin::GlobalData(".bss".into()))
+        );
         check_programs(&o, &ctx, &[("dnat", "tc", SCHED_CLS, None)]);
         // bpf_l3_csum_replace is helper 10, bpf_l4_csum_replace 11, bpf_skb_store_bytes 9.
-        let helpers: Vec<i32> = o.programs[0].insns.iter().filter(|i| i.code == 0x85 && i.src == 0).map(|i| i.imm).collect();
+        let helpers: Vec<i32> = o.programs[0]
+            .insns
+            .iter()
+            .filter(|i| i.code == 0x85 && i.src == 0)
+            .map(|i| i.imm)
+            .collect();
         for h in [9, 10, 11] {
             assert!(helpers.contains(&h), "{ctx}: helper {h} called");
         }
@@ -199,9 +306,21 @@ fn xdp_globals_data_sections() {
             ],
         );
         let init = |n: &str| o.map(n).and_then(|m| m.initial_value.clone());
-        assert_eq!(init(".rodata"), Some(9u16.to_le_bytes().to_vec()), "{ctx}: blocked_port = 9");
-        assert_eq!(init(".data"), Some(1000u64.to_le_bytes().to_vec()), "{ctx}: bytes_seen = 1000");
-        assert_eq!(init(".rodata.str1.1"), Some(b"xdp_globals: drop udp port %d\n\0".to_vec()), "{ctx}");
+        assert_eq!(
+            init(".rodata"),
+            Some(9u16.to_le_bytes().to_vec()),
+            "{ctx}: blocked_port = 9"
+        );
+        assert_eq!(
+            init(".data"),
+            Some(1000u64.to_le_bytes().to_vec()),
+            "{ctx}: bytes_seen = 1000"
+        );
+        assert_eq!(
+            init(".rodata.str1.1"),
+            Some(b"xdp_globals: drop udp port %d\n\0".to_vec()),
+            "{ctx}"
+        );
         check_programs(&o, &ctx, &[("xdp_filter", "xdp", XDP, None)]);
     }
 }
@@ -215,13 +334,37 @@ fn is_alu(code: u8, op: u8) -> bool {
 fn ringbuf_and_legacy_and_cpuv4() {
     for (p, o) in loader_util::parsed("ringbuf") {
         let ctx = p.display().to_string();
-        check_maps(&o, &ctx, &[("events", RINGBUF, 0, 0, 256 * 1024, 0), ("lost", ARRAY, 4, 8, 1, 0)]);
-        check_programs(&o, &ctx, &[("xdp_events", "xdp", XDP, None), ("socket_events", "socket", SOCKET_FILTER, None)]);
+        check_maps(
+            &o,
+            &ctx,
+            &[
+                ("events", RINGBUF, 0, 0, 256 * 1024, 0),
+                ("lost", ARRAY, 4, 8, 1, 0),
+            ],
+        );
+        check_programs(
+            &o,
+            &ctx,
+            &[
+                ("xdp_events", "xdp", XDP, None),
+                ("socket_events", "socket", SOCKET_FILTER, None),
+            ],
+        );
     }
     for (p, o) in loader_util::parsed("legacy_maps") {
         let ctx = p.display().to_string();
-        check_maps(&o, &ctx, &[("frames_by_proto", HASH, 2, 8, 64, 0), ("frames_by_len", ARRAY, 4, 8, 16, 0)]);
-        assert!(o.maps.iter().all(|m| m.origin == MapOrigin::Legacy), "{ctx}");
+        check_maps(
+            &o,
+            &ctx,
+            &[
+                ("frames_by_proto", HASH, 2, 8, 64, 0),
+                ("frames_by_len", ARRAY, 4, 8, 16, 0),
+            ],
+        );
+        assert!(
+            o.maps.iter().all(|m| m.origin == MapOrigin::Legacy),
+            "{ctx}"
+        );
     }
     for (p, o) in loader_util::parsed("cpuv4") {
         let ctx = p.display().to_string();
@@ -230,32 +373,57 @@ fn ringbuf_and_legacy_and_cpuv4() {
         // ISA v4 encodings (RFC 9669): MEMSX loads 0x91 (byte), sdiv/smod are DIV/MOD with off=1,
         // gotol is JMP32|JA (0x06), bswap is ALU64|END (0xd7).
         assert!(insns.iter().any(|i| i.code == 0x91), "{ctx}: ldsx b");
-        assert!(insns.iter().any(|i| is_alu(i.code, 0x30) && i.off == 1), "{ctx}: sdiv");
-        assert!(insns.iter().any(|i| is_alu(i.code, 0x90) && i.off == 1), "{ctx}: smod");
+        assert!(
+            insns.iter().any(|i| is_alu(i.code, 0x30) && i.off == 1),
+            "{ctx}: sdiv"
+        );
+        assert!(
+            insns.iter().any(|i| is_alu(i.code, 0x90) && i.off == 1),
+            "{ctx}: smod"
+        );
         assert!(insns.iter().any(|i| i.code == 0x06), "{ctx}: gotol");
         assert!(insns.iter().any(|i| i.code == 0xd7), "{ctx}: bswap");
-        assert!(insns.iter().any(|i| (i.code == 0xbf || i.code == 0xbc) && i.off != 0), "{ctx}: movsx");
+        assert!(
+            insns
+                .iter()
+                .any(|i| (i.code == 0xbf || i.code == 0xbc) && i.off != 0),
+            "{ctx}: movsx"
+        );
     }
 }
 
 #[test]
 fn line_info_quotes_the_c_source() {
     for name in loader_util::EXAMPLES {
-        let src_path = loader_util::source_dir().join(name).join(format!("{name}.c"));
+        let src_path = loader_util::source_dir()
+            .join(name)
+            .join(format!("{name}.c"));
         let src = std::fs::read_to_string(&src_path).expect("C source");
         let lines: Vec<&str> = src.lines().collect();
         for (p, o) in loader_util::parsed(name) {
             for prog in &o.programs {
                 let ctx = format!("{} {}", p.display(), prog.name);
                 assert!(!prog.line_info.is_empty(), "{ctx}: no line info");
-                assert_eq!(prog.line_info[0].insn, 0, "{ctx}: line info starts at insn 0");
+                assert_eq!(
+                    prog.line_info[0].insn, 0,
+                    "{ctx}: line info starts at insn 0"
+                );
                 for l in &prog.line_info {
-                    assert!(l.file.ends_with(&format!("{name}/{name}.c")), "{ctx}: file {}", l.file);
-                    let text = lines.get(l.line as usize - 1).unwrap_or_else(|| panic!("{ctx}: line {}", l.line));
+                    assert!(
+                        l.file.ends_with(&format!("{name}/{name}.c")),
+                        "{ctx}: file {}",
+                        l.file
+                    );
+                    let text = lines
+                        .get(l.line as usize - 1)
+                        .unwrap_or_else(|| panic!("{ctx}: line {}", l.line));
                     assert_eq!(&l.source, text, "{ctx}: insn {} line {}", l.insn, l.line);
                     assert!((l.insn as usize) < prog.insns.len(), "{ctx}");
                 }
-                assert!(prog.line_info.windows(2).all(|w| w[0].insn <= w[1].insn), "{ctx}: sorted");
+                assert!(
+                    prog.line_info.windows(2).all(|w| w[0].insn <= w[1].insn),
+                    "{ctx}: sorted"
+                );
                 // The function's own line: the first line info is the function's signature or body.
                 let line_of = prog.line_at(prog.insns.len() - 1).expect("covered");
                 assert!(line_of.line > 0, "{ctx}");

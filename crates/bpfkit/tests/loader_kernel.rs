@@ -9,11 +9,25 @@
 mod loader_util;
 
 use bpfkit::loader::{MapDef, Object, SlotTarget};
-use bpfkit_kernel::{available, map_create, map_update, resolve_map_indices, Map, ProgLoad, BPF_ANY};
+use bpfkit_kernel::{
+    available, map_create, map_update, resolve_map_indices, Map, ProgLoad, BPF_ANY,
+};
 
 fn create(m: &MapDef) -> Map {
-    let map = map_create(m.map_type, m.key_size, m.value_size, m.max_entries, m.map_flags)
-        .unwrap_or_else(|e| panic!("map {} ({}): BPF_MAP_CREATE failed: {e}", m.name, m.type_name()));
+    let map = map_create(
+        m.map_type,
+        m.key_size,
+        m.value_size,
+        m.max_entries,
+        m.map_flags,
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "map {} ({}): BPF_MAP_CREATE failed: {e}",
+            m.name,
+            m.type_name()
+        )
+    });
     if let Some(init) = &m.initial_value {
         map_update(&map, &0u32.to_le_bytes(), init, BPF_ANY)
             .unwrap_or_else(|e| panic!("map {}: initial value: {e}", m.name));
@@ -35,17 +49,30 @@ fn load_all(obj: &Object, ctx: &str) {
             ..ProgLoad::new(p.prog_type())
         }
         .load(&insns[..]);
-        let prog = loaded
-            .result
-            .unwrap_or_else(|e| panic!("{ctx} {}: kernel rejected the linked program ({e}):\n{}", p.name, loaded.log));
+        let prog = loaded.result.unwrap_or_else(|e| {
+            panic!(
+                "{ctx} {}: kernel rejected the linked program ({e}):\n{}",
+                p.name, loaded.log
+            )
+        });
         progs.push((p.name.clone(), prog));
     }
     for (m, map) in obj.maps.iter().zip(&maps) {
         for slot in &m.init_slots {
-            let SlotTarget::Program(name) = &slot.target else { continue };
-            let (_, prog) = progs.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{ctx}: no program {name}"));
-            map_update(map, &slot.slot.to_le_bytes(), &prog.fd().to_le_bytes(), BPF_ANY)
-                .unwrap_or_else(|e| panic!("{ctx}: {}[{}] = {name}: {e}", m.name, slot.slot));
+            let SlotTarget::Program(name) = &slot.target else {
+                continue;
+            };
+            let (_, prog) = progs
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("{ctx}: no program {name}"));
+            map_update(
+                map,
+                &slot.slot.to_le_bytes(),
+                &prog.fd().to_le_bytes(),
+                BPF_ANY,
+            )
+            .unwrap_or_else(|e| panic!("{ctx}: {}[{}] = {name}: {e}", m.name, slot.slot));
         }
     }
 }

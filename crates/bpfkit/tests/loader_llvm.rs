@@ -24,6 +24,9 @@ struct SymInfo {
     section: Option<String>,
 }
 
+/// A function's section, first slot and (slot, bytes) of each instruction.
+type FuncDump = (String, u64, Vec<(u64, Vec<u8>)>);
+
 #[derive(Debug, Default)]
 struct Dump {
     /// Section name of each ELF section index.
@@ -31,7 +34,7 @@ struct Dump {
     /// Symbols by name (section symbols by their section's name).
     syms: HashMap<String, SymInfo>,
     /// Function name -> (section, start slot, slots as (slot, bytes)), slots section-relative.
-    funcs: HashMap<String, (String, u64, Vec<(u64, Vec<u8>)>)>,
+    funcs: HashMap<String, FuncDump>,
     /// (section, byte offset) -> (type, symbol).
     relocs: HashMap<(String, u64), (String, String)>,
 }
@@ -40,8 +43,12 @@ fn dump(obj: &Path) -> Option<Dump> {
     let mut d = Dump::default();
     let headers = loader_util::llvm("llvm-readelf-19", &["-S", "--wide"], obj)?;
     for line in headers.lines() {
-        let Some(rest) = line.trim_start().strip_prefix('[') else { continue };
-        let Some((idx, rest)) = rest.split_once(']') else { continue };
+        let Some(rest) = line.trim_start().strip_prefix('[') else {
+            continue;
+        };
+        let Some((idx, rest)) = rest.split_once(']') else {
+            continue;
+        };
         let (Ok(idx), Some(name)) = (idx.trim().parse::<usize>(), rest.split_whitespace().next())
         else {
             continue;
@@ -56,8 +63,15 @@ fn dump(obj: &Path) -> Option<Dump> {
         if f.len() < 7 || !f[0].ends_with(':') || f[0] == "Num:" {
             continue;
         }
-        let section = f[6].parse::<usize>().ok().and_then(|i| d.sections.get(&i).cloned());
-        let name = if f[3] == "SECTION" { section.clone().unwrap_or_default() } else { f.get(7).map_or_else(String::new, |s| (*s).to_string()) };
+        let section = f[6]
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| d.sections.get(&i).cloned());
+        let name = if f[3] == "SECTION" {
+            section.clone().unwrap_or_default()
+        } else {
+            f.get(7).map_or_else(String::new, |s| (*s).to_string())
+        };
         let info = SymInfo {
             value: u64::from_str_radix(f[1], 16).expect("value"),
             size: f[2].parse().expect("size"),
@@ -71,20 +85,37 @@ fn dump(obj: &Path) -> Option<Dump> {
     for line in text.lines() {
         if let Some(s) = line.strip_prefix("Disassembly of section ") {
             sec = s.trim_end_matches(':').to_string();
-        } else if let Some(name) = line.strip_suffix(">:").and_then(|l| l.split_once(" <")).map(|p| p.1) {
+        } else if let Some(name) = line
+            .strip_suffix(">:")
+            .and_then(|l| l.split_once(" <"))
+            .map(|p| p.1)
+        {
             func = name.to_string();
             let start = d.syms.get(&func).map_or(0, |s| s.value / 8);
-            d.funcs.insert(func.clone(), (sec.clone(), start, Vec::new()));
+            d.funcs
+                .insert(func.clone(), (sec.clone(), start, Vec::new()));
         } else if let Some(r) = line.strip_prefix("\t\t") {
             let (off, rest) = r.split_once(":").expect("reloc offset");
             let mut it = rest.split_whitespace();
             let (ty, sym) = (it.next().expect("type"), it.next().expect("symbol"));
-            d.relocs.insert((sec.clone(), u64::from_str_radix(off, 16).expect("hex")), (ty.into(), sym.into()));
+            d.relocs.insert(
+                (sec.clone(), u64::from_str_radix(off, 16).expect("hex")),
+                (ty.into(), sym.into()),
+            );
         } else if let Some((idx, rest)) = line.trim_start().split_once(":\t") {
-            let Ok(idx) = idx.parse::<u64>() else { continue };
+            let Ok(idx) = idx.parse::<u64>() else {
+                continue;
+            };
             let hex = rest.split('\t').next().unwrap_or("");
-            let bytes: Vec<u8> = hex.split_whitespace().map(|b| u8::from_str_radix(b, 16).expect("byte")).collect();
-            d.funcs.get_mut(&func).expect("insn before function").2.push((idx, bytes));
+            let bytes: Vec<u8> = hex
+                .split_whitespace()
+                .map(|b| u8::from_str_radix(b, 16).expect("byte"))
+                .collect();
+            d.funcs
+                .get_mut(&func)
+                .expect("insn before function")
+                .2
+                .push((idx, bytes));
         }
     }
     Some(d)
@@ -96,30 +127,55 @@ fn insn(b: &[u8]) -> Insn {
 
 /// Checks that `prog[at..]` holds function `name` correctly relocated; records reached
 /// functions (name -> position) in `placed`.
-fn check_func(d: &Dump, obj: &Object, prog: &[Insn], at: usize, name: &str, placed: &mut HashMap<String, usize>, ctx: &str) {
+fn check_func(
+    d: &Dump,
+    obj: &Object,
+    prog: &[Insn],
+    at: usize,
+    name: &str,
+    placed: &mut HashMap<String, usize>,
+    ctx: &str,
+) {
     if let Some(&pos) = placed.get(name) {
         assert_eq!(pos, at, "{ctx}: function {name} placed twice");
         return;
     }
     placed.insert(name.to_string(), at);
-    let (sec, start, slots) = d.funcs.get(name).unwrap_or_else(|| panic!("{ctx}: objdump has no function {name}"));
+    let (sec, start, slots) = d
+        .funcs
+        .get(name)
+        .unwrap_or_else(|| panic!("{ctx}: objdump has no function {name}"));
     for (idx, bytes) in slots {
         let s = (idx - start) as usize;
         let here = format!("{ctx}: {name}+{s} (program insn {})", at + s);
-        let ours = *prog.get(at + s).unwrap_or_else(|| panic!("{here}: program too short"));
+        let ours = *prog
+            .get(at + s)
+            .unwrap_or_else(|| panic!("{here}: program too short"));
         let orig = insn(bytes);
         match d.relocs.get(&(sec.clone(), idx * 8)) {
             Some((ty, sym)) if ty == "R_BPF_64_64" => {
                 let info = &d.syms[sym];
                 let sym_sec = info.section.clone().expect("defined");
-                assert_eq!((ours.code, ours.dst, ours.off), (orig.code, orig.dst, orig.off), "{here}");
+                assert_eq!(
+                    (ours.code, ours.dst, ours.off),
+                    (orig.code, orig.dst, orig.off),
+                    "{here}"
+                );
                 let second = prog[at + s + 1];
                 if sym_sec == ".maps" || sym_sec == "maps" {
-                    let want = obj.map_index(sym).unwrap_or_else(|| panic!("{here}: no map {sym}"));
+                    let want = obj
+                        .map_index(sym)
+                        .unwrap_or_else(|| panic!("{here}: no map {sym}"));
                     assert_eq!((ours.src, ours.imm), (1, want as i32), "{here}: map {sym}");
                 } else {
-                    let want = obj.map_index(&sym_sec).unwrap_or_else(|| panic!("{here}: no map {sym_sec}"));
-                    let base = if info.kind == "SECTION" { 0 } else { info.value as i32 };
+                    let want = obj
+                        .map_index(&sym_sec)
+                        .unwrap_or_else(|| panic!("{here}: no map {sym_sec}"));
+                    let base = if info.kind == "SECTION" {
+                        0
+                    } else {
+                        info.value as i32
+                    };
                     assert_eq!((ours.src, ours.imm), (2, want as i32), "{here}: data {sym}");
                     assert_eq!(second.imm, orig.imm + base, "{here}: offset into {sym_sec}");
                 }
@@ -171,13 +227,30 @@ fn programs_match_llvm_objdump() {
                 .filter(|(_, (sec, _, _))| sec != ".text")
                 .map(|(n, (sec, _, _))| (n.clone(), sec.clone()))
                 .collect();
-            let got: BTreeSet<(String, String)> = obj.programs.iter().map(|p| (p.name.clone(), p.section.clone())).collect();
+            let got: BTreeSet<(String, String)> = obj
+                .programs
+                .iter()
+                .map(|p| (p.name.clone(), p.section.clone()))
+                .collect();
             assert_eq!(got, want, "{ctx}: programs");
             for p in &obj.programs {
                 let mut placed = HashMap::new();
-                check_func(&d, &obj, &p.insns, 0, &p.name, &mut placed, &format!("{ctx} {}", p.name));
+                check_func(
+                    &d,
+                    &obj,
+                    &p.insns,
+                    0,
+                    &p.name,
+                    &mut placed,
+                    &format!("{ctx} {}", p.name),
+                );
                 let total: u64 = placed.keys().map(|f| d.syms[f].size / 8).sum();
-                assert_eq!(p.insns.len() as u64, total, "{ctx} {}: length = functions reached {placed:?}", p.name);
+                assert_eq!(
+                    p.insns.len() as u64,
+                    total,
+                    "{ctx} {}: length = functions reached {placed:?}",
+                    p.name
+                );
             }
         }
     }
@@ -186,10 +259,16 @@ fn programs_match_llvm_objdump() {
 #[test]
 fn subprograms_are_linked_where_the_source_calls_them() {
     // From the C sources: account() and classify_l4() are __noinline static functions.
-    let cases = [("xdp_globals", "xdp_filter", "classify_l4"), ("sockex3", "parse_ipv4", "account"), ("sockex3", "parse_ipv6", "account")];
+    let cases = [
+        ("xdp_globals", "xdp_filter", "classify_l4"),
+        ("sockex3", "parse_ipv4", "account"),
+        ("sockex3", "parse_ipv6", "account"),
+    ];
     for (example, prog, sub) in cases {
         for (path, obj) in loader_util::parsed(example) {
-            let p = obj.program(prog).unwrap_or_else(|| panic!("{}: {prog}", path.display()));
+            let p = obj
+                .program(prog)
+                .unwrap_or_else(|| panic!("{}: {prog}", path.display()));
             let names: Vec<&str> = p.func_info.iter().map(|f| f.name.as_str()).collect();
             assert_eq!(names, [prog, sub], "{}", path.display());
             let call_targets: Vec<usize> = p
@@ -199,8 +278,18 @@ fn subprograms_are_linked_where_the_source_calls_them() {
                 .filter(|(_, i)| i.code == 0x85 && i.src == 1)
                 .map(|(at, i)| (at as i64 + 1 + i64::from(i.imm)) as usize)
                 .collect();
-            assert!(!call_targets.is_empty(), "{}: {prog} has no bpf-to-bpf call", path.display());
-            assert!(call_targets.iter().all(|&t| t == p.func_info[1].insn as usize), "{}: calls go to {sub}", path.display());
+            assert!(
+                !call_targets.is_empty(),
+                "{}: {prog} has no bpf-to-bpf call",
+                path.display()
+            );
+            assert!(
+                call_targets
+                    .iter()
+                    .all(|&t| t == p.func_info[1].insn as usize),
+                "{}: calls go to {sub}",
+                path.display()
+            );
         }
     }
 }

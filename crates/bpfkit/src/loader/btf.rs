@@ -18,7 +18,10 @@ const MAX_RESOLVE_DEPTH: usize = 32;
 
 /// The kind of a BTF type (`BTF_KIND_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[expect(missing_docs, reason = "variants are the kernel's BTF_KIND_* names, documented there")]
+#[expect(
+    missing_docs,
+    reason = "variants are the kernel's BTF_KIND_* names, documented there"
+)]
 pub enum BtfKind {
     Void,
     Int,
@@ -125,7 +128,10 @@ pub struct Btf {
 }
 
 fn err(offset: usize, reason: impl Into<String>) -> LoadError {
-    LoadError::Btf { offset, reason: reason.into() }
+    LoadError::Btf {
+        offset,
+        reason: reason.into(),
+    }
 }
 
 /// Reads a little-endian u32 at `off`, or an error naming the offset.
@@ -140,11 +146,17 @@ impl Btf {
     /// Parses a `.BTF` section (little-endian only: the BPF target's byte order here).
     pub fn parse(raw: &[u8]) -> Result<Self, LoadError> {
         if raw.len() < 24 {
-            return Err(err(0, format!("header needs 24 bytes, section has {}", raw.len())));
+            return Err(err(
+                0,
+                format!("header needs 24 bytes, section has {}", raw.len()),
+            ));
         }
         let magic = u16::from_le_bytes([raw[0], raw[1]]);
         if magic != BTF_MAGIC {
-            return Err(err(0, format!("bad magic {magic:#06x} (expected 0xeb9f, little endian)")));
+            return Err(err(
+                0,
+                format!("bad magic {magic:#06x} (expected 0xeb9f, little endian)"),
+            ));
         }
         if raw[2] != 1 {
             return Err(err(2, format!("unsupported version {}", raw[2])));
@@ -160,14 +172,24 @@ impl Btf {
                 .checked_add(off)
                 .and_then(|s| s.checked_add(len).map(|e| (s, e)))
                 .filter(|&(_, e)| e <= raw.len())
-                .ok_or_else(|| err(hdr_len, format!("{what} section ({off}+{len}) beyond the end")))
+                .ok_or_else(|| {
+                    err(
+                        hdr_len,
+                        format!("{what} section ({off}+{len}) beyond the end"),
+                    )
+                })
         };
         let (t_start, t_end) = region(type_off, type_len, "type")?;
         let (s_start, _) = region(str_off, str_len, "string")?;
         if str_len == 0 || raw[s_start] != 0 {
             return Err(err(s_start, "string section must start with a NUL byte"));
         }
-        let mut btf = Self { raw: raw.to_vec(), types: Vec::new(), str_start: s_start, str_len };
+        let mut btf = Self {
+            raw: raw.to_vec(),
+            types: Vec::new(),
+            str_start: s_start,
+            str_len,
+        };
         btf.types.push(BtfType {
             kind: BtfKind::Void,
             name_off: 0,
@@ -221,7 +243,11 @@ impl Btf {
                     ty.members.push(BtfMember {
                         name_off: u32_at(b, m)?,
                         type_id: u32_at(b, m + 4)?,
-                        bit_offset: if kind_flag { raw_off & 0x00ff_ffff } else { raw_off },
+                        bit_offset: if kind_flag {
+                            raw_off & 0x00ff_ffff
+                        } else {
+                            raw_off
+                        },
                     });
                 }
                 body + 12 * n
@@ -242,23 +268,32 @@ impl Btf {
             _ => body,
         };
         if end > b.len() {
-            return Err(err(off, format!("type record ({kind:?}) runs past the type section")));
+            return Err(err(
+                off,
+                format!("type record ({kind:?}) runs past the type section"),
+            ));
         }
         Ok((ty, end))
     }
 
     /// The type with id `id`.
     pub fn get(&self, id: u32) -> Result<&BtfType, LoadError> {
-        self.types
-            .get(id as usize)
-            .ok_or_else(|| err(0, format!("type id {id} out of range ({} types)", self.types.len())))
+        self.types.get(id as usize).ok_or_else(|| {
+            err(
+                0,
+                format!("type id {id} out of range ({} types)", self.types.len()),
+            )
+        })
     }
 
     /// The NUL-terminated string at `off` in the string section.
     pub fn str_at(&self, off: u32) -> Result<&str, LoadError> {
         let off = off as usize;
         if off >= self.str_len {
-            return Err(err(self.str_start, format!("string offset {off} beyond {}", self.str_len)));
+            return Err(err(
+                self.str_start,
+                format!("string offset {off} beyond {}", self.str_len),
+            ));
         }
         let start = self.str_start + off;
         let tail = &self.raw[start..self.str_start + self.str_len];
@@ -288,7 +323,10 @@ impl Btf {
                 _ => return Ok(id),
             }
         }
-        Err(err(self.get(id)?.offset, format!("type chain from id {id} too deep or cyclic")))
+        Err(err(
+            self.get(id)?.offset,
+            format!("type chain from id {id} too deep or cyclic"),
+        ))
     }
 
     /// The size in bytes of type `id`, as C's `sizeof` (libbpf's `btf__resolve_size`).
@@ -320,12 +358,20 @@ impl Btf {
                     continue;
                 }
                 other => {
-                    return Err(err(t.offset, format!("type id {id} ({other:?}) has no size")));
+                    return Err(err(
+                        t.offset,
+                        format!("type id {id} ({other:?}) has no size"),
+                    ));
                 }
             };
-            return size.checked_mul(mult).ok_or_else(|| err(t.offset, "type size overflows"));
+            return size
+                .checked_mul(mult)
+                .ok_or_else(|| err(t.offset, "type size overflows"));
         }
-        Err(err(0, format!("type chain from id {id} too deep or cyclic")))
+        Err(err(
+            0,
+            format!("type chain from id {id} too deep or cyclic"),
+        ))
     }
 
     /// The id of the `DATASEC` named `name`, if any.

@@ -66,7 +66,10 @@ pub struct BtfExt {
 }
 
 fn err(offset: usize, reason: impl Into<String>) -> LoadError {
-    LoadError::BtfExt { offset, reason: reason.into() }
+    LoadError::BtfExt {
+        offset,
+        reason: reason.into(),
+    }
 }
 
 fn u32_at(b: &[u8], off: usize) -> Result<u32, LoadError> {
@@ -88,13 +91,25 @@ fn parse_table<T>(
     if len == 0 {
         return Ok(out);
     }
-    let end = start.checked_add(len).filter(|&e| e <= b.len()).ok_or_else(|| {
-        err(start, format!("table of {len} bytes runs past the section ({} bytes)", b.len()))
-    })?;
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= b.len())
+        .ok_or_else(|| {
+            err(
+                start,
+                format!(
+                    "table of {len} bytes runs past the section ({} bytes)",
+                    b.len()
+                ),
+            )
+        })?;
     let b = &b[..end];
     let rec_size = u32_at(b, start)? as usize;
-    if rec_size < min_rec || rec_size % 4 != 0 {
-        return Err(err(start, format!("record size {rec_size} invalid (minimum {min_rec})")));
+    if rec_size < min_rec || !rec_size.is_multiple_of(4) {
+        return Err(err(
+            start,
+            format!("record size {rec_size} invalid (minimum {min_rec})"),
+        ));
     }
     let mut off = start + 4;
     while off < end {
@@ -104,9 +119,19 @@ fn parse_table<T>(
         let bytes = num
             .checked_mul(rec_size)
             .filter(|&n| off.checked_add(n).is_some_and(|e| e <= end))
-            .ok_or_else(|| err(off, format!("{num} records of {rec_size} bytes run past the table")))?;
-        let records = (0..num).map(|i| read(b, off + i * rec_size)).collect::<Result<_, _>>()?;
-        out.push(SecRecords { sec_name_off, records });
+            .ok_or_else(|| {
+                err(
+                    off,
+                    format!("{num} records of {rec_size} bytes run past the table"),
+                )
+            })?;
+        let records = (0..num)
+            .map(|i| read(b, off + i * rec_size))
+            .collect::<Result<_, _>>()?;
+        out.push(SecRecords {
+            sec_name_off,
+            records,
+        });
         off += bytes;
     }
     Ok(out)
@@ -116,7 +141,10 @@ impl BtfExt {
     /// Parses a `.BTF.ext` section.
     pub fn parse(b: &[u8]) -> Result<Self, LoadError> {
         if b.len() < 24 {
-            return Err(err(0, format!("header needs 24 bytes, section has {}", b.len())));
+            return Err(err(
+                0,
+                format!("header needs 24 bytes, section has {}", b.len()),
+            ));
         }
         let magic = u16::from_le_bytes([b[0], b[1]]);
         if magic != super::btf::BTF_MAGIC {
@@ -134,7 +162,10 @@ impl BtfExt {
         let (fi_start, fi_len) = table(8)?;
         let (li_start, li_len) = table(16)?;
         let func_info = parse_table(b, fi_start, fi_len, 8, |b, o| {
-            Ok(RawFuncInfo { insn_off: u32_at(b, o)?, type_id: u32_at(b, o + 4)? })
+            Ok(RawFuncInfo {
+                insn_off: u32_at(b, o)?,
+                type_id: u32_at(b, o + 4)?,
+            })
         })?;
         let line_info = parse_table(b, li_start, li_len, 16, |b, o| {
             Ok(RawLineInfo {
@@ -158,7 +189,11 @@ impl BtfExt {
         } else {
             Vec::new()
         };
-        Ok(Self { func_info, line_info, core_relos })
+        Ok(Self {
+            func_info,
+            line_info,
+            core_relos,
+        })
     }
 }
 

@@ -102,7 +102,9 @@ impl Elf {
             return Err(LoadError::WrongMachine { machine });
         }
         if endian != Endianness::Little {
-            return Err(LoadError::Elf("big-endian BPF object (bpfeb); only bpfel is supported".into()));
+            return Err(LoadError::Elf(
+                "big-endian BPF object (bpfeb); only bpfel is supported".into(),
+            ));
         }
         let e_type = header.e_type(endian);
         if e_type != ET_REL {
@@ -136,7 +138,11 @@ impl Elf {
                         })
                     }
                 };
-                relocs.push(Reloc { offset, symbol, r_type });
+                relocs.push(Reloc {
+                    offset,
+                    symbol,
+                    r_type,
+                });
             }
             sections.push(Sec {
                 index: s.index().0,
@@ -166,7 +172,14 @@ impl Elf {
                 _ => (None, false),
             };
             let name = sym.name().unwrap_or("").to_string();
-            symbols[i] = Some(Sym { name, section, undefined, value: sym.address(), size: sym.size(), kind });
+            symbols[i] = Some(Sym {
+                name,
+                section,
+                undefined,
+                value: sym.address(),
+                size: sym.size(),
+                kind,
+            });
         }
         Ok(Self { sections, symbols })
     }
@@ -191,9 +204,11 @@ impl Elf {
     pub fn symbol_label(&self, index: usize) -> String {
         match self.symbol(index) {
             Some(s) if !s.name.is_empty() => s.name.clone(),
-            Some(Sym { section: Some(sec), .. }) => {
-                self.section(*sec).map_or_else(|| format!("#{index}"), |s| s.name.clone())
-            }
+            Some(Sym {
+                section: Some(sec), ..
+            }) => self
+                .section(*sec)
+                .map_or_else(|| format!("#{index}"), |s| s.name.clone()),
             _ => format!("#{index}"),
         }
     }

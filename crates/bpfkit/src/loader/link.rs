@@ -128,11 +128,15 @@ pub struct Linker<'a> {
 
 impl Linker<'_> {
     fn func_at(&self, sec: usize, insn: u64) -> Option<usize> {
-        self.funcs.iter().position(|f| f.sec == sec && f.start == insn)
+        self.funcs
+            .iter()
+            .position(|f| f.sec == sec && f.start == insn)
     }
 
     fn sec(&self, index: usize) -> Result<&Sec, LoadError> {
-        self.elf.section(index).ok_or_else(|| LoadError::Elf(format!("no section {index}")))
+        self.elf
+            .section(index)
+            .ok_or_else(|| LoadError::Elf(format!("no section {index}")))
     }
 
     /// Links the program whose entry is `funcs[entry]`.
@@ -169,15 +173,26 @@ impl Linker<'_> {
                         symbol: label.clone(),
                         reason: reason.to_string(),
                     };
-                    let sym = self.elf.symbol(r.symbol).ok_or_else(|| rel_err("no such symbol"))?;
+                    let sym = self
+                        .elf
+                        .symbol(r.symbol)
+                        .ok_or_else(|| rel_err("no such symbol"))?;
                     if sym.undefined {
-                        return Err(LoadError::Extern { section: sec.name.clone(), insn: sec_insn, symbol: label });
+                        return Err(LoadError::Extern {
+                            section: sec.name.clone(),
+                            insn: sec_insn,
+                            symbol: label,
+                        });
                     }
-                    let sym_sec = sym.section.ok_or_else(|| rel_err("symbol is not defined in a section"))?;
+                    let sym_sec = sym
+                        .section
+                        .ok_or_else(|| rel_err("symbol is not defined in a section"))?;
                     let target_sec = self.sec(sym_sec)?;
                     if is_call {
                         if r.r_type != R_BPF_64_32 || insn.src != PSEUDO_CALL {
-                            return Err(rel_err("call relocation must be R_BPF_64_32 on a BPF_PSEUDO_CALL"));
+                            return Err(rel_err(
+                                "call relocation must be R_BPF_64_32 on a BPF_PSEUDO_CALL",
+                            ));
                         }
                         let target = (sym.value / 8).wrapping_add_signed(i64::from(insn.imm) + 1);
                         calls.push((at, self.callee(&mut order, sec, sec_insn, sym_sec, target)?));
@@ -195,11 +210,19 @@ impl Linker<'_> {
                                 return Err(rel_err("function address not on an instruction"));
                             }
                             insns[at].src = PSEUDO_FUNC;
-                            calls.push((at, self.callee(&mut order, sec, sec_insn, sym_sec, byte / 8)?));
+                            calls.push((
+                                at,
+                                self.callee(&mut order, sec, sec_insn, sym_sec, byte / 8)?,
+                            ));
                         } else {
-                            let (mi, value_off) = self.map_for(sym_sec, sym.value, sym.kind, insn.imm).ok_or_else(|| {
-                                rel_err(&format!("symbol in section {} is neither a map nor global data", target_sec.name))
-                            })?;
+                            let (mi, value_off) = self
+                                .map_for(sym_sec, sym.value, sym.kind, insn.imm)
+                                .ok_or_else(|| {
+                                    rel_err(&format!(
+                                        "symbol in section {} is neither a map nor global data",
+                                        target_sec.name
+                                    ))
+                                })?;
                             match value_off {
                                 None => {
                                     insns[at].src = PSEUDO_MAP_FD;
@@ -214,7 +237,9 @@ impl Linker<'_> {
                             map_refs.push((at, mi));
                         }
                     } else {
-                        return Err(rel_err("relocated instruction is neither LD_IMM64 nor CALL"));
+                        return Err(rel_err(
+                            "relocated instruction is neither LD_IMM64 nor CALL",
+                        ));
                     }
                 } else if is_call && insn.src == PSEUDO_CALL {
                     // A static call within the section: no relocation, the offset is final.
@@ -251,14 +276,18 @@ impl Linker<'_> {
         target_sec: usize,
         target: u64,
     ) -> Result<usize, LoadError> {
-        let fi = self.func_at(target_sec, target).ok_or_else(|| LoadError::BadCall {
-            section: sec.name.clone(),
-            insn: sec_insn,
-            target: format!(
-                "insn {target} of section {}",
-                self.elf.section(target_sec).map_or("?", |s| s.name.as_str())
-            ),
-        })?;
+        let fi = self
+            .func_at(target_sec, target)
+            .ok_or_else(|| LoadError::BadCall {
+                section: sec.name.clone(),
+                insn: sec_insn,
+                target: format!(
+                    "insn {target} of section {}",
+                    self.elf
+                        .section(target_sec)
+                        .map_or("?", |s| s.name.as_str())
+                ),
+            })?;
         if !order.iter().any(|o| o.0 == fi) {
             let len: u64 = order.iter().map(|o| self.funcs[o.0].len).sum();
             order.push((fi, len));
@@ -268,23 +297,34 @@ impl Linker<'_> {
 
     /// The map an LD_IMM64 relocation against a symbol in `sec` at `value` refers to, and for
     /// global data the offset into its value.
-    fn map_for(&self, sec: usize, value: u64, kind: SymKind, imm: i32) -> Option<(usize, Option<i32>)> {
+    fn map_for(
+        &self,
+        sec: usize,
+        value: u64,
+        kind: SymKind,
+        imm: i32,
+    ) -> Option<(usize, Option<i32>)> {
         let sec_name = &self.elf.section(sec)?.name;
-        self.maps.iter().enumerate().find_map(|(i, m)| match &m.origin {
-            MapOrigin::GlobalData(s) if s == sec_name => {
-                // A section symbol's offset is in imm; an object symbol adds its own value.
-                let base = if kind == SymKind::Section { 0 } else { value };
-                let off = i64::try_from(base).ok()? + i64::from(imm);
-                Some((i, Some(i32::try_from(off).ok()?)))
-            }
-            MapOrigin::Legacy if sec_name == "maps" && m.sec_offset == value => Some((i, None)),
-            MapOrigin::Btf if sec_name == ".maps" && m.sec_offset == value => Some((i, None)),
-            _ => None,
-        })
+        self.maps
+            .iter()
+            .enumerate()
+            .find_map(|(i, m)| match &m.origin {
+                MapOrigin::GlobalData(s) if s == sec_name => {
+                    // A section symbol's offset is in imm; an object symbol adds its own value.
+                    let base = if kind == SymKind::Section { 0 } else { value };
+                    let off = i64::try_from(base).ok()? + i64::from(imm);
+                    Some((i, Some(i32::try_from(off).ok()?)))
+                }
+                MapOrigin::Legacy if sec_name == "maps" && m.sec_offset == value => Some((i, None)),
+                MapOrigin::Btf if sec_name == ".maps" && m.sec_offset == value => Some((i, None)),
+                _ => None,
+            })
     }
 
     fn check_core(&self, order: &[(usize, u64)]) -> Result<(), LoadError> {
-        let (Some(ext), Some(btf)) = (self.btf_ext, self.btf) else { return Ok(()) };
+        let (Some(ext), Some(btf)) = (self.btf_ext, self.btf) else {
+            return Ok(());
+        };
         for table in &ext.core_relos {
             let sec_name = btf.str_at(table.sec_name_off)?;
             for rec in &table.records {
@@ -309,13 +349,20 @@ impl Linker<'_> {
         Ok(())
     }
 
-    fn debug_info(&self, order: &[(usize, u64)]) -> Result<(Vec<FuncInfo>, Vec<LineInfo>), LoadError> {
-        let (Some(ext), Some(btf)) = (self.btf_ext, self.btf) else { return Ok((Vec::new(), Vec::new())) };
+    fn debug_info(
+        &self,
+        order: &[(usize, u64)],
+    ) -> Result<(Vec<FuncInfo>, Vec<LineInfo>), LoadError> {
+        let (Some(ext), Some(btf)) = (self.btf_ext, self.btf) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
         let mut funcs = Vec::new();
         let mut lines = Vec::new();
         for &(fi, base) in order {
             let f = &self.funcs[fi];
-            let Some(sec) = self.elf.section(f.sec) else { continue };
+            let Some(sec) = self.elf.section(f.sec) else {
+                continue;
+            };
             // Maps an instruction byte offset in the section to its index in the program.
             let place = |insn_off: u32| -> Option<u32> {
                 let insn = u64::from(insn_off / 8);
@@ -329,7 +376,11 @@ impl Linker<'_> {
                 }
                 for r in &t.records {
                     if let Some(insn) = place(r.insn_off) {
-                        funcs.push(FuncInfo { insn, type_id: r.type_id, name: btf.name_of(r.type_id)?.to_string() });
+                        funcs.push(FuncInfo {
+                            insn,
+                            type_id: r.type_id,
+                            name: btf.name_of(r.type_id)?.to_string(),
+                        });
                     }
                 }
             }
@@ -366,7 +417,12 @@ fn func_insns(sec: &Sec, f: &Func) -> Result<Vec<Insn>, LoadError> {
         .and_then(|(s, l)| sec.data.get(s..s.checked_add(l)?));
     let bytes = range.ok_or_else(|| LoadError::Section {
         section: sec.name.clone(),
-        reason: format!("function {} (insns {}..{}) lies outside the section", f.name, f.start, f.start + f.len),
+        reason: format!(
+            "function {} (insns {}..{}) lies outside the section",
+            f.name,
+            f.start,
+            f.start + f.len
+        ),
     })?;
     Ok(bytes
         .chunks_exact(8)

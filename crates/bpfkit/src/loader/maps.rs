@@ -131,18 +131,49 @@ impl MapDef {
 #[must_use]
 pub fn map_type_name(t: u32) -> &'static str {
     const NAMES: [&str; 34] = [
-        "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash",
-        "percpu_array", "stack_trace", "cgroup_array", "lru_hash", "lru_percpu_hash", "lpm_trie",
-        "array_of_maps", "hash_of_maps", "devmap", "sockmap", "cpumap", "xskmap", "sockhash",
-        "cgroup_storage", "reuseport_sockarray", "percpu_cgroup_storage", "queue", "stack",
-        "sk_storage", "devmap_hash", "struct_ops", "ringbuf", "inode_storage", "task_storage",
-        "bloom_filter", "user_ringbuf", "cgrp_storage", "arena",
+        "unspec",
+        "hash",
+        "array",
+        "prog_array",
+        "perf_event_array",
+        "percpu_hash",
+        "percpu_array",
+        "stack_trace",
+        "cgroup_array",
+        "lru_hash",
+        "lru_percpu_hash",
+        "lpm_trie",
+        "array_of_maps",
+        "hash_of_maps",
+        "devmap",
+        "sockmap",
+        "cpumap",
+        "xskmap",
+        "sockhash",
+        "cgroup_storage",
+        "reuseport_sockarray",
+        "percpu_cgroup_storage",
+        "queue",
+        "stack",
+        "sk_storage",
+        "devmap_hash",
+        "struct_ops",
+        "ringbuf",
+        "inode_storage",
+        "task_storage",
+        "bloom_filter",
+        "user_ringbuf",
+        "cgrp_storage",
+        "arena",
     ];
     NAMES.get(t as usize).copied().unwrap_or("unknown")
 }
 
 fn def_err(map: &str, reason: impl Into<String>) -> LoadError {
-    LoadError::MapDef { map: map.to_string(), reason: reason.into() }
+    LoadError::MapDef {
+        map: map.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// Symbols defined in `sec` that name objects, sorted by offset: (name, offset, size).
@@ -151,7 +182,9 @@ fn object_symbols(elf: &Elf, sec: &Sec) -> Vec<(String, u64, u64)> {
         .symbols
         .iter()
         .flatten()
-        .filter(|s| s.section == Some(sec.index) && s.kind != SymKind::Section && !s.name.is_empty())
+        .filter(|s| {
+            s.section == Some(sec.index) && s.kind != SymKind::Section && !s.name.is_empty()
+        })
         .filter(|s| s.kind == SymKind::Object || s.kind == SymKind::Other)
         .map(|s| (s.name.clone(), s.value, s.size))
         .collect();
@@ -178,7 +211,12 @@ pub fn legacy_maps(elf: &Elf, sec: &Sec) -> Result<Vec<MapDef>, LoadError> {
                 .ok()
                 .and_then(|a| sec.data.get(a..a + 4))
                 .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .ok_or_else(|| def_err(&name, format!("definition at offset {off} runs past section maps")))
+                .ok_or_else(|| {
+                    def_err(
+                        &name,
+                        format!("definition at offset {off} runs past section maps"),
+                    )
+                })
         };
         let mut m = MapDef::new(name.clone(), MapOrigin::Legacy);
         m.map_type = field(0)?;
@@ -195,7 +233,12 @@ pub fn legacy_maps(elf: &Elf, sec: &Sec) -> Result<Vec<MapDef>, LoadError> {
 /// The N of `int (*name)[N]`.
 fn uint_member(btf: &Btf, map: &str, member: &str, type_id: u32) -> Result<u32, LoadError> {
     let ptr = btf.get(btf.skip_mods(type_id)?)?;
-    let bad = || def_err(map, format!("member {member} is not __uint(): expected int (*{member})[N]"));
+    let bad = || {
+        def_err(
+            map,
+            format!("member {member} is not __uint(): expected int (*{member})[N]"),
+        )
+    };
     if ptr.kind != BtfKind::Ptr {
         return Err(bad());
     }
@@ -210,20 +253,32 @@ fn uint_member(btf: &Btf, map: &str, member: &str, type_id: u32) -> Result<u32, 
 fn type_member(btf: &Btf, map: &str, member: &str, type_id: u32) -> Result<(u32, u32), LoadError> {
     let ptr = btf.get(btf.skip_mods(type_id)?)?;
     if ptr.kind != BtfKind::Ptr {
-        return Err(def_err(map, format!("member {member} is not __type(): expected a pointer")));
+        return Err(def_err(
+            map,
+            format!("member {member} is not __type(): expected a pointer"),
+        ));
     }
     let target = ptr.size_or_type;
     let size = btf.size_of(target)?;
-    let size = u32::try_from(size).map_err(|_| def_err(map, format!("{member} type of {size} bytes")))?;
+    let size =
+        u32::try_from(size).map_err(|_| def_err(map, format!("{member} type of {size} bytes")))?;
     Ok((target, size))
 }
 
 /// Parses one BTF map definition struct. `depth` 1 is an inner map template.
-fn btf_map_def(btf: &Btf, name: &str, struct_id: u32, depth: u32) -> Result<(MapDef, u64), LoadError> {
+fn btf_map_def(
+    btf: &Btf,
+    name: &str,
+    struct_id: u32,
+    depth: u32,
+) -> Result<(MapDef, u64), LoadError> {
     let st_id = btf.skip_mods(struct_id)?;
     let st = btf.get(st_id)?;
     if st.kind != BtfKind::Struct {
-        return Err(def_err(name, format!("definition type is {:?}, not a struct", st.kind)));
+        return Err(def_err(
+            name,
+            format!("definition type is {:?}, not a struct", st.kind),
+        ));
     }
     let mut m = MapDef::new(name.to_string(), MapOrigin::Btf);
     let (mut key_size, mut value_size) = (None, None);
@@ -240,17 +295,31 @@ fn btf_map_def(btf: &Btf, name: &str, struct_id: u32, depth: u32) -> Result<(Map
             "map_extra" => m.map_extra = u64::from(uint_member(btf, name, mname, mem.type_id)?),
             "key_size" | "value_size" => {
                 let n = uint_member(btf, name, mname, mem.type_id)?;
-                let slot = if mname == "key_size" { &mut key_size } else { &mut value_size };
+                let slot = if mname == "key_size" {
+                    &mut key_size
+                } else {
+                    &mut value_size
+                };
                 if slot.is_some_and(|s| s != n) {
-                    return Err(def_err(name, format!("conflicting {mname}: {n} vs {slot:?}")));
+                    return Err(def_err(
+                        name,
+                        format!("conflicting {mname}: {n} vs {slot:?}"),
+                    ));
                 }
                 *slot = Some(n);
             }
             "key" | "value" => {
                 let (id, size) = type_member(btf, name, mname, mem.type_id)?;
-                let slot = if mname == "key" { &mut key_size } else { &mut value_size };
+                let slot = if mname == "key" {
+                    &mut key_size
+                } else {
+                    &mut value_size
+                };
                 if slot.is_some_and(|s| s != size) {
-                    return Err(def_err(name, format!("conflicting {mname} size: {size} vs {slot:?}")));
+                    return Err(def_err(
+                        name,
+                        format!("conflicting {mname} size: {size} vs {slot:?}"),
+                    ));
                 }
                 *slot = Some(size);
                 if mname == "key" {
@@ -264,7 +333,12 @@ fn btf_map_def(btf: &Btf, name: &str, struct_id: u32, depth: u32) -> Result<(Map
                 let arr = btf.get(btf.skip_mods(mem.type_id)?)?;
                 let elem = match (arr.kind, arr.array) {
                     (BtfKind::Array, Some((elem, _))) => elem,
-                    _ => return Err(def_err(name, "member values is not __array(): expected T *values[]")),
+                    _ => {
+                        return Err(def_err(
+                            name,
+                            "member values is not __array(): expected T *values[]",
+                        ))
+                    }
                 };
                 let ptr = btf.get(btf.skip_mods(elem)?)?;
                 if ptr.kind != BtfKind::Ptr {
@@ -273,7 +347,12 @@ fn btf_map_def(btf: &Btf, name: &str, struct_id: u32, depth: u32) -> Result<(Map
                 inner_struct = Some(ptr.size_or_type);
                 values_off = Some(u64::from(mem.bit_offset / 8));
             }
-            other => return Err(def_err(name, format!("unknown map definition member {other}"))),
+            other => {
+                return Err(def_err(
+                    name,
+                    format!("unknown map definition member {other}"),
+                ))
+            }
         }
     }
     if let Some(target) = inner_struct {
@@ -284,19 +363,31 @@ fn btf_map_def(btf: &Btf, name: &str, struct_id: u32, depth: u32) -> Result<(Map
                 return Err(def_err(name, "map-in-map nested more than one level"));
             }
             if target_kind != BtfKind::Struct {
-                return Err(def_err(name, "map-in-map values[] must point to a map definition struct"));
+                return Err(def_err(
+                    name,
+                    "map-in-map values[] must point to a map definition struct",
+                ));
             }
             let (inner, _) = btf_map_def(btf, &format!("{name}.inner"), target, depth + 1)?;
             m.inner = Some(Box::new(inner));
         } else if m.map_type == MAP_TYPE_PROG_ARRAY {
             if target_kind != BtfKind::FuncProto {
-                return Err(def_err(name, "prog_array values[] must point to a function prototype"));
+                return Err(def_err(
+                    name,
+                    "prog_array values[] must point to a function prototype",
+                ));
             }
         } else {
-            return Err(def_err(name, format!("values[] given for map type {}", map_type_name(m.map_type))));
+            return Err(def_err(
+                name,
+                format!("values[] given for map type {}", map_type_name(m.map_type)),
+            ));
         }
         if value_size.is_some_and(|v| v != 4) {
-            return Err(def_err(name, "map-in-map and prog_array values are 4-byte descriptors"));
+            return Err(def_err(
+                name,
+                "map-in-map and prog_array values are 4-byte descriptors",
+            ));
         }
         value_size = Some(4);
     }
@@ -325,7 +416,10 @@ pub fn btf_maps(elf: &Elf, sec: &Sec, btf: Option<&Btf>) -> Result<Vec<MapDef>, 
     for v in &btf.get(ds_id)?.vars {
         let var = btf.get(v.type_id)?;
         if var.kind != BtfKind::Var {
-            return Err(LoadError::Btf { offset: var.offset, reason: ".maps DATASEC entry is not a VAR".into() });
+            return Err(LoadError::Btf {
+                offset: var.offset,
+                reason: ".maps DATASEC entry is not a VAR".into(),
+            });
         }
         let name = btf.str_at(var.name_off)?.to_string();
         // clang leaves DATASEC offsets to the linker; the symbol table has the real one.
@@ -355,10 +449,18 @@ pub fn btf_maps(elf: &Elf, sec: &Sec, btf: Option<&Btf>) -> Result<Vec<MapDef>, 
             .ok_or_else(|| rel_err("not inside any map definition".into()))?;
         let in_values = r.offset.checked_sub(off.saturating_add(values_off));
         let slot = match in_values {
-            Some(d) if values_off != u64::MAX && d % 8 == 0 => u32::try_from(d / 8).map_err(|_| rel_err("slot out of range".into()))?,
-            _ => return Err(rel_err("relocation is not at an element of values[]".into())),
+            Some(d) if values_off != u64::MAX && d % 8 == 0 => {
+                u32::try_from(d / 8).map_err(|_| rel_err("slot out of range".into()))?
+            }
+            _ => {
+                return Err(rel_err(
+                    "relocation is not at an element of values[]".into(),
+                ))
+            }
         };
-        let sym = elf.symbol(r.symbol).ok_or_else(|| rel_err("no such symbol".into()))?;
+        let sym = elf
+            .symbol(r.symbol)
+            .ok_or_else(|| rel_err("no such symbol".into()))?;
         let target = if out[i].map_type == MAP_TYPE_PROG_ARRAY {
             if sym.kind != SymKind::Func {
                 return Err(rel_err("prog_array slot must point to a program".into()));
@@ -366,12 +468,17 @@ pub fn btf_maps(elf: &Elf, sec: &Sec, btf: Option<&Btf>) -> Result<Vec<MapDef>, 
             SlotTarget::Program(sym.name.clone())
         } else {
             if sym.section != Some(sec.index) {
-                return Err(rel_err("map-in-map slot must point to a map in .maps".into()));
+                return Err(rel_err(
+                    "map-in-map slot must point to a map in .maps".into(),
+                ));
             }
             SlotTarget::Map(sym.name.clone())
         };
         if slot >= out[i].max_entries {
-            return Err(rel_err(format!("slot {slot} beyond max_entries {}", out[i].max_entries)));
+            return Err(rel_err(format!(
+                "slot {slot} beyond max_entries {}",
+                out[i].max_entries
+            )));
         }
         out[i].init_slots.push(SlotInit { slot, target });
     }
@@ -399,7 +506,10 @@ pub fn data_map(sec: &Sec, btf: Option<&Btf>) -> Result<MapDef, LoadError> {
         .filter(|&s| s <= MAX_DATA_SECTION)
         .ok_or_else(|| LoadError::Section {
             section: sec.name.clone(),
-            reason: format!("{} bytes is larger than a map value may be ({MAX_DATA_SECTION})", sec.size),
+            reason: format!(
+                "{} bytes is larger than a map value may be ({MAX_DATA_SECTION})",
+                sec.size
+            ),
         })?;
     let mut m = MapDef::new(sec.name.clone(), MapOrigin::GlobalData(sec.name.clone()));
     m.map_type = MAP_TYPE_ARRAY;

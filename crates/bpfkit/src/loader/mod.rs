@@ -88,8 +88,14 @@ impl Object {
             },
             None => None,
         };
-        let btf = elf.section_named(".BTF").map(|s| Btf::parse(&s.data)).transpose()?;
-        let btf_ext = elf.section_named(".BTF.ext").map(|s| BtfExt::parse(&s.data)).transpose()?;
+        let btf = elf
+            .section_named(".BTF")
+            .map(|s| Btf::parse(&s.data))
+            .transpose()?;
+        let btf_ext = elf
+            .section_named(".BTF.ext")
+            .map(|s| BtfExt::parse(&s.data))
+            .transpose()?;
 
         let mut maps = Vec::new();
         if let Some(s) = elf.section_named("maps") {
@@ -105,7 +111,13 @@ impl Object {
         }
 
         let (funcs, entries) = collect_functions(&elf)?;
-        let linker = Linker { elf: &elf, maps: &maps, funcs: &funcs, btf: btf.as_ref(), btf_ext: btf_ext.as_ref() };
+        let linker = Linker {
+            elf: &elf,
+            maps: &maps,
+            funcs: &funcs,
+            btf: btf.as_ref(),
+            btf_ext: btf_ext.as_ref(),
+        };
         let programs = entries
             .into_iter()
             .map(|(fi, def)| linker.link(fi, def))
@@ -113,7 +125,13 @@ impl Object {
         if programs.is_empty() {
             return Err(LoadError::NoPrograms);
         }
-        Ok(Self { license, kern_version, programs, maps, btf })
+        Ok(Self {
+            license,
+            kern_version,
+            programs,
+            maps,
+            btf,
+        })
     }
 
     /// The program named `name` (its function name).
@@ -136,14 +154,20 @@ impl Object {
 }
 
 /// Every function of every code section, and which of them are programs.
-fn collect_functions(elf: &Elf) -> Result<(Vec<Func>, Vec<(usize, SectionDef)>), LoadError> {
+/// Program entries: (index into the function list, the section's convention).
+type Entries = Vec<(usize, SectionDef)>;
+
+fn collect_functions(elf: &Elf) -> Result<(Vec<Func>, Entries), LoadError> {
     let mut funcs = Vec::new();
     let mut entries = Vec::new();
     for sec in elf.sections.iter().filter(|s| s.exec && s.size > 0) {
         if sec.data.len() % 8 != 0 {
             return Err(LoadError::Section {
                 section: sec.name.clone(),
-                reason: format!("{} bytes of code is not a whole number of instructions", sec.data.len()),
+                reason: format!(
+                    "{} bytes of code is not a whole number of instructions",
+                    sec.data.len()
+                ),
             });
         }
         for r in &sec.relocs {
@@ -174,12 +198,23 @@ fn collect_functions(elf: &Elf) -> Result<(Vec<Func>, Vec<(usize, SectionDef)>),
             });
         }
         let is_text = sec.name == ".text";
-        let def = if is_text { None } else { section::classify(&sec.name) };
+        let def = if is_text {
+            None
+        } else {
+            section::classify(&sec.name)
+        };
         if !is_text && def.is_none() {
-            return Err(LoadError::UnknownProgramSection { section: sec.name.clone(), symbol: syms[0].name.clone() });
+            return Err(LoadError::UnknownProgramSection {
+                section: sec.name.clone(),
+                symbol: syms[0].name.clone(),
+            });
         }
         for s in syms {
-            if s.value % 8 != 0 || s.size % 8 != 0 || s.size == 0 || s.value.saturating_add(s.size) > sec.size {
+            if s.value % 8 != 0
+                || s.size % 8 != 0
+                || s.size == 0
+                || s.value.saturating_add(s.size) > sec.size
+            {
                 return Err(LoadError::Section {
                     section: sec.name.clone(),
                     reason: format!("function {} at byte {} size {} is not whole instructions inside the section", s.name, s.value, s.size),
@@ -188,7 +223,12 @@ fn collect_functions(elf: &Elf) -> Result<(Vec<Func>, Vec<(usize, SectionDef)>),
             if let Some(def) = &def {
                 entries.push((funcs.len(), def.clone()));
             }
-            funcs.push(Func { sec: sec.index, start: s.value / 8, len: s.size / 8, name: s.name.clone() });
+            funcs.push(Func {
+                sec: sec.index,
+                start: s.value / 8,
+                len: s.size / 8,
+                name: s.name.clone(),
+            });
         }
     }
     Ok((funcs, entries))

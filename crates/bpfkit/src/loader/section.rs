@@ -63,14 +63,24 @@ const DEFS: &[(&str, u32, &str, Match)] = &[
     ("action", SCHED_ACT, "sched_act", Match::Exact),
     ("tracepoint", TRACEPOINT, "tracepoint", Match::Prefix),
     ("tp", TRACEPOINT, "tracepoint", Match::Prefix),
-    ("raw_tracepoint", RAW_TRACEPOINT, "raw_tracepoint", Match::Prefix),
+    (
+        "raw_tracepoint",
+        RAW_TRACEPOINT,
+        "raw_tracepoint",
+        Match::Prefix,
+    ),
     ("raw_tp", RAW_TRACEPOINT, "raw_tracepoint", Match::Prefix),
     ("xdp", XDP, "xdp", Match::Exact),
     ("xdp.frags", XDP, "xdp", Match::Exact),
     ("perf_event", PERF_EVENT, "perf_event", Match::Exact),
     ("cgroup_skb/ingress", CGROUP_SKB, "cgroup_skb", Match::Exact),
     ("cgroup_skb/egress", CGROUP_SKB, "cgroup_skb", Match::Exact),
-    ("flow_dissector", FLOW_DISSECTOR, "flow_dissector", Match::Exact),
+    (
+        "flow_dissector",
+        FLOW_DISSECTOR,
+        "flow_dissector",
+        Match::Exact,
+    ),
 ];
 
 /// Matches a program section name; `None` when no convention applies.
@@ -105,9 +115,16 @@ mod tests {
     fn libbpf_conventions() {
         // Numbers from enum bpf_prog_type in include/uapi/linux/bpf.h.
         assert_eq!(classify("socket").map(|d| d.prog_type), Some(1));
-        assert_eq!(classify("socket/0"), None, "libbpf 1.x matches `socket` exactly");
+        assert_eq!(
+            classify("socket/0"),
+            None,
+            "libbpf 1.x matches `socket` exactly"
+        );
         let k = classify("kprobe/ksys_write").unwrap_or_else(|| panic!("kprobe"));
-        assert_eq!((k.prog_type, k.attach_to.as_deref()), (2, Some("ksys_write")));
+        assert_eq!(
+            (k.prog_type, k.attach_to.as_deref()),
+            (2, Some("ksys_write"))
+        );
         assert_eq!(classify("kprobe"), None, "kprobe needs a target");
         assert!(classify("kretprobe/x").is_some_and(|d| d.is_return_probe));
         assert_eq!(classify("uprobe").map(|d| d.prog_type), Some(2));
@@ -115,9 +132,15 @@ mod tests {
         assert_eq!(classify("classifier").map(|d| d.prog_type), Some(3));
         assert_eq!(classify("action").map(|d| d.prog_type), Some(4));
         let t = classify("tracepoint/skb/kfree_skb").unwrap_or_else(|| panic!("tp"));
-        assert_eq!((t.prog_type, t.attach_to.as_deref()), (5, Some("skb/kfree_skb")));
+        assert_eq!(
+            (t.prog_type, t.attach_to.as_deref()),
+            (5, Some("skb/kfree_skb"))
+        );
         assert_eq!(classify("xdp").map(|d| d.prog_type), Some(6));
-        assert_eq!(classify("raw_tracepoint/sched_switch").map(|d| d.prog_type), Some(17));
+        assert_eq!(
+            classify("raw_tracepoint/sched_switch").map(|d| d.prog_type),
+            Some(17)
+        );
         assert_eq!(classify("xdpfoo"), None);
         assert_eq!(classify(".text"), None);
     }

@@ -64,9 +64,17 @@ pub fn parsed(name: &str) -> Vec<(PathBuf, bpfkit::loader::Object)> {
 
 /// Runs an LLVM tool, or returns `None` (after printing why) when it is not installed.
 pub fn llvm(tool: &str, args: &[&str], obj: &std::path::Path) -> Option<String> {
-    match std::process::Command::new(tool).args(args).arg(obj).output() {
+    match std::process::Command::new(tool)
+        .args(args)
+        .arg(obj)
+        .output()
+    {
         Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).into_owned()),
-        Ok(o) => panic!("{tool} failed on {}: {}", obj.display(), String::from_utf8_lossy(&o.stderr)),
+        Ok(o) => panic!(
+            "{tool} failed on {}: {}",
+            obj.display(),
+            String::from_utf8_lossy(&o.stderr)
+        ),
         Err(e) => {
             println!("skipped: {tool} not available ({e})");
             None
