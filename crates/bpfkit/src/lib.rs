@@ -2,5 +2,6 @@
 //! loader and test runs.
 #![deny(unsafe_op_in_unsafe_fn)]
 pub mod helpers;
+pub mod loader;
 pub mod prog;
 pub mod progtype;
