@@ -182,7 +182,7 @@ fn parse_raw_line(content: &str, n: usize) -> Result<Vec<Insn>, ParseError> {
                 .map_err(|_| parse_err(n, format!("`{word}` is not a 64-bit hex word")))?;
             Ok(vec![Insn::from_u64(w)])
         }
-        bytes if bytes.len() % 8 == 0 => {
+        bytes if bytes.len().is_multiple_of(8) => {
             let mut out = Vec::new();
             for chunk in bytes.chunks(8) {
                 let mut b = [0u8; 8];
@@ -485,6 +485,71 @@ fn run_ctx(has_mem: bool, mem: &mut [u8]) -> RunCtx<'_> {
         ctx.with_mem(mem)
     } else {
         ctx
+    }
+}
+
+/// A program that ran cleanly in the checked interpreter on its input, and may therefore run
+/// on that same input in the fast one (the `bpfkit run` command's engine).
+///
+/// The environment is the suite's: r1/r2 = a fresh copy of the memory (0/0 without memory),
+/// helper 5 = unwind, no other helper. Every fast run starts from an identical copy of the
+/// memory, so it repeats the checked run exactly.
+pub struct TrialRun {
+    vm: Vm,
+    mem: Option<Vec<u8>>,
+    checked_r0: u64,
+}
+
+impl TrialRun {
+    /// Translates `insns` and runs them once in the checked interpreter with `budget`.
+    ///
+    /// # Errors
+    /// The translation error or the checked run's fault.
+    pub fn new(insns: &[Insn], mem: Option<Vec<u8>>, budget: u64) -> Result<Self, VmError> {
+        let program = Program::new(insns, &helpers())?;
+        let mut copy = mem.clone().unwrap_or_default();
+        let checked_r0 =
+            program.run_checked(&run_ctx(mem.is_some(), &mut copy).with_budget(budget))?;
+        // SAFETY: the checked interpreter ran this program on this input without error, so
+        // every access it made was valid and calls stayed within MAX_CALL_FRAMES; the
+        // interpreter is deterministic, the only helper (unwind) is pure, and every fast run
+        // (`run_fast`) starts from an identical copy of the same memory, so it repeats exactly
+        // the accesses the checked run proved valid.
+        let vm = unsafe { Vm::from_program(program) };
+        Ok(Self {
+            vm,
+            mem,
+            checked_r0,
+        })
+    }
+
+    /// r0 of the checked run.
+    #[must_use]
+    pub fn checked_r0(&self) -> u64 {
+        self.checked_r0
+    }
+
+    /// Runs once more in the checked interpreter (on a fresh copy of the memory).
+    ///
+    /// # Errors
+    /// The run's fault (none, since the first checked run was clean; kept typed all the same).
+    pub fn run_checked(&self, scratch: &mut Vec<u8>, budget: u64) -> Result<u64, VmError> {
+        self.refresh(scratch);
+        self.vm
+            .run_checked(&run_ctx(self.mem.is_some(), scratch).with_budget(budget))
+    }
+
+    /// Runs in the fast interpreter on a fresh copy of the memory (copied into `scratch`).
+    pub fn run_fast(&self, scratch: &mut Vec<u8>) -> u64 {
+        self.refresh(scratch);
+        self.vm.run_ctx(&run_ctx(self.mem.is_some(), scratch))
+    }
+
+    fn refresh(&self, scratch: &mut Vec<u8>) {
+        scratch.clear();
+        if let Some(m) = &self.mem {
+            scratch.extend_from_slice(m);
+        }
     }
 }
 
