@@ -3,4 +3,5 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 pub mod conformance;
 pub mod helpers;
+pub mod loader;
 pub mod progtype;
