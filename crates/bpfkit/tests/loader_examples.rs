@@ -488,3 +488,17 @@ fn line_info_quotes_the_c_source() {
         }
     }
 }
+
+#[test]
+fn every_program_type_is_one_the_runtime_supports() {
+    for name in loader_util::EXAMPLES {
+        for (p, o) in loader_util::parsed(name) {
+            for prog in &o.programs {
+                let t = prog.runtime_type().unwrap_or_else(|| {
+                    panic!("{} {}: type {}", p.display(), prog.name, prog.prog_type())
+                });
+                assert_eq!(t.kernel_id(), prog.prog_type());
+            }
+        }
+    }
+}
