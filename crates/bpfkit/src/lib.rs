@@ -3,4 +3,5 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 pub mod helpers;
 pub mod loader;
+pub mod prog;
 pub mod progtype;
