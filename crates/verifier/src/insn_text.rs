@@ -216,6 +216,35 @@ pub fn insn_text(insn: Insn, op: &Op, helper_name: &dyn Fn(i32) -> Option<&'stat
         Op::Call(CallTarget::Local(off)) => format!("call pc{off:+}"),
         Op::Call(CallTarget::Kfunc { btf_id, .. }) => format!("call kernel-function#{btf_id}"),
         Op::Exit => "exit".to_string(),
+        Op::LoadAcquire {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let w = if size == Size::DW { 'r' } else { 'w' };
+            format!(
+                "{w}{} = load_acquire(({} *)(r{} {off:+}))",
+                dst.num(),
+                size_name(size, false),
+                src.num()
+            )
+        }
+        Op::StoreRelease {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let w = if size == Size::DW { 'r' } else { 'w' };
+            format!(
+                "store_release(({} *)(r{} {off:+}), {w}{})",
+                size_name(size, false),
+                dst.num(),
+                src.num()
+            )
+        }
+        Op::MayGoto { off } => format!("may_goto pc{off:+}"),
     };
     format!("({code:02x}) {body}")
 }

@@ -51,7 +51,9 @@ pub fn use_def(op: &Op, env: &dyn Env, prog_type: ProgType) -> (u16, u16) {
             }
             (u, d)
         }
-        Op::Ja { .. } => (0, 0),
+        Op::Ja { .. } | Op::MayGoto { .. } => (0, 0),
+        Op::LoadAcquire { dst, src, .. } => (bit(src.num()), bit(dst.num())),
+        Op::StoreRelease { dst, src, .. } => (bit(dst.num()) | bit(src.num()), 0),
         Op::Jcond { dst, src, .. } => (bit(dst.num()) | src_bits(src), 0),
         Op::Call(CallTarget::Helper(id)) => {
             let args = env.helper(prog_type, *id).map_or(5, |p| {
@@ -93,7 +95,7 @@ pub fn live_in(insns: &[Insn], ops: &[Option<Op>], env: &dyn Env, prog_type: Pro
         match op {
             Op::Exit => [None, None],
             Op::Ja { off, .. } => [tgt(i64::from(*off)), None],
-            Op::Jcond { off, .. } => [next(1), tgt(i64::from(*off))],
+            Op::Jcond { off, .. } | Op::MayGoto { off } => [next(1), tgt(i64::from(*off))],
             Op::LdImm64 { .. } => [next(2), None],
             _ => [next(1), None],
         }

@@ -139,5 +139,43 @@ pub fn step(
         Op::Jcond { .. } => jmp::step(st, idx, op, out),
         Op::Call(target) => call::call(cx, st, idx, target, out),
         Op::Exit => call::exit(st, idx, out),
+        Op::LoadAcquire {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let load = Op::Load {
+                size,
+                sign_extend: false,
+                dst,
+                src,
+                off,
+            };
+            mem::step(cx, st, idx, &load, out)
+        }
+        Op::StoreRelease {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let store = Op::StoreReg {
+                size,
+                dst,
+                src,
+                off,
+            };
+            mem::step(cx, st, idx, &store, out)
+        }
+        Op::MayGoto { off } => {
+            // The loop budget may run out at any iteration: both ways are possible.
+            let target = (idx as i64 + 1 + i64::from(off)) as usize;
+            Ok(Flow::Branch {
+                fall: true,
+                taken: Some(Box::new(st.clone())),
+                target,
+            })
+        }
     }
 }
