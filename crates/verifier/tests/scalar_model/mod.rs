@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use bpfkit_isa::{AluOp, CallTarget, Op, Operand, Reg, Width};
+use bpfkit_isa::{AluOp, CallTarget, EndKind, JmpCond, Op, Operand, Reg, Width};
 use bpfkit_verifier::scalar::{
     alu, and_or_fork, branch_taken, end, neg, refine, refine_same, LogTags, Scalar,
 };
@@ -401,4 +401,138 @@ pub fn listing(ops: &[Op]) -> String {
         .enumerate()
         .map(|(i, op)| format!("  {i}: {op:?}\n"))
         .collect()
+}
+
+/// xorshift64*: deterministic, dependency-free.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+fn imm(rng: &mut Rng) -> i32 {
+    match rng.below(8) {
+        0 => rng.below(16) as i32,
+        1 => rng.below(300) as i32 - 150,
+        2 => (1i64 << rng.below(31)) as i32,
+        3 => ((1i64 << rng.below(32)) - 1) as i32,
+        4 => rng.pick(&[
+            -1,
+            i32::MIN,
+            i32::MAX,
+            0x7fff,
+            0x8000,
+            0xffff,
+            0x10000,
+            -0x8000,
+        ]),
+        5 => -((1i64 << rng.below(31)) as i32),
+        _ => rng.next() as i32,
+    }
+}
+
+/// A random body instruction on r6..r9 (jump offsets are set by [`layout`]).
+pub fn gen_op(rng: &mut Rng) -> Op {
+    let width = if rng.below(3) == 0 {
+        Width::W32
+    } else {
+        Width::W64
+    };
+    let dst = rng.pick(&REGS);
+    let src = if rng.below(3) == 0 {
+        Operand::Reg(rng.pick(&REGS))
+    } else {
+        Operand::Imm(imm(rng))
+    };
+    match rng.below(20) {
+        0..=10 => {
+            let op = rng.pick(&[
+                AluOp::Add,
+                AluOp::Sub,
+                AluOp::Mul,
+                AluOp::Div,
+                AluOp::Sdiv,
+                AluOp::Mod,
+                AluOp::Smod,
+                AluOp::Or,
+                AluOp::And,
+                AluOp::And,
+                AluOp::Lsh,
+                AluOp::Rsh,
+                AluOp::Arsh,
+                AluOp::Xor,
+                AluOp::Mov,
+            ]);
+            let bits = if width == Width::W64 { 64 } else { 32 };
+            let src = match (op, src) {
+                (AluOp::Lsh | AluOp::Rsh | AluOp::Arsh, Operand::Imm(_)) => {
+                    Operand::Imm(rng.below(bits) as i32)
+                }
+                (AluOp::Div | AluOp::Sdiv | AluOp::Mod | AluOp::Smod, Operand::Imm(0)) => {
+                    Operand::Imm(7)
+                }
+                // A register copy would link the two registers by id; keep them independent.
+                (AluOp::Mov, Operand::Reg(_)) => Operand::Reg(dst),
+                (_, s) => s,
+            };
+            Op::Alu {
+                width,
+                op,
+                dst,
+                src,
+            }
+        }
+        11 => Op::Neg { width, dst },
+        12 => {
+            let bits = rng.pick(&[16u8, 32, 64]);
+            let kind = rng.pick(&[EndKind::ToLe, EndKind::ToBe, EndKind::Swap]);
+            Op::End { kind, bits, dst }
+        }
+        13 => {
+            let off = if width == Width::W64 {
+                rng.pick(&[8u8, 16, 32])
+            } else {
+                rng.pick(&[8u8, 16])
+            };
+            Op::Alu {
+                width,
+                op: AluOp::Movsx(off),
+                dst,
+                src: Operand::Reg(dst),
+            }
+        }
+        _ => {
+            let cond = rng.pick(&[
+                JmpCond::Eq,
+                JmpCond::Ne,
+                JmpCond::Gt,
+                JmpCond::Ge,
+                JmpCond::Lt,
+                JmpCond::Le,
+                JmpCond::Sgt,
+                JmpCond::Sge,
+                JmpCond::Slt,
+                JmpCond::Sle,
+                JmpCond::Set,
+            ]);
+            Op::Jcond {
+                width,
+                cond,
+                dst,
+                src,
+                off: 0,
+            }
+        }
+    }
 }
