@@ -3,6 +3,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 pub mod errno;
 pub mod helpers;
+pub mod loader;
 pub mod maps;
 pub mod object;
 pub mod progtype;

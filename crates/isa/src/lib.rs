@@ -11,10 +11,12 @@
 
 pub mod asm;
 pub mod disasm;
+mod encode;
 pub mod insn;
 pub mod op;
 pub mod opcode;
 
+pub use asm::AsmError;
 pub use insn::{insns_from_bytes, insns_to_bytes, BytesError, Insn, InsnIdx, Reg};
 pub use op::{
     decode, decode_all, AluOp, AtomicOp, CallTarget, EncodingError, EncodingErrorKind, EndKind,

@@ -185,7 +185,12 @@ pub enum CallTarget {
     /// A local function at `pc + 1 + offset` (src 1).
     Local(i32),
     /// A kernel function by BTF id (src 2); decoded, unsupported by later stages.
-    Kfunc(i32),
+    Kfunc {
+        /// BTF id of the kernel function.
+        btf_id: i32,
+        /// Index into the program's fd array of the module BTF holding it (0: vmlinux).
+        off: i16,
+    },
 }
 
 /// One decoded instruction.
@@ -293,10 +298,14 @@ pub enum Op {
         /// Offset.
         off: i16,
     },
-    /// Unconditional jump to `pc + 1 + off` (`off` from the offset, or the immediate for gotol).
+    /// Unconditional jump to `pc + 1 + off`.
     Ja {
         /// Relative target.
         off: i32,
+        /// `gotol` (`JMP32 | JA`, target in the 32-bit immediate) rather than `goto`
+        /// (`JMP | JA`, target in the 16-bit offset). Both jump the same way; the flag keeps
+        /// the encoding so that decoding then encoding gives the same bytes.
+        long: bool,
     },
     /// Conditional jump to `pc + 1 + off`.
     Jcond {
@@ -379,14 +388,22 @@ impl EncodingErrorKind {
 
 impl fmt::Display for EncodingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "instruction {}: {}", self.idx, self.kind.kernel_message())
+        write!(
+            f,
+            "instruction {}: {}",
+            self.idx,
+            self.kind.kernel_message()
+        )
     }
 }
 
 impl std::error::Error for EncodingError {}
 
 fn reg(idx: usize, n: u8) -> Result<Reg, EncodingError> {
-    Reg::new(n).ok_or(EncodingError { idx, kind: EncodingErrorKind::InvalidRegister(n) })
+    Reg::new(n).ok_or(EncodingError {
+        idx,
+        kind: EncodingErrorKind::InvalidRegister(n),
+    })
 }
 
 /// Decodes and checks the instruction starting at slot `idx`.
@@ -395,15 +412,20 @@ fn reg(idx: usize, n: u8) -> Result<Reg, EncodingError> {
 /// An [`EncodingError`] at `idx` (or `idx + 1` for a bad LD_IMM64 second slot) when the encoding
 /// breaks one of the kernel's rules.
 pub fn decode(insns: &[Insn], idx: usize) -> Result<Op, EncodingError> {
-    let insn = *insns
-        .get(idx)
-        .ok_or(EncodingError { idx, kind: EncodingErrorKind::MalformedLdImm64 })?;
+    let insn = *insns.get(idx).ok_or(EncodingError {
+        idx,
+        kind: EncodingErrorKind::MalformedLdImm64,
+    })?;
     let err = |kind| Err(EncodingError { idx, kind });
     let reserved = |what| err(EncodingErrorKind::ReservedFields(what));
     let code = insn.code;
     match c::class(code) {
         c::ALU | c::ALU64 => {
-            let width = if c::class(code) == c::ALU64 { Width::W64 } else { Width::W32 };
+            let width = if c::class(code) == c::ALU64 {
+                Width::W64
+            } else {
+                Width::W32
+            };
             let opc = c::op(code);
             let is_x = c::source(code) == c::X;
             match opc {
@@ -411,7 +433,10 @@ pub fn decode(insns: &[Insn], idx: usize) -> Result<Op, EncodingError> {
                     if is_x || insn.src != 0 || insn.off != 0 || insn.imm != 0 {
                         return reserved("BPF_NEG");
                     }
-                    Ok(Op::Neg { width, dst: reg(idx, insn.dst)? })
+                    Ok(Op::Neg {
+                        width,
+                        dst: reg(idx, insn.dst)?,
+                    })
                 }
                 c::END => {
                     if insn.src != 0
@@ -428,7 +453,11 @@ pub fn decode(insns: &[Insn], idx: usize) -> Result<Op, EncodingError> {
                     };
                     // imm is 16, 32 or 64 here.
                     let bits = insn.imm as u8;
-                    Ok(Op::End { kind, bits, dst: reg(idx, insn.dst)? })
+                    Ok(Op::End {
+                        kind,
+                        bits,
+                        dst: reg(idx, insn.dst)?,
+                    })
                 }
                 c::MOV => {
                     let op = if is_x {
@@ -456,7 +485,12 @@ pub fn decode(insns: &[Insn], idx: usize) -> Result<Op, EncodingError> {
                     } else {
                         Operand::Imm(insn.imm)
                     };
-                    Ok(Op::Alu { width, op, dst: reg(idx, insn.dst)?, src })
+                    Ok(Op::Alu {
+                        width,
+                        op,
+                        dst: reg(idx, insn.dst)?,
+                        src,
+                    })
                 }
                 _ if opc > c::END => err(EncodingErrorKind::InvalidAluOpcode(opc)),
                 _ => {
@@ -488,12 +522,21 @@ pub fn decode(insns: &[Insn], idx: usize) -> Result<Op, EncodingError> {
                     } else {
                         Operand::Imm(insn.imm)
                     };
-                    Ok(Op::Alu { width, op, dst: reg(idx, insn.dst)?, src })
+                    Ok(Op::Alu {
+                        width,
+                        op,
+                        dst: reg(idx, insn.dst)?,
+                        src,
+                    })
                 }
             }
         }
         c::JMP | c::JMP32 => {
-            let width = if c::class(code) == c::JMP { Width::W64 } else { Width::W32 };
+            let width = if c::class(code) == c::JMP {
+                Width::W64
+            } else {
+                Width::W32
+            };
             let opc = c::op(code);
             let is_x = c::source(code) == c::X;
             match opc {
@@ -506,8 +549,9 @@ pub fn decode(insns: &[Insn], idx: usize) -> Result<Op, EncodingError> {
                     {
                         return reserved("BPF_JA");
                     }
-                    let off = if width == Width::W64 { i32::from(insn.off) } else { insn.imm };
-                    Ok(Op::Ja { off })
+                    let long = width == Width::W32;
+                    let off = if long { insn.imm } else { i32::from(insn.off) };
+                    Ok(Op::Ja { off, long })
                 }
                 c::CALL => {
                     if is_x
@@ -521,7 +565,10 @@ pub fn decode(insns: &[Insn], idx: usize) -> Result<Op, EncodingError> {
                     Ok(Op::Call(match insn.src {
                         0 => CallTarget::Helper(insn.imm),
                         c::PSEUDO_CALL => CallTarget::Local(insn.imm),
-                        _ => CallTarget::Kfunc(insn.imm),
+                        _ => CallTarget::Kfunc {
+                            btf_id: insn.imm,
+                            off: insn.off,
+                        },
                     }))
                 }
                 c::EXIT => {
@@ -559,7 +606,13 @@ pub fn decode(insns: &[Insn], idx: usize) -> Result<Op, EncodingError> {
                     } else {
                         Operand::Imm(insn.imm)
                     };
-                    Ok(Op::Jcond { width, cond, dst: reg(idx, insn.dst)?, src, off: insn.off })
+                    Ok(Op::Jcond {
+                        width,
+                        cond,
+                        dst: reg(idx, insn.dst)?,
+                        src,
+                        off: insn.off,
+                    })
                 }
             }
         }
@@ -580,7 +633,12 @@ pub fn decode(insns: &[Insn], idx: usize) -> Result<Op, EncodingError> {
                     return err(EncodingErrorKind::UnknownPseudo(insn.src));
                 }
                 let next_imm = second.map_or(0, |n| n.imm);
-                Ok(Op::LdImm64 { dst: reg(idx, insn.dst)?, pseudo: insn.src, imm: insn.imm, next_imm })
+                Ok(Op::LdImm64 {
+                    dst: reg(idx, insn.dst)?,
+                    pseudo: insn.src,
+                    imm: insn.imm,
+                    next_imm,
+                })
             }
             mode @ (c::ABS | c::IND) => {
                 let size = Size::from_field(code);
@@ -592,9 +650,16 @@ pub fn decode(insns: &[Insn], idx: usize) -> Result<Op, EncodingError> {
                     return reserved("BPF_LD_[ABS|IND]");
                 }
                 if mode == c::ABS {
-                    Ok(Op::LdAbs { size, imm: insn.imm })
+                    Ok(Op::LdAbs {
+                        size,
+                        imm: insn.imm,
+                    })
                 } else {
-                    Ok(Op::LdInd { size, src: reg(idx, insn.src)?, imm: insn.imm })
+                    Ok(Op::LdInd {
+                        size,
+                        src: reg(idx, insn.src)?,
+                        imm: insn.imm,
+                    })
                 }
             }
             _ => err(EncodingErrorKind::UnknownOpcode(code)),
@@ -701,14 +766,26 @@ mod tests {
         // add64 r1, 1 is fine; the same with src=2 uses a reserved field.
         assert!(one(0x07, 1, 0, 0, 1).is_ok());
         assert_eq!(
-            one(0x07, 1, 2, 0, 1).unwrap_err().kind,
+            one(0x07, 1, 2, 0, 1).expect_err("must be rejected").kind,
             EncodingErrorKind::ReservedFields("BPF_ALU")
         );
         // sdiv (offset 1) is allowed only on div/mod.
-        assert!(matches!(one(0x3f, 1, 2, 1, 0), Ok(Op::Alu { op: AluOp::Sdiv, .. })));
+        assert!(matches!(
+            one(0x3f, 1, 2, 1, 0),
+            Ok(Op::Alu {
+                op: AluOp::Sdiv,
+                ..
+            })
+        ));
         assert!(one(0x0f, 1, 2, 1, 0).is_err());
         // movsx32 exists only in ALU64.
-        assert!(matches!(one(0xbf, 1, 2, 32, 0), Ok(Op::Alu { op: AluOp::Movsx(32), .. })));
+        assert!(matches!(
+            one(0xbf, 1, 2, 32, 0),
+            Ok(Op::Alu {
+                op: AluOp::Movsx(32),
+                ..
+            })
+        ));
         assert!(one(0xbc, 1, 2, 32, 0).is_err());
     }
 
@@ -717,22 +794,45 @@ mod tests {
         let good = [Insn::new(0x18, 1, 0, 0, 5), Insn::new(0, 0, 0, 0, 7)];
         assert_eq!(
             decode(&good, 0),
-            Ok(Op::LdImm64 { dst: Reg::R1, pseudo: 0, imm: 5, next_imm: 7 })
+            Ok(Op::LdImm64 {
+                dst: Reg::R1,
+                pseudo: 0,
+                imm: 5,
+                next_imm: 7
+            })
         );
-        assert_eq!(decode(&good[..1], 0).unwrap_err().kind, EncodingErrorKind::MalformedLdImm64);
+        assert_eq!(
+            decode(&good[..1], 0).expect_err("must be rejected").kind,
+            EncodingErrorKind::MalformedLdImm64
+        );
         let bad = [Insn::new(0x18, 1, 0, 0, 5), Insn::new(0x07, 0, 0, 0, 7)];
-        assert_eq!(decode(&bad, 0).unwrap_err().kind, EncodingErrorKind::MalformedLdImm64);
+        assert_eq!(
+            decode(&bad, 0).expect_err("must be rejected").kind,
+            EncodingErrorKind::MalformedLdImm64
+        );
     }
 
     #[test]
     fn registers_above_r10_are_invalid() {
-        assert_eq!(one(0xb7, 11, 0, 0, 0).unwrap_err().kind, EncodingErrorKind::InvalidRegister(11));
+        assert_eq!(
+            one(0xb7, 11, 0, 0, 0).expect_err("must be rejected").kind,
+            EncodingErrorKind::InvalidRegister(11)
+        );
     }
 
     #[test]
     fn unknown_opcodes_are_rejected() {
-        assert!(matches!(one(0xe4, 0, 0, 0, 0).unwrap_err().kind, EncodingErrorKind::InvalidAluOpcode(0xe0)));
-        assert!(matches!(one(0xe5, 0, 0, 0, 0).unwrap_err().kind, EncodingErrorKind::InvalidJmpOpcode(0xe0)));
-        assert!(matches!(one(0x9b, 0, 0, 0, 0).unwrap_err().kind, EncodingErrorKind::UnknownOpcode(0x9b)));
+        assert!(matches!(
+            one(0xe4, 0, 0, 0, 0).expect_err("must be rejected").kind,
+            EncodingErrorKind::InvalidAluOpcode(0xe0)
+        ));
+        assert!(matches!(
+            one(0xe5, 0, 0, 0, 0).expect_err("must be rejected").kind,
+            EncodingErrorKind::InvalidJmpOpcode(0xe0)
+        ));
+        assert!(matches!(
+            one(0x9b, 0, 0, 0, 0).expect_err("must be rejected").kind,
+            EncodingErrorKind::UnknownOpcode(0x9b)
+        ));
     }
 }

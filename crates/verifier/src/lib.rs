@@ -4,6 +4,8 @@
 //! supplies; it returns a [`Verified`] program that the fast interpreter and the JIT accept.
 #![forbid(unsafe_code)]
 
+pub mod scalar;
+
 use bpfkit_isa::Insn;
 
 /// A program the verifier accepted: the only input the fast interpreter and the JIT take.

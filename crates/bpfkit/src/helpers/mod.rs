@@ -2,5 +2,7 @@
 //! `include/uapi/linux/bpf.h`'s helper list).
 
 pub mod names;
+pub mod printk;
+pub mod probe;
 
 pub use names::{helper_id, helper_name, HELPER_NAMES};
