@@ -13,8 +13,8 @@ const HTAB_ELEM_SIZE: u64 = 48;
 const HTAB_BUCKET_SIZE: u64 = 16;
 /// `PCPU_MIN_UNIT_SIZE`: the bound on one CPU's value of a per-CPU map.
 const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
-/// `sizeof(struct lpm_trie_node)` on x86-64.
-const LPM_TRIE_NODE_SIZE: u64 = 40;
+/// `sizeof(struct lpm_trie_node)` on x86-64 (two child pointers, prefixlen, flags).
+const LPM_TRIE_NODE_SIZE: u64 = 24;
 /// `LPM_DATA_SIZE_MAX`: at most 256 data bytes (2048-bit prefixes).
 const LPM_DATA_SIZE_MAX: u32 = 256;
 /// `PAGE_SIZE` on x86-64.
@@ -96,6 +96,16 @@ impl MapAttr {
 
     /// Checks the attributes as the kernel does and returns the map type.
     pub(crate) fn check(&self) -> Result<MapType, Errno> {
+        if self.map_flags & f::BPF_F_TOKEN_FD != 0 {
+            // The kernel takes the token flag off before the type's checks and only then fails
+            // to find a BPF token (bpfkit has none) behind map_token_fd.
+            let without = Self {
+                map_flags: self.map_flags & !f::BPF_F_TOKEN_FD,
+                ..self.clone()
+            };
+            without.check()?;
+            return Err(inval("BPF_F_TOKEN_FD: bpfkit has no BPF tokens"));
+        }
         if self.map_flags & f::BPF_F_RDONLY != 0 && self.map_flags & f::BPF_F_WRONLY != 0 {
             return Err(inval("BPF_F_RDONLY and BPF_F_WRONLY together"));
         }
@@ -254,7 +264,7 @@ impl MapAttr {
         if self.key_size != 0
             || self.value_size != 0
             || !self.max_entries.is_power_of_two()
-            || self.max_entries % PAGE_SIZE != 0
+            || !self.max_entries.is_multiple_of(PAGE_SIZE)
         {
             return Err(inval(
                 "a ring buffer needs key_size 0, value_size 0 and max_entries a power of 2 \

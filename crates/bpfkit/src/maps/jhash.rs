@@ -118,7 +118,7 @@ pub fn jhash2(key: &[u8], initval: u32) -> u32 {
 /// The kernel's `htab_map_hash`: `jhash2` for key sizes that are a multiple of 4, else `jhash`.
 #[must_use]
 pub fn htab_hash(key: &[u8], seed: u32) -> u32 {
-    if key.len() % 4 == 0 {
+    if key.len().is_multiple_of(4) {
         jhash2(key, seed)
     } else {
         jhash(key, seed)

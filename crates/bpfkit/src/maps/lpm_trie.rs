@@ -112,6 +112,9 @@ impl LpmTrie {
 
     /// The node holding the longest prefix matching the key (`trie_lookup_elem`).
     fn find_longest(&self, t: &Trie, prefixlen: u32, data: &[u8]) -> Option<u32> {
+        if prefixlen > self.max_prefixlen {
+            return None;
+        }
         let mut found = None;
         let mut cur = t.root;
         while let Some(i) = cur {
