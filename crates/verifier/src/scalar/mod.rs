@@ -74,6 +74,13 @@ impl Scalar {
         }
     }
 
+    /// An instruction's immediate as the kernel sees it as an operand: sign-extended to 64 bits
+    /// for both ALU and ALU64, JMP and JMP32.
+    #[must_use]
+    pub const fn from_imm(imm: i32) -> Scalar {
+        Scalar::known(imm as i64 as u64)
+    }
+
     /// A completely unknown value (the scalar part of `__mark_reg_unknown`).
     #[doc(alias = "__mark_reg_unknown")]
     #[must_use]
@@ -171,7 +178,8 @@ impl Scalar {
     }
 
     /// Whether the bounds are self-consistent, as `reg_bounds_sanity_check` demands (min ≤ max
-    /// in all four domains, and a constant tnum equal to the bounds).
+    /// in all four domains, and a constant tnum equal to the bounds); see
+    /// [`Scalar::sanity_check`] for what the kernel does when they are not.
     #[must_use]
     pub const fn is_sane(&self) -> bool {
         if self.umin > self.umax
@@ -198,6 +206,72 @@ impl Scalar {
             }
         }
         true
+    }
+
+    /// Whether every value `cur` allows is allowed by `self`, as state pruning asks of a
+    /// precise scalar: `range_within(self, cur) && tnum_in(self.var_off, cur.var_off)` (the
+    /// scalar part of `regsafe`).
+    #[doc(alias = "range_within")]
+    #[must_use]
+    pub const fn includes(&self, cur: &Scalar) -> bool {
+        self.umin <= cur.umin
+            && self.umax >= cur.umax
+            && self.smin <= cur.smin
+            && self.smax >= cur.smax
+            && self.u32_min <= cur.u32_min
+            && self.u32_max >= cur.u32_max
+            && self.s32_min <= cur.s32_min
+            && self.s32_max >= cur.s32_max
+            && self.var_off.includes(cur.var_off)
+    }
+
+    /// The kernel's `reg_bounds_sanity_check`: on contradictory bounds (a dead branch the
+    /// kernel did not prune), returns the line it logs, e.g. `verifier bug: REG INVARIANTS
+    /// VIOLATION (true_reg1): range bounds violation u64=[0x1, 0x2] ...`, and resets the
+    /// bounds to unbounded keeping the tnum, as Linux 6.18 does before continuing. `ctx` names
+    /// the caller as the kernel does: `alu`, `ldx`, `true_reg1`, `true_reg2`, `false_reg1`,
+    /// `false_reg2`, ...
+    pub fn sanity_check(&mut self, ctx: &str) -> Option<String> {
+        let msg = if self.umin > self.umax
+            || self.smin > self.smax
+            || self.u32_min > self.u32_max
+            || self.s32_min > self.s32_max
+        {
+            "range bounds violation"
+        } else if self.var_off.is_const()
+            && (self.umin != self.var_off.value
+                || self.umax != self.var_off.value
+                || self.smin != self.var_off.value as i64
+                || self.smax != self.var_off.value as i64)
+        {
+            "const tnum out of sync with range bounds"
+        } else if self.var_off.subreg_is_const() && {
+            let u = self.var_off.value as u32;
+            self.u32_min != u
+                || self.u32_max != u
+                || self.s32_min != u as i32
+                || self.s32_max != u as i32
+        } {
+            "const subreg tnum out of sync with range bounds"
+        } else {
+            return None;
+        };
+        let line = format!(
+            "verifier bug: REG INVARIANTS VIOLATION ({ctx}): {msg} u64=[{:#x}, {:#x}] \
+             s64=[{:#x}, {:#x}] u32=[{:#x}, {:#x}] s32=[{:#x}, {:#x}] var_off=({:#x}, {:#x})",
+            self.umin,
+            self.umax,
+            self.smin as u64,
+            self.smax as u64,
+            self.u32_min,
+            self.u32_max,
+            self.s32_min as u32,
+            self.s32_max as u32,
+            self.var_off.value,
+            self.var_off.mask,
+        );
+        self.mark_unbounded();
+        Some(line)
     }
 
     /// Brings the bounds and the tnum into agreement (`reg_bounds_sync`): bounds from the
