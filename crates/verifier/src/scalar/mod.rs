@@ -2,16 +2,47 @@
 //!
 //! A [`Scalar`] is the value-tracking part of the kernel's `struct bpf_reg_state`: a [`Tnum`]
 //! (known bits) plus signed and unsigned bounds in 64 and 32 bits. The operations reproduce
-//! Linux's `kernel/bpf/verifier.c` exactly, quirks included, because verdicts and the log text
-//! depend on them:
-//! - [`Scalar::sync`] is `reg_bounds_sync` (in `bounds`);
-//! - [`alu`], [`neg`], [`end`], [`movsx`], [`Scalar::zext_32_to_64`] are
-//!   `adjust_scalar_min_max_vals` and the MOV cases of `check_alu_op`;
-//! - [`branch_taken`] and [`refine`] are `is_scalar_branch_taken` and `reg_set_min_max`;
+//! Linux 6.18 (`kernel/bpf/verifier.c`, `kernel/bpf/tnum.c`, `kernel/bpf/log.c`, including
+//! the 6.18.y stable fixes the test kernel runs: `tnum_step` single-value bounds, s32
+//! sign-boundary deduction, byte-swap tracking, tnum-overlap JEQ/JNE) exactly, quirks
+//! included, because verdicts and the log text depend on them:
+//! - [`Scalar::sync`] is `reg_bounds_sync`;
+//! - [`alu`], [`neg`], [`end`], [`movsx`] are `adjust_scalar_min_max_vals` and the scalar MOV
+//!   cases of `check_alu_op`; [`and_or_fork`] is `maybe_fork_scalars`;
+//! - [`branch_taken`], [`refine`] and [`refine_same`] are `is_scalar_branch_taken` and
+//!   `reg_set_min_max`; [`Scalar::sanity_check`] is `reg_bounds_sanity_check`;
 //! - [`Scalar::write_log`] prints a scalar as `print_reg_state` does at log level 2.
 //!
 //! Everything is `Copy`, allocation-free and panic-free: the explorer calls these millions of
-//! times.
+//! times. The tests check it against the running kernel (`tests/scalar_kernel_diff.rs`),
+//! against recorded kernel logs (`tests/scalar_golden.rs`) and for soundness against native
+//! arithmetic (`tests/scalar_soundness.rs`).
+//!
+//! # What the caller does, as the kernel does
+//! - **Immediates** are operands as `Scalar::from_imm(imm)`: sign-extended to 64 bits for
+//!   ALU, ALU64, JMP and JMP32 alike (`__mark_reg_known(&off_reg, insn->imm)`). Only
+//!   `w = imm` (32-bit MOV) loads `(u32)imm`: `Scalar::known(u64::from(imm as u32))`.
+//! - **Rejections before the transfer** are the caller's: `div by zero` for an immediate 0,
+//!   `invalid shift %d` for an immediate outside `0..width`.
+//! - **AND/OR with a constant** on a value in `[-1, 0]`: call [`and_or_fork`] first; on
+//!   `Some(f)`, push a state that restarts at the same instruction with the destination set
+//!   to `f.pushed`, and continue with `f.continue_with` as the destination operand.
+//! - **Conditional jumps**: when [`branch_taken`] is `None`, compute both branches with
+//!   [`refine`] (`taken = true` for the jump, `false` for the fall-through), then run
+//!   [`Scalar::sanity_check`] on `true_reg1`, `true_reg2`, `false_reg1`, `false_reg2` in that
+//!   order, logging each returned line. For a register compared with itself use
+//!   [`refine_same`] and check the one register twice per branch (`true_reg1` and
+//!   `true_reg2`, then `false_reg1` and `false_reg2`), as the kernel's aliased pointers do.
+//!   For an immediate the second operand is a copy of the immediate: check it too (it can log
+//!   a violation), then drop it.
+//! - **After ALU and loads** the kernel calls `reg_bounds_sanity_check(.., "alu")` /
+//!   (`"ldx"`): [`Scalar::sanity_check`] with that name.
+//! - **Narrow loads**: `Scalar::unknown()` then [`Scalar::coerce_to_size`]; sign-extending
+//!   loads [`Scalar::coerce_to_size_sx`] (not synced, as in the kernel).
+//! - **Printing**: after `R1=` (or `fp-8=` for a spilled scalar) call [`Scalar::write_log`]
+//!   with the register's precision mark and id in [`LogTags`].
+//! - **Pruning**: a precise old scalar covers a new one when [`Scalar::includes`] holds (the
+//!   id mapping of `check_scalar_ids` is the caller's).
 
 mod alu;
 mod bounds;
