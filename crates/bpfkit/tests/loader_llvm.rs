@@ -293,3 +293,76 @@ fn subprograms_are_linked_where_the_source_calls_them() {
         }
     }
 }
+
+#[test]
+fn core_relocations_are_refused_where_llvm_shows_them() {
+    for (path, data) in loader_util::objects("core_reloc") {
+        let Some(text) = loader_util::llvm("llvm-objdump-19", &["-d", "-r"], &path) else {
+            return;
+        };
+        // `       1:\tb7 01 ...` then `\t\t0000000000000008:  CO-RE <byte_off> [18] struct task_struct::tgid (0:0)`
+        let (mut sec, mut want) = (String::new(), None);
+        for line in text.lines() {
+            if let Some(s) = line.strip_prefix("Disassembly of section ") {
+                sec = s.trim_end_matches(':').to_string();
+            }
+            if let Some((off, rest)) = line.trim_start().split_once(":  CO-RE <") {
+                let (kind, rest) = rest.split_once("> [").expect("kind");
+                let ty = rest.split_once("] struct ").expect("type").1;
+                let (ty, access) = ty.split_once("::").expect("field");
+                let access = access
+                    .rsplit_once('(')
+                    .expect("access")
+                    .1
+                    .trim_end_matches(')');
+                let insn = u64::from_str_radix(off, 16).expect("hex") / 8;
+                want.get_or_insert((
+                    sec.clone(),
+                    insn,
+                    kind.to_string(),
+                    ty.to_string(),
+                    access.to_string(),
+                ));
+            }
+        }
+        let (section, insn, kind, type_name, access) =
+            want.expect("llvm-objdump shows a CO-RE relocation");
+        assert_eq!(
+            Object::parse(&data),
+            Err(bpfkit::loader::LoadError::CoreRelocation {
+                section,
+                insn,
+                kind,
+                type_name,
+                access
+            }),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn kfunc_calls_are_refused_naming_the_extern() {
+    for (path, data) in loader_util::objects("kfunc_call") {
+        let Some(d) = dump(&path) else { return };
+        let ((section, offset), (_, symbol)) = d
+            .relocs
+            .iter()
+            .filter(|(_, (ty, sym))| {
+                ty == "R_BPF_64_32" && d.syms.get(sym).is_some_and(|s| s.section.is_none())
+            })
+            .min_by_key(|((_, off), _)| *off)
+            .expect("a call relocation against an undefined symbol");
+        assert_eq!(
+            Object::parse(&data),
+            Err(bpfkit::loader::LoadError::Extern {
+                section: section.clone(),
+                insn: offset / 8,
+                symbol: symbol.clone()
+            }),
+            "{}",
+            path.display()
+        );
+    }
+}

@@ -91,6 +91,12 @@ impl Program {
         self.def.prog_type
     }
 
+    /// The runtime's program type, when bpfkit supports this one.
+    #[must_use]
+    pub fn runtime_type(&self) -> Option<crate::progtype::ProgType> {
+        crate::progtype::ProgType::from_kernel_id(self.def.prog_type)
+    }
+
     /// The source line covering instruction `insn`: the last line info at or before it.
     #[must_use]
     pub fn line_at(&self, insn: usize) -> Option<&LineInfo> {
