@@ -160,6 +160,19 @@ type Entries = Vec<(usize, SectionDef)>;
 fn collect_functions(elf: &Elf) -> Result<(Vec<Func>, Entries), LoadError> {
     let mut funcs = Vec::new();
     let mut entries = Vec::new();
+    // Function symbols by section, gathered once (objects can have many sections and symbols).
+    let mut funcs_by_section: std::collections::HashMap<usize, Vec<&elf::Sym>> =
+        std::collections::HashMap::new();
+    for s in elf
+        .symbols
+        .iter()
+        .flatten()
+        .filter(|s| s.kind == SymKind::Func)
+    {
+        if let Some(sec) = s.section {
+            funcs_by_section.entry(sec).or_default().push(s);
+        }
+    }
     for sec in elf.sections.iter().filter(|s| s.exec && s.size > 0) {
         if sec.data.len() % 8 != 0 {
             return Err(LoadError::Section {
@@ -184,12 +197,7 @@ fn collect_functions(elf: &Elf) -> Result<(Vec<Func>, Entries), LoadError> {
                 return Err(bad("symbol index out of range"));
             }
         }
-        let mut syms: Vec<_> = elf
-            .symbols
-            .iter()
-            .flatten()
-            .filter(|s| s.section == Some(sec.index) && s.kind == SymKind::Func)
-            .collect();
+        let mut syms = funcs_by_section.remove(&sec.index).unwrap_or_default();
         syms.sort_by_key(|s| s.value);
         if syms.is_empty() {
             return Err(LoadError::Section {
