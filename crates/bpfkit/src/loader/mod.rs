@@ -60,6 +60,10 @@ pub struct Object {
     pub maps: Vec<MapDef>,
     /// The object's BTF, if compiled with `-g`.
     pub btf: Option<Btf>,
+    /// The BTF blob ready for the kernel (`BPF_BTF_LOAD`): `DATASEC` sizes and variable offsets
+    /// filled in from the ELF sections and symbols, as libbpf does. Line and function info of
+    /// the programs refer to this BTF's string offsets and type ids.
+    pub kernel_btf: Option<Vec<u8>>,
 }
 
 impl Object {
@@ -125,12 +129,14 @@ impl Object {
         if programs.is_empty() {
             return Err(LoadError::NoPrograms);
         }
+        let kernel_btf = btf.as_ref().map(|b| kernel_btf(b, &elf)).transpose()?;
         Ok(Self {
             license,
             kern_version,
             programs,
             maps,
             btf,
+            kernel_btf,
         })
     }
 
@@ -154,6 +160,24 @@ impl Object {
 }
 
 /// Every function of every code section, and which of them are programs.
+/// `btf` with DATASEC sizes and offsets taken from `elf`.
+fn kernel_btf(btf: &Btf, elf: &Elf) -> Result<Vec<u8>, LoadError> {
+    btf.with_datasecs_fixed(
+        |sec| {
+            elf.section_named(sec)
+                .and_then(|s| u32::try_from(s.size).ok())
+        },
+        |sec, var| {
+            let index = elf.section_named(sec)?.index;
+            elf.symbols
+                .iter()
+                .flatten()
+                .find(|s| s.section == Some(index) && s.name == var && s.kind != SymKind::Section)
+                .and_then(|s| u32::try_from(s.value).ok())
+        },
+    )
+}
+
 /// Program entries: (index into the function list, the section's convention).
 type Entries = Vec<(usize, SectionDef)>;
 
