@@ -170,6 +170,31 @@ impl Op {
                 off,
                 op.imm(),
             ),
+            Op::LoadAcquire {
+                size,
+                dst,
+                src,
+                off,
+            } => Insn::new(
+                c::STX | c::ATOMIC | size.field(),
+                dst.num(),
+                src.num(),
+                off,
+                c::LOAD_ACQ,
+            ),
+            Op::StoreRelease {
+                size,
+                dst,
+                src,
+                off,
+            } => Insn::new(
+                c::STX | c::ATOMIC | size.field(),
+                dst.num(),
+                src.num(),
+                off,
+                c::STORE_REL,
+            ),
+            Op::MayGoto { off } => Insn::new(c::JMP | c::JCOND, 0, c::MAY_GOTO, off, 0),
             Op::Ja { off, long: true } => Insn::new(c::JMP32 | c::JA, 0, 0, 0, off),
             // A `goto` offset is 16 bits; a hand-built wider one is truncated (decode of the
             // result then names a different target, so build `long: true` for far jumps).

@@ -17,7 +17,9 @@
 //!   (uBPF's names);
 //! - LD_IMM64 with a pseudo source: `lddw %r1, KIND IMM [NEXT]`, KIND being `map_fd` (src 1),
 //!   `map_value` (2), `btf_id` (3), `func` (4, IMM may be `+N`, `-N` or a label), `map_idx` (5)
-//!   or `map_idx_value` (6); IMM is the first slot's immediate, NEXT (default 0) the second's.
+//!   or `map_idx_value` (6); IMM is the first slot's immediate, NEXT (default 0) the second's;
+//! - Linux's newer instructions: `ldacqb %r0, [%r1+0]` (load-acquire, also `ldacqh`, `ldacqw`,
+//!   `ldacqdw`), `strelw [%r1+0], %r2` (store-release), `may_goto +N` / `may_goto LABEL`.
 
 use super::labels::{is_label, Builder, Field};
 use super::num::{imm32, imm64, off16};
@@ -244,6 +246,10 @@ fn statement(code: &str) -> Result<Stmt, String> {
             Ok(jump(Op::Ja { off: 0, long }, target(ops[0], long)?, long))
         }
         "lddw" => lddw(rest),
+        "may_goto" => {
+            let ops = operands(mnem, rest, 1)?;
+            Ok(jump(Op::MayGoto { off: 0 }, target(ops[0], false)?, false))
+        }
         _ => {
             if let Some(stmt) = memory(mnem, rest)? {
                 return Ok(stmt);
@@ -284,6 +290,7 @@ fn jump(op: Op, t: Target, wide: bool) -> Stmt {
         },
         Target::Rel(rel) => Stmt::op(match op {
             Op::Ja { long, .. } => Op::Ja { off: rel, long },
+            Op::MayGoto { .. } => Op::MayGoto { off: rel as i16 },
             // Narrow targets were parsed as 16-bit offsets.
             Op::Jcond {
                 width,
@@ -377,6 +384,26 @@ fn alu(mnem: &str, rest: &str) -> Result<Option<Stmt>, String> {
 }
 
 fn memory(mnem: &str, rest: &str) -> Result<Option<Stmt>, String> {
+    if let Some(size) = mnem.strip_prefix("ldacq").and_then(size_suffix) {
+        let ops = operands(mnem, rest, 2)?;
+        let (src, off) = mem(ops[1])?;
+        return Ok(Some(Stmt::op(Op::LoadAcquire {
+            size,
+            dst: reg(ops[0])?,
+            src,
+            off,
+        })));
+    }
+    if let Some(size) = mnem.strip_prefix("strel").and_then(size_suffix) {
+        let ops = operands(mnem, rest, 2)?;
+        let (dst, off) = mem(ops[0])?;
+        return Ok(Some(Stmt::op(Op::StoreRelease {
+            size,
+            dst,
+            src: reg(ops[1])?,
+            off,
+        })));
+    }
     if let Some(size) = mnem.strip_prefix("ldxs").and_then(size_suffix) {
         if size == Size::DW {
             return Err(format!(
@@ -779,6 +806,33 @@ pub fn print(op: &Op) -> String {
             let f = if fetch { "fetch " } else { "" };
             format!("lock {f}{name}{w} {}, %r{}", fmt_mem(dst, off), src.num())
         }
+        Op::LoadAcquire {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            format!(
+                "ldacq{} %r{}, {}",
+                size_name(size),
+                dst.num(),
+                fmt_mem(src, off)
+            )
+        }
+        Op::StoreRelease {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            format!(
+                "strel{} {}, %r{}",
+                size_name(size),
+                fmt_mem(dst, off),
+                src.num()
+            )
+        }
+        Op::MayGoto { off } => format!("may_goto {}", fmt_rel(i32::from(off))),
         Op::Ja { off, long: false } => format!("ja {}", fmt_rel(off)),
         Op::Ja { off, long: true } => format!("ja32 {}", fmt_rel(off)),
         Op::Jcond {

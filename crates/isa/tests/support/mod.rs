@@ -1,5 +1,8 @@
-//! Test support: finding the conformance suite and splitting its `.data` files into sections.
+//! Test support: finding the conformance suite, splitting its `.data` files into sections, and
+//! wrapping one instruction into a program the kernel verifier will reach it in.
+#![allow(dead_code, reason = "each test binary uses part of this module")]
 
+use bpfkit_isa::Insn;
 use std::path::PathBuf;
 
 /// The conformance suite's folder: `BPFKIT_CONFORMANCE_DIR`, or `../shared/conformance` from the
@@ -67,4 +70,21 @@ pub fn section(text: &str, name: &str) -> Option<String> {
         }
     }
     out
+}
+
+/// Slots in front of the probe.
+pub const PRELUDE: usize = 11;
+
+/// `r0 = skb->len` (unknown to the verifier), `r1`..`r9 = 0`, `if r0 == 0 goto +1` (so both the
+/// probe and what follows it are visited, even when the probe is an exit), the probe, then
+/// forty `r0 = 0` (so forward jumps land) and `exit`.
+pub fn kernel_probe(probe: &[Insn]) -> Vec<Insn> {
+    let mut p = vec![Insn::new(0x61, 0, 1, 0, 0)];
+    p.extend((1..10).map(|r| Insn::new(0xb7, r, 0, 0, 0)));
+    p.push(Insn::new(0x15, 0, 0, probe.len() as i16, 0));
+    assert_eq!(p.len(), PRELUDE);
+    p.extend_from_slice(probe);
+    p.extend((0..40).map(|_| Insn::new(0xb7, 0, 0, 0, 0)));
+    p.push(Insn::new(0x95, 0, 0, 0, 0));
+    p
 }

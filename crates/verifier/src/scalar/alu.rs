@@ -181,29 +181,41 @@ pub fn end(kind: EndKind, bits: u8, dst: &Scalar) -> Scalar {
     d
 }
 
-/// The two states the kernel explores for `dst &= K` / `dst |= K` when `dst` is known to be
-/// in `[-1, 0]` (`maybe_fork_scalars`): it continues with `dst = -1` and pushes a branch that
-/// re-runs the same instruction with `dst = 0`.
+/// The two states the kernel explores for `dst &= K` / `dst |= K` (`K` a 64-bit constant)
+/// when `dst` is known to be in `[-1, 0]` (`maybe_fork_scalars`): it continues with `dst = -1`
+/// and pushes a branch that restarts at the same instruction with `dst = 0`. When only the
+/// 32-bit subregister is in `[-1, 0]` (s32 bounds), only the subregister is set, keeping the
+/// upper half.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct AluFork {
-    /// The operand for the path that continues now (`dst = -1`, all ones).
+    /// The operand for the path that continues now (`dst = -1`).
     pub continue_with: Scalar,
     /// The operand for the pushed path, which restarts at the same instruction (`dst = 0`).
     pub pushed: Scalar,
 }
 
-/// Whether AND/OR with a constant forks the state (see [`AluFork`]); `None` for any other
-/// operation, operand or value.
+/// Whether AND/OR forks the state (see [`AluFork`]); `None` for any other operation,
+/// operand or value. The kernel checks the 64-bit bounds first, then the 32-bit ones, for
+/// either instruction width.
 #[must_use]
-pub fn and_or_fork(op: AluOp, width: Width, dst: &Scalar, src: &Scalar) -> Option<AluFork> {
+pub fn and_or_fork(op: AluOp, dst: &Scalar, src: &Scalar) -> Option<AluFork> {
     if !matches!(op, AluOp::And | AluOp::Or) || !src.is_const() {
         return None;
     }
-    let _ = width;
     if dst.smin == -1 && dst.smax == 0 {
         return Some(AluFork {
             continue_with: Scalar::known(u64::MAX),
             pushed: Scalar::known(0),
+        });
+    }
+    if dst.s32_min == -1 && dst.s32_max == 0 {
+        let mut minus_one = *dst;
+        minus_one.mark_subreg_known(u32::MAX);
+        let mut zero = *dst;
+        zero.mark_subreg_known(0);
+        return Some(AluFork {
+            continue_with: minus_one,
+            pushed: zero,
         });
     }
     None

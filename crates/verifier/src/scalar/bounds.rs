@@ -48,6 +48,21 @@ pub(super) fn update_reg64_bounds(r: &mut Scalar) {
     r.smax = r.smax.min((value | (mask & (i64::MAX as u64))) as i64);
     r.umin = r.umin.max(value);
     r.umax = r.umax.min(value | mask);
+
+    // The u64 range and the tnum may have a single value in common: then it is a constant.
+    let next = r.var_off.step(r.umin);
+    let umin_in_tnum = r.var_off.contains(r.umin);
+    let tmax = value | mask;
+    if umin_in_tnum && next > r.umax {
+        // Only umin.
+        *r = Scalar::known(r.umin);
+    } else if !umin_in_tnum && next == tmax {
+        // Only the tnum's largest member.
+        *r = Scalar::known(tmax);
+    } else if !umin_in_tnum && next <= r.umax && r.var_off.step(next) > r.umax {
+        // Only one member strictly inside the range.
+        *r = Scalar::known(next);
+    }
 }
 
 /// `__update_reg_bounds`.
@@ -102,6 +117,15 @@ fn reg32_deduce_bounds(r: &mut Scalar) {
     if (r.s32_min as u32) <= (r.s32_max as u32) {
         r.u32_min = r.u32_min.max(r.s32_min as u32);
         r.u32_max = r.u32_max.min(r.s32_max as u32);
+    } else if r.u32_max < r.s32_min as u32 {
+        // The s32 range crosses the sign boundary and the u32 range overlaps only its
+        // non-negative part (as in __reg64_deduce_bounds).
+        r.s32_min = r.u32_min as i32;
+        r.u32_max = r.u32_max.min(r.s32_max as u32);
+    } else if (r.s32_max as u32) < r.u32_min {
+        // ... or only its negative part.
+        r.s32_max = r.u32_max as i32;
+        r.u32_min = r.u32_min.max(r.s32_min as u32);
     }
 }
 

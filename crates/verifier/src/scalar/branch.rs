@@ -72,9 +72,8 @@ fn const_value(r: &Scalar, w: Width) -> u64 {
 /// (`None`), from the bounds and tnums of two scalars (`is_scalar_branch_taken`).
 ///
 /// For an immediate, pass `Scalar::known(imm as i64 as u64)` (the kernel sign-extends it for
-/// JMP32 too). Comparing a register with itself is not this function's case: the caller knows
-/// `dst == src` and the kernel answers it from the condition alone (see
-/// [`same_reg_branch_taken`]).
+/// JMP32 too). A register compared with itself is passed as both operands: Linux 6.18 has no
+/// special case for it.
 #[must_use]
 pub fn branch_taken(cond: JmpCond, width: Width, a: &Scalar, b: &Scalar) -> Option<bool> {
     let w32 = width == Width::W32;
@@ -91,6 +90,10 @@ pub fn branch_taken(cond: JmpCond, width: Width, a: &Scalar, b: &Scalar) -> Opti
             let eq = cond == Eq;
             if t1.is_const() && t2.is_const() {
                 return Some((t1.value == t2.value) == eq);
+            }
+            // Known bits that disagree (`tnum_overlap`).
+            if !t1.overlaps(t2) {
+                return Some(!eq);
             }
             // Ranges that cannot meet.
             if umin1 > umax2 || umax1 < umin2 || smin1 > smax2 || smax1 < smin2 {
@@ -133,29 +136,6 @@ pub fn branch_taken(cond: JmpCond, width: Width, a: &Scalar, b: &Scalar) -> Opti
     }
 }
 
-/// The kernel's answer when both operands are the same register (`reg1 == reg2` in
-/// `is_scalar_branch_taken`).
-#[must_use]
-pub fn same_reg_branch_taken(cond: JmpCond, width: Width, a: &Scalar) -> Option<bool> {
-    use JmpCond::*;
-    match cond {
-        Ge | Le | Sge | Sle | Eq => Some(true),
-        Gt | Lt | Sgt | Slt | Ne => Some(false),
-        Set => {
-            let w32 = width == Width::W32;
-            let t1 = if w32 { a.var_off.subreg() } else { a.var_off };
-            let (_, _, smin1, smax1) = bounds(a, w32);
-            if t1.is_const() {
-                Some(t1.value != 0)
-            } else if smin1 <= 0 && smax1 >= 0 {
-                None
-            } else {
-                Some(true)
-            }
-        }
-    }
-}
-
 fn ordered(taken: bool, not_taken: bool) -> Option<bool> {
     if taken {
         Some(true)
@@ -181,152 +161,161 @@ fn bounds(r: &Scalar, w32: bool) -> (u64, u64, i64, i64) {
 }
 
 /// `regs_refine_cond_op`: what `r1 cond r2` being true teaches about both.
-fn refine_cond(r1: &mut Scalar, r2: &mut Scalar, cond: Cond, width: Width) {
+///
+/// The operands are `regs[i1]` and `regs[i2]`; the indices are equal when a register is
+/// compared with itself, and then every update lands on the one register in the kernel's
+/// order (its `reg1 == reg2` aliasing).
+fn refine_cond(regs: &mut [Scalar; 2], i1: usize, i2: usize, cond: Cond, width: Width) {
     use JmpCond::*;
     let w32 = width == Width::W32;
     // GE/GT/SGE/SGT reuse the LE/LT/SLE/SLT logic with the operands swapped.
-    let (r1, r2, cond) = match cond {
-        Cond::Jmp(c @ (Ge | Gt | Sge | Sgt)) => (r2, r1, Cond::Jmp(flip(c))),
-        c => (r1, r2, c),
+    let (i1, i2, cond) = match cond {
+        Cond::Jmp(c @ (Ge | Gt | Sge | Sgt)) => (i2, i1, Cond::Jmp(flip(c))),
+        c => (i1, i2, c),
     };
     match cond {
         Cond::Jmp(Eq) => {
             if w32 {
-                r1.u32_min = r1.u32_min.max(r2.u32_min);
-                r1.u32_max = r1.u32_max.min(r2.u32_max);
-                r1.s32_min = r1.s32_min.max(r2.s32_min);
-                r1.s32_max = r1.s32_max.min(r2.s32_max);
-                r2.u32_min = r1.u32_min;
-                r2.u32_max = r1.u32_max;
-                r2.s32_min = r1.s32_min;
-                r2.s32_max = r1.s32_max;
-                let t = r1.var_off.subreg().intersect(r2.var_off.subreg());
-                r1.var_off = r1.var_off.with_subreg(t);
-                r2.var_off = r2.var_off.with_subreg(t);
+                regs[i1].u32_min = regs[i1].u32_min.max(regs[i2].u32_min);
+                regs[i1].u32_max = regs[i1].u32_max.min(regs[i2].u32_max);
+                regs[i1].s32_min = regs[i1].s32_min.max(regs[i2].s32_min);
+                regs[i1].s32_max = regs[i1].s32_max.min(regs[i2].s32_max);
+                regs[i2].u32_min = regs[i1].u32_min;
+                regs[i2].u32_max = regs[i1].u32_max;
+                regs[i2].s32_min = regs[i1].s32_min;
+                regs[i2].s32_max = regs[i1].s32_max;
+                let t = regs[i1]
+                    .var_off
+                    .subreg()
+                    .intersect(regs[i2].var_off.subreg());
+                regs[i1].var_off = regs[i1].var_off.with_subreg(t);
+                regs[i2].var_off = regs[i2].var_off.with_subreg(t);
             } else {
-                r1.umin = r1.umin.max(r2.umin);
-                r1.umax = r1.umax.min(r2.umax);
-                r1.smin = r1.smin.max(r2.smin);
-                r1.smax = r1.smax.min(r2.smax);
-                r2.umin = r1.umin;
-                r2.umax = r1.umax;
-                r2.smin = r1.smin;
-                r2.smax = r1.smax;
-                r1.var_off = r1.var_off.intersect(r2.var_off);
-                r2.var_off = r1.var_off;
+                regs[i1].umin = regs[i1].umin.max(regs[i2].umin);
+                regs[i1].umax = regs[i1].umax.min(regs[i2].umax);
+                regs[i1].smin = regs[i1].smin.max(regs[i2].smin);
+                regs[i1].smax = regs[i1].smax.min(regs[i2].smax);
+                regs[i2].umin = regs[i1].umin;
+                regs[i2].umax = regs[i1].umax;
+                regs[i2].smin = regs[i1].smin;
+                regs[i2].smax = regs[i1].smax;
+                regs[i1].var_off = regs[i1].var_off.intersect(regs[i2].var_off);
+                regs[i2].var_off = regs[i1].var_off;
             }
         }
         Cond::Jmp(Ne) => {
-            let (r1, r2) = if is_const(r2, width) {
-                (r1, r2)
+            let (i1, i2) = if is_const(&regs[i2], width) {
+                (i1, i2)
             } else {
-                (r2, r1)
+                (i2, i1)
             };
-            if !is_const(r2, width) {
+            if !is_const(&regs[i2], width) {
                 return;
             }
             // Shave the constant off an edge of r1's ranges.
-            let val = const_value(r2, width);
+            let val = const_value(&regs[i2], width);
             if w32 {
-                if r1.u32_min == val as u32 {
-                    r1.u32_min = r1.u32_min.wrapping_add(1);
+                if regs[i1].u32_min == val as u32 {
+                    regs[i1].u32_min = regs[i1].u32_min.wrapping_add(1);
                 }
-                if r1.u32_max == val as u32 {
-                    r1.u32_max = r1.u32_max.wrapping_sub(1);
+                if regs[i1].u32_max == val as u32 {
+                    regs[i1].u32_max = regs[i1].u32_max.wrapping_sub(1);
                 }
-                if r1.s32_min == val as i32 {
-                    r1.s32_min = r1.s32_min.wrapping_add(1);
+                if regs[i1].s32_min == val as i32 {
+                    regs[i1].s32_min = regs[i1].s32_min.wrapping_add(1);
                 }
-                if r1.s32_max == val as i32 {
-                    r1.s32_max = r1.s32_max.wrapping_sub(1);
+                if regs[i1].s32_max == val as i32 {
+                    regs[i1].s32_max = regs[i1].s32_max.wrapping_sub(1);
                 }
             } else {
-                if r1.umin == val {
-                    r1.umin = r1.umin.wrapping_add(1);
+                if regs[i1].umin == val {
+                    regs[i1].umin = regs[i1].umin.wrapping_add(1);
                 }
-                if r1.umax == val {
-                    r1.umax = r1.umax.wrapping_sub(1);
+                if regs[i1].umax == val {
+                    regs[i1].umax = regs[i1].umax.wrapping_sub(1);
                 }
-                if r1.smin == val as i64 {
-                    r1.smin = r1.smin.wrapping_add(1);
+                if regs[i1].smin == val as i64 {
+                    regs[i1].smin = regs[i1].smin.wrapping_add(1);
                 }
-                if r1.smax == val as i64 {
-                    r1.smax = r1.smax.wrapping_sub(1);
+                if regs[i1].smax == val as i64 {
+                    regs[i1].smax = regs[i1].smax.wrapping_sub(1);
                 }
             }
         }
         Cond::Jmp(Set) => {
-            let (r1, r2) = if is_const(r2, width) {
-                (r1, r2)
+            let (i1, i2) = if is_const(&regs[i2], width) {
+                (i1, i2)
             } else {
-                (r2, r1)
+                (i2, i1)
             };
-            if !is_const(r2, width) {
+            if !is_const(&regs[i2], width) {
                 return;
             }
-            let val = const_value(r2, width);
+            let val = const_value(&regs[i2], width);
             // Only a single tested bit tells which bit is set.
             if !val.is_power_of_two() {
                 return;
             }
             if w32 {
-                let t = r1.var_off.subreg().or(super::Tnum::konst(val));
-                r1.var_off = r1.var_off.with_subreg(t);
+                let t = regs[i1].var_off.subreg().or(super::Tnum::konst(val));
+                regs[i1].var_off = regs[i1].var_off.with_subreg(t);
             } else {
-                r1.var_off = r1.var_off.or(super::Tnum::konst(val));
+                regs[i1].var_off = regs[i1].var_off.or(super::Tnum::konst(val));
             }
         }
         Cond::NotSet => {
-            let (r1, r2) = if is_const(r2, width) {
-                (r1, r2)
+            let (i1, i2) = if is_const(&regs[i2], width) {
+                (i1, i2)
             } else {
-                (r2, r1)
+                (i2, i1)
             };
-            if !is_const(r2, width) {
+            if !is_const(&regs[i2], width) {
                 return;
             }
-            let val = const_value(r2, width);
+            let val = const_value(&regs[i2], width);
+            // Forget the ranges before narrowing the tnum, so that a dead branch stays sane.
+            super::bounds::mark_unbounded(&mut regs[i1]);
             if w32 {
-                let t = r1.var_off.subreg().and(super::Tnum::konst(!val));
-                r1.var_off = r1.var_off.with_subreg(t);
+                let t = regs[i1].var_off.subreg().and(super::Tnum::konst(!val));
+                regs[i1].var_off = regs[i1].var_off.with_subreg(t);
             } else {
-                r1.var_off = r1.var_off.and(super::Tnum::konst(!val));
+                regs[i1].var_off = regs[i1].var_off.and(super::Tnum::konst(!val));
             }
         }
         Cond::Jmp(Le) => {
             if w32 {
-                r1.u32_max = r1.u32_max.min(r2.u32_max);
-                r2.u32_min = r1.u32_min.max(r2.u32_min);
+                regs[i1].u32_max = regs[i1].u32_max.min(regs[i2].u32_max);
+                regs[i2].u32_min = regs[i1].u32_min.max(regs[i2].u32_min);
             } else {
-                r1.umax = r1.umax.min(r2.umax);
-                r2.umin = r1.umin.max(r2.umin);
+                regs[i1].umax = regs[i1].umax.min(regs[i2].umax);
+                regs[i2].umin = regs[i1].umin.max(regs[i2].umin);
             }
         }
         Cond::Jmp(Lt) => {
             if w32 {
-                r1.u32_max = r1.u32_max.min(r2.u32_max.wrapping_sub(1));
-                r2.u32_min = r1.u32_min.wrapping_add(1).max(r2.u32_min);
+                regs[i1].u32_max = regs[i1].u32_max.min(regs[i2].u32_max.wrapping_sub(1));
+                regs[i2].u32_min = regs[i1].u32_min.wrapping_add(1).max(regs[i2].u32_min);
             } else {
-                r1.umax = r1.umax.min(r2.umax.wrapping_sub(1));
-                r2.umin = r1.umin.wrapping_add(1).max(r2.umin);
+                regs[i1].umax = regs[i1].umax.min(regs[i2].umax.wrapping_sub(1));
+                regs[i2].umin = regs[i1].umin.wrapping_add(1).max(regs[i2].umin);
             }
         }
         Cond::Jmp(Sle) => {
             if w32 {
-                r1.s32_max = r1.s32_max.min(r2.s32_max);
-                r2.s32_min = r1.s32_min.max(r2.s32_min);
+                regs[i1].s32_max = regs[i1].s32_max.min(regs[i2].s32_max);
+                regs[i2].s32_min = regs[i1].s32_min.max(regs[i2].s32_min);
             } else {
-                r1.smax = r1.smax.min(r2.smax);
-                r2.smin = r1.smin.max(r2.smin);
+                regs[i1].smax = regs[i1].smax.min(regs[i2].smax);
+                regs[i2].smin = regs[i1].smin.max(regs[i2].smin);
             }
         }
         Cond::Jmp(Slt) => {
             if w32 {
-                r1.s32_max = r1.s32_max.min(r2.s32_max.wrapping_sub(1));
-                r2.s32_min = r1.s32_min.wrapping_add(1).max(r2.s32_min);
+                regs[i1].s32_max = regs[i1].s32_max.min(regs[i2].s32_max.wrapping_sub(1));
+                regs[i2].s32_min = regs[i1].s32_min.wrapping_add(1).max(regs[i2].s32_min);
             } else {
-                r1.smax = r1.smax.min(r2.smax.wrapping_sub(1));
-                r2.smin = r1.smin.wrapping_add(1).max(r2.smin);
+                regs[i1].smax = regs[i1].smax.min(regs[i2].smax.wrapping_sub(1));
+                regs[i2].smin = regs[i1].smin.wrapping_add(1).max(regs[i2].smin);
             }
         }
         Cond::Jmp(Ge | Gt | Sge | Sgt) => {}
@@ -352,9 +341,25 @@ pub fn refine(
     } else {
         rev(Cond::Jmp(cond))
     };
-    let (mut ra, mut rb) = (*a, *b);
-    refine_cond(&mut ra, &mut rb, c, width);
-    ra.sync();
-    rb.sync();
-    (ra, rb)
+    let mut regs = [*a, *b];
+    refine_cond(&mut regs, 0, 1, c, width);
+    regs[0].sync();
+    regs[1].sync();
+    (regs[0], regs[1])
+}
+
+/// [`refine`] for a register compared with itself (`if r1 < r1`): Linux 6.18 refines it as
+/// two aliased operands and then syncs it twice, which this reproduces.
+#[must_use]
+pub fn refine_same(cond: JmpCond, width: Width, a: &Scalar, taken: bool) -> Scalar {
+    let c = if taken {
+        Cond::Jmp(cond)
+    } else {
+        rev(Cond::Jmp(cond))
+    };
+    let mut regs = [*a, *a];
+    refine_cond(&mut regs, 0, 0, c, width);
+    regs[0].sync();
+    regs[0].sync();
+    regs[0]
 }

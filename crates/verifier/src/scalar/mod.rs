@@ -20,7 +20,7 @@ mod print;
 mod tnum;
 
 pub use alu::{alu, and_or_fork, end, movsx, neg, AluFork};
-pub use branch::{branch_taken, refine, same_reg_branch_taken};
+pub use branch::{branch_taken, refine, refine_same};
 pub use print::LogTags;
 pub use tnum::Tnum;
 

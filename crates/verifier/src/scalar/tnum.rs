@@ -289,6 +289,37 @@ impl Tnum {
         self.subreg().mask == 0
     }
 
+    /// The smallest member greater than `z` (`tnum_step`); the largest member when `z` is at
+    /// or above it, the smallest when `z` is below it.
+    #[must_use]
+    pub const fn step(self, z: u64) -> u64 {
+        let tmax = self.value | self.mask;
+        if z >= tmax {
+            return tmax;
+        }
+        if z < self.value {
+            return self.value;
+        }
+        // Every member is value + s for a submask s of mask: find the smallest submask above
+        // d = z - value by incrementing d "within the mask" (fill the non-mask positions so the
+        // carry ripples through them, and everything below d's highest non-mask bit).
+        let d = z - self.value;
+        let high = d & !self.mask;
+        let carry_mask = if high == 0 {
+            0
+        } else {
+            let bits = 64 - high.leading_zeros();
+            if bits >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << bits) - 1
+            }
+        };
+        let filled = d | carry_mask | !self.mask;
+        let inc = filled.wrapping_add(1) & self.mask;
+        self.value | inc
+    }
+
     /// Swaps the bytes of the low 16 bits, clearing the rest (`tnum_bswap16`).
     #[must_use]
     pub const fn bswap16(self) -> Tnum {
@@ -340,6 +371,15 @@ mod tests {
         let r2 = Tnum::new(0b01, 0b10).mul(Tnum::konst(0b11));
         assert_eq!(r2, Tnum::new(0b0001, 0b1010));
         assert!(r.contains(3) && r.contains(9));
+    }
+
+    #[test]
+    fn step_finds_the_next_member() {
+        // tnum.c's example: t = x11100x0, z = 241 -> 242.
+        let t = Tnum::new(0b0111_0000, 0b1000_0010);
+        assert_eq!(t.step(241), 242);
+        assert_eq!(t.step(0), 0b0111_0000);
+        assert_eq!(t.step(255), 0b1111_0010);
     }
 
     #[test]
