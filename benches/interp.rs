@@ -8,6 +8,8 @@
 
 use bpfkit_benches::peers::{flow_ctx_bytes, KernelFlow, RbpfFlow};
 use bpfkit_flow_dissector::{native, packets, PROGRAM_CTX, PROGRAM_XDP};
+use bpfkit_isa::insns_from_bytes;
+use bpfkit_vm::{Helpers, Program, RunCtx, Vm};
 use criterion::{black_box, Criterion};
 use std::time::{Duration, Instant};
 
@@ -72,11 +74,32 @@ fn main() {
     };
     let kernel_flow = KernelFlow::new(PROGRAM_XDP);
 
+    // bpfkit: r1 = the context block, which points into the packet (a readable region).
+    let insns = match insns_from_bytes(PROGRAM_CTX) {
+        Ok(insns) => insns,
+        Err(e) => panic!("the flow dissector does not decode: {e}"),
+    };
+    let program = match Program::new(&insns, &Helpers::new()) {
+        Ok(program) => program,
+        Err(e) => panic!("bpfkit cannot translate the flow dissector: {e}"),
+    };
+    let mut bpfkit_ctx = ctx;
+    let run_ctx = RunCtx::new()
+        .with_mem(&mut bpfkit_ctx)
+        .with_readonly_region(&packet);
+    if let Err(e) = program.run_checked(&run_ctx) {
+        panic!("the checked interpreter faults on the flow dissector: {e}");
+    }
+    // SAFETY: the checked interpreter ran this program on this input (the same context block and
+    // packet, which the program only reads) without a fault; the fast runs repeat it exactly.
+    let vm = unsafe { Vm::from_program(program) };
+
     let mut engines = vec![
         in_process("rbpf interpreter", || {
             rbpf.run_with_ctx(black_box(&packet), black_box(&ctx))
                 .unwrap_or(u64::MAX)
         }),
+        in_process("bpfkit interpreter", || vm.run_ctx(black_box(&run_ctx))),
         in_process("native C", || {
             // SAFETY: `native_ctx` describes `packet`, which outlives every call.
             let hash = unsafe { native::flow_hash_ctx(black_box(&native_ctx)) };
@@ -104,14 +127,15 @@ fn main() {
     group.finish();
     criterion.final_summary();
 
-    if std::env::args().any(|a| a == "--test" || a == "--list") {
+    if std::env::args().any(|a| a == "--test" || a == "--list" || a == "--profile-time") {
         return;
     }
     paired_summary(&engines);
 }
 
 /// Interleaves the engines round by round (so load from other processes hits them alike), takes
-/// each one's median time per run, and prints the times and the ratios to rbpf.
+/// each one's median time per run, and prints the times and the ratios to rbpf (the first
+/// engine).
 fn paired_summary(engines: &[Engine<'_>]) {
     const ROUNDS: usize = 21;
     const ITERS: u64 = 100_000;
