@@ -206,10 +206,9 @@ pub fn legacy_maps(elf: &Elf, sec: &Sec) -> Result<Vec<MapDef>, LoadError> {
             return Err(def_err(&name, format!("legacy map definition of {def_size} bytes at offset {off}: need 20 bytes, 4-aligned")));
         }
         let field = |i: u64| -> Result<u32, LoadError> {
-            let at = off + 4 * i;
-            usize::try_from(at)
-                .ok()
-                .and_then(|a| sec.data.get(a..a + 4))
+            off.checked_add(4 * i)
+                .and_then(|at| usize::try_from(at).ok())
+                .and_then(|a| sec.data.get(a..a.checked_add(4)?))
                 .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .ok_or_else(|| {
                     def_err(
