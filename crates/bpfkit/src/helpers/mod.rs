@@ -5,5 +5,6 @@ pub mod csum;
 pub mod names;
 pub mod printk;
 pub mod probe;
+pub mod skb_ops;
 
 pub use names::{helper_id, helper_name, HELPER_NAMES};
