@@ -118,7 +118,7 @@ proptest! {
         let bpf = Bpf::new();
         let fd = create(&bpf, MapType::Array, 4, 8, 6, 0)?;
         // Elements start zeroed; updates replace the whole value.
-        let mut model = vec![[0u8; 8]; 6];
+        let mut model = [[0u8; 8]; 6];
         for op in &ops {
             match *op {
                 KvOp::Update(k, v, fl) => {

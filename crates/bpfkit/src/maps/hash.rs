@@ -62,7 +62,7 @@ pub struct HashTab {
     buckets: Box<[OnceLock<Box<[Bucket]>>]>,
     slab: Slab,
     count: AtomicU32,
-    /// LRU recency clock: advanced by each insert.
+    /// LRU recency clock: advanced by 2 by each insert; uses stamp the odd value between.
     tick: AtomicU64,
     /// LRU sampling position (and the eviction lock).
     hand: Mutex<u32>,
@@ -298,7 +298,8 @@ impl HashTab {
     /// Marks an element used now (LRU), without writing when it already is.
     fn touch(&self, elem: u32) {
         if let Some(h) = self.header(elem) {
-            let now = self.tick.load(Relaxed) << 1;
+            // Between the last insert's stamp and the next one's (inserts advance by 2).
+            let now = (self.tick.load(Relaxed) + 1) << 1;
             let _ = h.fetch_update(Relaxed, Relaxed, |w| {
                 (w & LIVE != 0 && w & !LIVE != now).then_some(now | LIVE)
             });
@@ -427,7 +428,7 @@ impl HashTab {
 
     fn link(&self, list: &mut Vec<(u32, u32)>, hash: u32, elem: u32) {
         if let Some(h) = self.header(elem) {
-            let now = self.tick.fetch_add(1, Relaxed) + 1;
+            let now = self.tick.fetch_add(2, Relaxed) + 2;
             h.store((now << 1) | LIVE, Relaxed);
         }
         list.insert(0, (hash, elem));
@@ -469,7 +470,7 @@ impl HashTab {
             (Some(pos), _) if self.percpu => {
                 let elem = list[pos].1;
                 self.copy_values_in_place(elem, value, cpu);
-                self.tick.fetch_add(1, Relaxed);
+                self.tick.fetch_add(2, Relaxed);
                 self.touch(elem);
                 drop(list);
                 if let Some(n) = new {
