@@ -58,6 +58,8 @@ pub struct Explorer<'a> {
     pub stats: Stats,
     /// Stack depth per subprogram.
     pub depth: Vec<usize>,
+    /// Base pointer kind of each instruction's memory access.
+    pub base: Vec<crate::rules::BaseKind>,
     checkpoints: Vec<Checkpoint>,
     explored: Vec<Vec<usize>>,
     id_gen: u32,
@@ -86,6 +88,7 @@ impl<'a> Explorer<'a> {
             log,
             stats: Stats::default(),
             depth: vec![0; nsub],
+            base: vec![crate::rules::BaseKind::None; n],
             checkpoints: Vec::new(),
             explored: (0..n).map(|_| Vec::new()).collect(),
             id_gen: 0,
@@ -253,6 +256,7 @@ impl<'a> Explorer<'a> {
                         scratch: &mut scratch,
                         id_gen: &mut self.id_gen,
                         depth: &mut self.depth,
+                        base: &mut self.base,
                     };
                     rules::step(&self.cx, &mut st, idx, &op, &mut out)?
                 };

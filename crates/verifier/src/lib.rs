@@ -40,6 +40,7 @@ pub struct Verified {
     log: String,
     stats: Stats,
     stack_depth: Vec<usize>,
+    ctx_access: Vec<bool>,
 }
 
 impl Verified {
@@ -59,6 +60,14 @@ impl Verified {
     #[must_use]
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// Whether instruction `idx` is a load or store through the context pointer (on every path
+    /// that reaches it: the verifier rejects mixed uses). The runtime rewrites these accesses
+    /// onto its own context layout, as the kernel's `convert_ctx_accesses` does.
+    #[must_use]
+    pub fn is_ctx_access(&self, idx: usize) -> bool {
+        self.ctx_access.get(idx).copied().unwrap_or(false)
     }
 
     /// Stack bytes used by each subprogram.
@@ -265,6 +274,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
     let result = ex.run();
     let stats = ex.stats;
     let depth = ex.depth.clone();
+    let ctx_access: Vec<bool> = ex.base.iter().map(|b| *b == rules::BaseKind::Ctx).collect();
     match result {
         Ok(()) => {
             let mut log = ex.log;
@@ -285,6 +295,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 log: log.into_text(),
                 stats,
                 stack_depth: depth,
+                ctx_access,
             })
         }
         Err(r) => Err(reject(r, ex.log, &stats, &depth)),
