@@ -72,6 +72,12 @@ impl ProgType {
         Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
+    /// The type with the kernel's number `id`.
+    #[must_use]
+    pub fn from_kernel_id(id: u32) -> Option<ProgType> {
+        Self::ALL.into_iter().find(|t| t.kernel_id() == id)
+    }
+
     /// Whether the type may read packet data directly (`may_access_direct_pkt_data`).
     #[must_use]
     pub const fn direct_packet_access(self) -> bool {
@@ -175,6 +181,9 @@ pub struct HelperProto {
     pub ret: RetType,
     /// Only callable from programs with a GPL-compatible license.
     pub gpl_only: bool,
+    /// The helper may move packet data: every packet pointer is invalid afterwards
+    /// (`bpf_helper_changes_pkt_data`).
+    pub changes_pkt_data: bool,
 }
 
 /// Map types the verifier distinguishes (`enum bpf_map_type`).
@@ -277,6 +286,12 @@ impl MapType {
     #[must_use]
     pub fn from_name(name: &str) -> Option<MapType> {
         Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The type with the kernel's number `id`.
+    #[must_use]
+    pub fn from_kernel_id(id: u32) -> Option<MapType> {
+        Self::ALL.into_iter().find(|t| t.kernel_id() == id)
     }
 
     /// Whether a pointer into a value of this map may be read and written by the program

@@ -168,7 +168,7 @@ impl Linker<'_> {
             while i < code.len() {
                 let sec_insn = f.start + i as u64;
                 let at = base as usize + i;
-                let reloc = sec.relocs.iter().find(|r| r.offset == sec_insn * 8);
+                let reloc = sec.reloc_at(sec_insn * 8);
                 let insn = insns[at];
                 let is_call = insn.code == CALL;
                 if let Some(r) = reloc {

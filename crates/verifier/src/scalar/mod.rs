@@ -48,6 +48,8 @@ mod alu;
 mod bounds;
 mod branch;
 mod print;
+#[cfg(test)]
+mod tests;
 mod tnum;
 
 pub use alu::{alu, and_or_fork, end, movsx, neg, AluFork};

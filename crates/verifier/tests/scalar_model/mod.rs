@@ -536,3 +536,54 @@ pub fn gen_op(rng: &mut Rng) -> Op {
         }
     }
 }
+
+/// A random body; every other one starts by narrowing r6..r9 to small or structured ranges
+/// (masks, shifts, bounds checks), the shapes real programs give the verifier.
+pub fn gen_body(rng: &mut Rng, len: usize) -> Vec<Op> {
+    let mut body = Vec::new();
+    if rng.below(2) == 0 {
+        for r in REGS {
+            let w = if rng.below(4) == 0 {
+                Width::W32
+            } else {
+                Width::W64
+            };
+            let shaping = match rng.below(5) {
+                0 => Op::Alu {
+                    width: w,
+                    op: AluOp::And,
+                    dst: r,
+                    src: Operand::Imm(((1i64 << rng.below(17)) - 1) as i32),
+                },
+                1 => Op::Alu {
+                    width: Width::W64,
+                    op: AluOp::Rsh,
+                    dst: r,
+                    src: Operand::Imm(32 + rng.below(31) as i32),
+                },
+                2 => Op::Jcond {
+                    width: w,
+                    cond: rng.pick(&[JmpCond::Gt, JmpCond::Ge, JmpCond::Sgt, JmpCond::Sge]),
+                    dst: r,
+                    src: Operand::Imm(rng.below(5000) as i32),
+                    off: 0,
+                },
+                3 => Op::Alu {
+                    width: Width::W64,
+                    op: AluOp::Arsh,
+                    dst: r,
+                    src: Operand::Imm(40 + rng.below(23) as i32),
+                },
+                _ => Op::Alu {
+                    width: w,
+                    op: AluOp::Or,
+                    dst: r,
+                    src: Operand::Imm(rng.below(1 << 12) as i32),
+                },
+            };
+            body.push(shaping);
+        }
+    }
+    body.extend((0..len).map(|_| gen_op(rng)));
+    body
+}
