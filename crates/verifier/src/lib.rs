@@ -40,6 +40,7 @@ pub struct Verified {
     log: String,
     stats: Stats,
     stack_depth: Vec<usize>,
+    ctx_access: Vec<bool>,
 }
 
 impl Verified {
@@ -59,6 +60,14 @@ impl Verified {
     #[must_use]
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// Whether instruction `idx` is a load or store through the context pointer (on every path
+    /// that reaches it: the verifier rejects mixed uses). The runtime rewrites these accesses
+    /// onto its own context layout, as the kernel's `convert_ctx_accesses` does.
+    #[must_use]
+    pub fn is_ctx_access(&self, idx: usize) -> bool {
+        self.ctx_access.get(idx).copied().unwrap_or(false)
     }
 
     /// Stack bytes used by each subprogram.
@@ -144,6 +153,49 @@ fn stats_text(stats: &Stats, depth: &[usize], level: u32, elapsed_us: u128) -> S
         stats.peak_states
     ));
     s
+}
+
+/// The instruction as the kernel's printer would show it despite a reserved field being set:
+/// the fields the printer ignores are cleared and the slot decoded again.
+fn lenient_decode(insns: &[Insn], i: usize) -> Option<Op> {
+    use bpfkit_isa::opcode as c;
+    let mut copy = insns.to_vec();
+    let insn = &mut copy[i];
+    match c::class(insn.code) {
+        c::ALU | c::ALU64 => {
+            if c::source(insn.code) == c::X {
+                insn.imm = 0;
+            } else {
+                insn.src = 0;
+            }
+            if !matches!(insn.off, 0 | 1 | 8 | 16 | 32) {
+                insn.off = 0;
+            }
+        }
+        c::JMP | c::JMP32 => match c::op(insn.code) {
+            c::EXIT => *insn = Insn::new(insn.code, 0, 0, 0, 0),
+            c::CALL => {
+                insn.dst = 0;
+                insn.off = 0;
+            }
+            c::JA => {
+                insn.dst = 0;
+                insn.src = 0;
+            }
+            _ => {
+                if c::source(insn.code) == c::X {
+                    insn.imm = 0;
+                } else {
+                    insn.src = 0;
+                }
+            }
+        },
+        c::LDX => insn.imm = 0,
+        c::ST => insn.src = 0,
+        c::STX if c::mode(insn.code) == c::MEM => insn.imm = 0,
+        _ => {}
+    }
+    bpfkit_isa::decode(&copy, i).ok()
 }
 
 /// Verifies `insns` for `opts.prog_type` in `env`.
@@ -238,6 +290,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
     // Decode every reachable instruction start once; errors surface when a path reaches them.
     let mut ops: Vec<Option<Op>> = vec![None; insns.len()];
     let mut decode_errors: Vec<Option<Reject>> = vec![None; insns.len()];
+    let mut lenient: Vec<Option<Op>> = vec![None; insns.len()];
     let mut i = 0;
     while i < insns.len() {
         match bpfkit_isa::decode(insns, i) {
@@ -246,6 +299,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 i += op.slots();
             }
             Err(e) => {
+                lenient[i] = lenient_decode(insns, i);
                 decode_errors[i] = Some(Reject::new(Errno::EINVAL, i, e.kind.kernel_message()));
                 i += if insns[i].is_ld_imm64() { 2 } else { 1 };
             }
@@ -258,13 +312,14 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         insns,
         cfg: &cfg,
     };
-    let mut ex = explore::Explorer::new(cx, &ops, log, decode_errors);
+    let mut ex = explore::Explorer::new(cx, &ops, log, decode_errors, lenient);
     if ex.log.level2() {
         ex.print_liveness();
     }
     let result = ex.run();
     let stats = ex.stats;
     let depth = ex.depth.clone();
+    let ctx_access: Vec<bool> = ex.base.iter().map(|b| *b == rules::BaseKind::Ctx).collect();
     match result {
         Ok(()) => {
             let mut log = ex.log;
@@ -285,6 +340,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 log: log.into_text(),
                 stats,
                 stack_depth: depth,
+                ctx_access,
             })
         }
         Err(r) => Err(reject(r, ex.log, &stats, &depth)),

@@ -162,7 +162,7 @@ pub fn step(
             src,
             off,
         } => {
-            read_reg(st, src, idx, out)?;
+            let base = read_reg(st, src, idx, out)?;
             check_write_reg(dst, idx, out)?;
             let acc = Access {
                 regno: src,
@@ -173,6 +173,7 @@ pub fn step(
                 sign_extend,
             };
             let v = access(cx, st, idx, acc, out)?;
+            out.note_base(idx, base.ty == RegType::Ctx)?;
             st.cur_mut().regs[dst.index()] = v.unwrap_or_else(RegState::unknown);
         }
         Op::StoreReg {
@@ -182,7 +183,7 @@ pub fn step(
             off,
         } => {
             let value = read_reg(st, src, idx, out)?;
-            read_reg(st, dst, idx, out)?;
+            let base = read_reg(st, dst, idx, out)?;
             let acc = Access {
                 regno: dst,
                 off: i32::from(off),
@@ -192,6 +193,7 @@ pub fn step(
                 sign_extend: false,
             };
             access(cx, st, idx, acc, out)?;
+            out.note_base(idx, base.ty == RegType::Ctx)?;
         }
         Op::StoreImm {
             size,
@@ -199,7 +201,7 @@ pub fn step(
             off,
             imm,
         } => {
-            read_reg(st, dst, idx, out)?;
+            let base = read_reg(st, dst, idx, out)?;
             let acc = Access {
                 regno: dst,
                 off: i32::from(off),
@@ -209,6 +211,7 @@ pub fn step(
                 sign_extend: false,
             };
             access(cx, st, idx, acc, out)?;
+            out.note_base(idx, base.ty == RegType::Ctx)?;
         }
         Op::Atomic {
             size,
