@@ -212,6 +212,11 @@ impl Env for TestEnv {
                 (kind == AccessKind::Read && (8..4096).contains(&off) && off % size as i32 == 0)
                     .then_some(CtxField::Scalar)
             }
+            // 12 u64 arguments, read-only.
+            ProgType::RawTracepoint => {
+                (kind == AccessKind::Read && (0..96).contains(&off) && off % size as i32 == 0)
+                    .then_some(CtxField::Scalar)
+            }
         }
     }
 
