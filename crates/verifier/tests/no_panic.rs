@@ -21,11 +21,27 @@ fn code() -> impl Strategy<Value = u8> {
 }
 
 fn insn() -> impl Strategy<Value = Insn> {
-    (code(), 0u8..12, 0u8..12, -12i16..12, prop_oneof![-16i32..16, any::<i32>()])
+    (
+        code(),
+        0u8..12,
+        0u8..12,
+        -12i16..12,
+        prop_oneof![-16i32..16, any::<i32>()],
+    )
         .prop_map(|(c, d, s, o, i)| {
             // Mostly small offsets so that jumps stay in range and stack offsets are negative.
-            let off = if matches!(c & 7, 1 | 2 | 3) { -8 * (o.abs() + 1) } else { o };
-            Insn::new(c, d, s % 3, off, if c == 0x85 { i.rem_euclid(20) } else { i })
+            let off = if matches!(c & 7, 1..=3) {
+                -8 * (o.abs() + 1)
+            } else {
+                o
+            };
+            Insn::new(
+                c,
+                d,
+                s % 3,
+                off,
+                if c == 0x85 { i.rem_euclid(20) } else { i },
+            )
         })
 }
 
