@@ -15,7 +15,7 @@
 //! and its callers'), the context's regions and what helpers returned.
 
 use crate::alu::{div32, div64, mod32, mod64, sdiv32, sdiv64, smod32, smod64};
-use crate::code::{bit, CALLEE_SAVED, CALLER_SAVED, FP, I};
+use crate::code::{atomic_op, bit, Opc, CALLEE_SAVED, CALLER_SAVED, FP, I};
 use crate::context::{Region, RunCtx, TailCallTarget};
 use crate::error::{ErrorKind, VmError};
 use crate::helpers::HelperRet;
@@ -189,7 +189,7 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
     }
 
     loop {
-        let insn = code[pc];
+        let i: &I = &code[pc];
         pc += 1;
         if CHECKED {
             let m = prog.meta[pc - 1];
@@ -203,85 +203,305 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
             }
             chk.init = (chk.init & !m.clobbers) | m.writes;
         }
-        match insn {
-            I::Add64K { d, k } => r!(d) = r!(d).wrapping_add(k),
-            I::Add64X { d, s } => r!(d) = r!(d).wrapping_add(r!(s)),
-            I::Sub64K { d, k } => r!(d) = r!(d).wrapping_sub(k),
-            I::Sub64X { d, s } => r!(d) = r!(d).wrapping_sub(r!(s)),
-            I::Mul64K { d, k } => r!(d) = r!(d).wrapping_mul(k),
-            I::Mul64X { d, s } => r!(d) = r!(d).wrapping_mul(r!(s)),
-            I::Div64K { d, k } => r!(d) = div64(r!(d), k),
-            I::Div64X { d, s } => r!(d) = div64(r!(d), r!(s)),
-            I::Sdiv64K { d, k } => r!(d) = sdiv64(r!(d), k),
-            I::Sdiv64X { d, s } => r!(d) = sdiv64(r!(d), r!(s)),
-            I::Mod64K { d, k } => r!(d) = mod64(r!(d), k),
-            I::Mod64X { d, s } => r!(d) = mod64(r!(d), r!(s)),
-            I::Smod64K { d, k } => r!(d) = smod64(r!(d), k),
-            I::Smod64X { d, s } => r!(d) = smod64(r!(d), r!(s)),
-            I::Or64K { d, k } => r!(d) |= k,
-            I::Or64X { d, s } => r!(d) |= r!(s),
-            I::And64K { d, k } => r!(d) &= k,
-            I::And64X { d, s } => r!(d) &= r!(s),
-            I::Xor64K { d, k } => r!(d) ^= k,
-            I::Xor64X { d, s } => r!(d) ^= r!(s),
-            I::Lsh64K { d, k } => r!(d) <<= k & 63,
-            I::Lsh64X { d, s } => r!(d) <<= r!(s) & 63,
-            I::Rsh64K { d, k } => r!(d) >>= k & 63,
-            I::Rsh64X { d, s } => r!(d) >>= r!(s) & 63,
-            I::Arsh64K { d, k } => r!(d) = ((r!(d) as i64) >> (k & 63)) as u64,
-            I::Arsh64X { d, s } => r!(d) = ((r!(d) as i64) >> (r!(s) & 63)) as u64,
-            I::Mov64K { d, k } => r!(d) = k,
-            I::Mov64X { d, s } => r!(d) = r!(s),
-            I::Neg64 { d } => r!(d) = r!(d).wrapping_neg(),
+        match i.op {
+            Opc::Add64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) = r!(d).wrapping_add(k);
+            }
+            Opc::Add64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = r!(d).wrapping_add(r!(s));
+            }
+            Opc::Sub64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) = r!(d).wrapping_sub(k);
+            }
+            Opc::Sub64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = r!(d).wrapping_sub(r!(s));
+            }
+            Opc::Mul64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) = r!(d).wrapping_mul(k);
+            }
+            Opc::Mul64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = r!(d).wrapping_mul(r!(s));
+            }
+            Opc::Div64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) = div64(r!(d), k);
+            }
+            Opc::Div64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = div64(r!(d), r!(s));
+            }
+            Opc::Sdiv64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) = sdiv64(r!(d), k);
+            }
+            Opc::Sdiv64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = sdiv64(r!(d), r!(s));
+            }
+            Opc::Mod64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) = mod64(r!(d), k);
+            }
+            Opc::Mod64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = mod64(r!(d), r!(s));
+            }
+            Opc::Smod64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) = smod64(r!(d), k);
+            }
+            Opc::Smod64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = smod64(r!(d), r!(s));
+            }
+            Opc::Or64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) |= k;
+            }
+            Opc::Or64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) |= r!(s);
+            }
+            Opc::And64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) &= k;
+            }
+            Opc::And64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) &= r!(s);
+            }
+            Opc::Xor64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) ^= k;
+            }
+            Opc::Xor64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) ^= r!(s);
+            }
+            Opc::Lsh64K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) <<= k & 63;
+            }
+            Opc::Lsh64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) <<= r!(s) & 63;
+            }
+            Opc::Rsh64K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) >>= k & 63;
+            }
+            Opc::Rsh64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) >>= r!(s) & 63;
+            }
+            Opc::Arsh64K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = ((r!(d) as i64) >> (k & 63)) as u64;
+            }
+            Opc::Arsh64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = ((r!(d) as i64) >> (r!(s) & 63)) as u64;
+            }
+            Opc::Mov64K => {
+                let (d, k) = (i.d, i.k);
+                r!(d) = k;
+            }
+            Opc::Mov64X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = r!(s);
+            }
+            Opc::Neg64 => {
+                let d = i.d;
+                r!(d) = r!(d).wrapping_neg();
+            }
 
-            I::Add32K { d, k } => r!(d) = u64::from((r!(d) as u32).wrapping_add(k)),
-            I::Add32X { d, s } => r!(d) = u64::from((r!(d) as u32).wrapping_add(r!(s) as u32)),
-            I::Sub32K { d, k } => r!(d) = u64::from((r!(d) as u32).wrapping_sub(k)),
-            I::Sub32X { d, s } => r!(d) = u64::from((r!(d) as u32).wrapping_sub(r!(s) as u32)),
-            I::Mul32K { d, k } => r!(d) = u64::from((r!(d) as u32).wrapping_mul(k)),
-            I::Mul32X { d, s } => r!(d) = u64::from((r!(d) as u32).wrapping_mul(r!(s) as u32)),
-            I::Div32K { d, k } => r!(d) = div32(r!(d), k),
-            I::Div32X { d, s } => r!(d) = div32(r!(d), r!(s) as u32),
-            I::Sdiv32K { d, k } => r!(d) = sdiv32(r!(d), k),
-            I::Sdiv32X { d, s } => r!(d) = sdiv32(r!(d), r!(s) as u32),
-            I::Mod32K { d, k } => r!(d) = mod32(r!(d), k),
-            I::Mod32X { d, s } => r!(d) = mod32(r!(d), r!(s) as u32),
-            I::Smod32K { d, k } => r!(d) = smod32(r!(d), k),
-            I::Smod32X { d, s } => r!(d) = smod32(r!(d), r!(s) as u32),
-            I::Or32K { d, k } => r!(d) = u64::from(r!(d) as u32 | k),
-            I::Or32X { d, s } => r!(d) = u64::from((r!(d) | r!(s)) as u32),
-            I::And32K { d, k } => r!(d) = u64::from(r!(d) as u32 & k),
-            I::And32X { d, s } => r!(d) = u64::from((r!(d) & r!(s)) as u32),
-            I::Xor32K { d, k } => r!(d) = u64::from(r!(d) as u32 ^ k),
-            I::Xor32X { d, s } => r!(d) = u64::from((r!(d) ^ r!(s)) as u32),
-            I::Lsh32K { d, k } => r!(d) = u64::from((r!(d) as u32) << (k & 31)),
-            I::Lsh32X { d, s } => r!(d) = u64::from((r!(d) as u32) << (r!(s) & 31)),
-            I::Rsh32K { d, k } => r!(d) = u64::from((r!(d) as u32) >> (k & 31)),
-            I::Rsh32X { d, s } => r!(d) = u64::from((r!(d) as u32) >> (r!(s) & 31)),
-            I::Arsh32K { d, k } => r!(d) = u64::from(((r!(d) as i32) >> (k & 31)) as u32),
-            I::Arsh32X { d, s } => r!(d) = u64::from(((r!(d) as i32) >> (r!(s) & 31)) as u32),
-            I::Mov32K { d, k } => r!(d) = u64::from(k),
-            I::Mov32X { d, s } => r!(d) = u64::from(r!(s) as u32),
-            I::Neg32 { d } => r!(d) = u64::from((r!(d) as u32).wrapping_neg()),
+            Opc::Add32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = u64::from((r!(d) as u32).wrapping_add(k));
+            }
+            Opc::Add32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from((r!(d) as u32).wrapping_add(r!(s) as u32));
+            }
+            Opc::Sub32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = u64::from((r!(d) as u32).wrapping_sub(k));
+            }
+            Opc::Sub32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from((r!(d) as u32).wrapping_sub(r!(s) as u32));
+            }
+            Opc::Mul32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = u64::from((r!(d) as u32).wrapping_mul(k));
+            }
+            Opc::Mul32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from((r!(d) as u32).wrapping_mul(r!(s) as u32));
+            }
+            Opc::Div32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = div32(r!(d), k);
+            }
+            Opc::Div32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = div32(r!(d), r!(s) as u32);
+            }
+            Opc::Sdiv32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = sdiv32(r!(d), k);
+            }
+            Opc::Sdiv32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = sdiv32(r!(d), r!(s) as u32);
+            }
+            Opc::Mod32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = mod32(r!(d), k);
+            }
+            Opc::Mod32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = mod32(r!(d), r!(s) as u32);
+            }
+            Opc::Smod32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = smod32(r!(d), k);
+            }
+            Opc::Smod32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = smod32(r!(d), r!(s) as u32);
+            }
+            Opc::Or32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = u64::from(r!(d) as u32 | k);
+            }
+            Opc::Or32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from((r!(d) | r!(s)) as u32);
+            }
+            Opc::And32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = u64::from(r!(d) as u32 & k);
+            }
+            Opc::And32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from((r!(d) & r!(s)) as u32);
+            }
+            Opc::Xor32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = u64::from(r!(d) as u32 ^ k);
+            }
+            Opc::Xor32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from((r!(d) ^ r!(s)) as u32);
+            }
+            Opc::Lsh32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = u64::from((r!(d) as u32) << (k & 31));
+            }
+            Opc::Lsh32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from((r!(d) as u32) << (r!(s) & 31));
+            }
+            Opc::Rsh32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = u64::from((r!(d) as u32) >> (k & 31));
+            }
+            Opc::Rsh32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from((r!(d) as u32) >> (r!(s) & 31));
+            }
+            Opc::Arsh32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = u64::from(((r!(d) as i32) >> (k & 31)) as u32);
+            }
+            Opc::Arsh32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from(((r!(d) as i32) >> (r!(s) & 31)) as u32);
+            }
+            Opc::Mov32K => {
+                let (d, k) = (i.d, i.k as u32);
+                r!(d) = u64::from(k);
+            }
+            Opc::Mov32X => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from(r!(s) as u32);
+            }
+            Opc::Neg32 => {
+                let d = i.d;
+                r!(d) = u64::from((r!(d) as u32).wrapping_neg());
+            }
 
-            I::Movsx8To64 { d, s } => r!(d) = r!(s) as i8 as i64 as u64,
-            I::Movsx16To64 { d, s } => r!(d) = r!(s) as i16 as i64 as u64,
-            I::Movsx32To64 { d, s } => r!(d) = r!(s) as i32 as i64 as u64,
-            I::Movsx8To32 { d, s } => r!(d) = u64::from(r!(s) as i8 as i32 as u32),
-            I::Movsx16To32 { d, s } => r!(d) = u64::from(r!(s) as i16 as i32 as u32),
+            Opc::Movsx8To64 => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = r!(s) as i8 as i64 as u64;
+            }
+            Opc::Movsx16To64 => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = r!(s) as i16 as i64 as u64;
+            }
+            Opc::Movsx32To64 => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = r!(s) as i32 as i64 as u64;
+            }
+            Opc::Movsx8To32 => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from(r!(s) as i8 as i32 as u32);
+            }
+            Opc::Movsx16To32 => {
+                let (d, s) = (i.d, i.s);
+                r!(d) = u64::from(r!(s) as i16 as i32 as u32);
+            }
 
-            I::Le16 { d } => r!(d) = u64::from((r!(d) as u16).to_le()),
-            I::Le32 { d } => r!(d) = u64::from((r!(d) as u32).to_le()),
-            I::Le64 { d } => r!(d) = r!(d).to_le(),
-            I::Be16 { d } => r!(d) = u64::from((r!(d) as u16).to_be()),
-            I::Be32 { d } => r!(d) = u64::from((r!(d) as u32).to_be()),
-            I::Be64 { d } => r!(d) = r!(d).to_be(),
-            I::Swap16 { d } => r!(d) = u64::from((r!(d) as u16).swap_bytes()),
-            I::Swap32 { d } => r!(d) = u64::from((r!(d) as u32).swap_bytes()),
-            I::Swap64 { d } => r!(d) = r!(d).swap_bytes(),
+            Opc::Le16 => {
+                let d = i.d;
+                r!(d) = u64::from((r!(d) as u16).to_le());
+            }
+            Opc::Le32 => {
+                let d = i.d;
+                r!(d) = u64::from((r!(d) as u32).to_le());
+            }
+            Opc::Le64 => {
+                let d = i.d;
+                r!(d) = r!(d).to_le();
+            }
+            Opc::Be16 => {
+                let d = i.d;
+                r!(d) = u64::from((r!(d) as u16).to_be());
+            }
+            Opc::Be32 => {
+                let d = i.d;
+                r!(d) = u64::from((r!(d) as u32).to_be());
+            }
+            Opc::Be64 => {
+                let d = i.d;
+                r!(d) = r!(d).to_be();
+            }
+            Opc::Swap16 => {
+                let d = i.d;
+                r!(d) = u64::from((r!(d) as u16).swap_bytes());
+            }
+            Opc::Swap32 => {
+                let d = i.d;
+                r!(d) = u64::from((r!(d) as u32).swap_bytes());
+            }
+            Opc::Swap64 => {
+                let d = i.d;
+                r!(d) = r!(d).swap_bytes();
+            }
 
-            I::LdImm64 { d, k } => r!(d) = k,
-            I::LdAbs { size, k } => {
+            Opc::LdImm64 => {
+                let (d, k) = (i.d, i.k);
+                r!(d) = k;
+            }
+            Opc::LdAbs => {
+                let (size, k) = (i.x, i.k as i32);
                 let v = match ctx.packet {
                     // SAFETY: the packet region is readable for the whole run (RunCtx invariant).
                     Some(p) => unsafe { load_packet(p.start, p.len, k, size) },
@@ -292,7 +512,8 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                     exit!();
                 }
             }
-            I::LdInd { size, s, k } => {
+            Opc::LdInd => {
+                let (size, s, k) = (i.x, i.s, i.k as i32);
                 // Linux computes `src + imm` in 64 bits and passes it as an `int` offset.
                 let off = r!(s).wrapping_add(k as i64 as u64) as u32 as i32;
                 let v = match ctx.packet {
@@ -306,22 +527,68 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                 }
             }
 
-            I::Ldx8 { d, s, off } => ldx!(u8, d, s, off, u64::from),
-            I::Ldx16 { d, s, off } => ldx!(u16, d, s, off, u64::from),
-            I::Ldx32 { d, s, off } => ldx!(u32, d, s, off, u64::from),
-            I::Ldx64 { d, s, off } => ldx!(u64, d, s, off, |v| v),
-            I::Ldxs8 { d, s, off } => ldx!(i8, d, s, off, |v: i8| v as i64 as u64),
-            I::Ldxs16 { d, s, off } => ldx!(i16, d, s, off, |v: i16| v as i64 as u64),
-            I::Ldxs32 { d, s, off } => ldx!(i32, d, s, off, |v: i32| v as i64 as u64),
-            I::St8 { d, off, k } => st!(u8, d, off, k),
-            I::St16 { d, off, k } => st!(u16, d, off, k),
-            I::St32 { d, off, k } => st!(u32, d, off, k),
-            I::St64 { d, off, k } => st!(u64, d, off, k as i64),
-            I::Stx8 { d, s, off } => st!(u8, d, off, r!(s)),
-            I::Stx16 { d, s, off } => st!(u16, d, off, r!(s)),
-            I::Stx32 { d, s, off } => st!(u32, d, off, r!(s)),
-            I::Stx64 { d, s, off } => st!(u64, d, off, r!(s)),
-            I::Atomic64 { op, d, s, off } => {
+            Opc::Ldx8 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                ldx!(u8, d, s, off, u64::from);
+            }
+            Opc::Ldx16 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                ldx!(u16, d, s, off, u64::from);
+            }
+            Opc::Ldx32 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                ldx!(u32, d, s, off, u64::from);
+            }
+            Opc::Ldx64 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                ldx!(u64, d, s, off, |v| v);
+            }
+            Opc::Ldxs8 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                ldx!(i8, d, s, off, |v: i8| v as i64 as u64);
+            }
+            Opc::Ldxs16 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                ldx!(i16, d, s, off, |v: i16| v as i64 as u64);
+            }
+            Opc::Ldxs32 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                ldx!(i32, d, s, off, |v: i32| v as i64 as u64);
+            }
+            Opc::St8 => {
+                let (d, off, k) = (i.d, i.t as i32, i.k);
+                st!(u8, d, off, k);
+            }
+            Opc::St16 => {
+                let (d, off, k) = (i.d, i.t as i32, i.k);
+                st!(u16, d, off, k);
+            }
+            Opc::St32 => {
+                let (d, off, k) = (i.d, i.t as i32, i.k);
+                st!(u32, d, off, k);
+            }
+            Opc::St64 => {
+                let (d, off, k) = (i.d, i.t as i32, i.k);
+                st!(u64, d, off, k as i64);
+            }
+            Opc::Stx8 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                st!(u8, d, off, r!(s));
+            }
+            Opc::Stx16 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                st!(u16, d, off, r!(s));
+            }
+            Opc::Stx32 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                st!(u32, d, off, r!(s));
+            }
+            Opc::Stx64 => {
+                let (d, s, off) = (i.d, i.s, i.k as i64);
+                st!(u64, d, off, r!(s));
+            }
+            Opc::Atomic64 => {
+                let (op, d, s, off) = (atomic_op(i.x), i.d, i.s, i.k as i64);
                 let a = r!(d).wrapping_add(off as i64 as u64);
                 if CHECKED && !a.is_multiple_of(8) {
                     fail!(ErrorKind::MisalignedAtomic { addr: a, size: 8 });
@@ -339,7 +606,8 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                     _ => {}
                 }
             }
-            I::Atomic32 { op, d, s, off } => {
+            Opc::Atomic32 => {
+                let (op, d, s, off) = (atomic_op(i.x), i.d, i.s, i.k as i64);
                 let a = r!(d).wrapping_add(off as i64 as u64);
                 if CHECKED && !a.is_multiple_of(4) {
                     fail!(ErrorKind::MisalignedAtomic { addr: a, size: 4 });
@@ -358,53 +626,189 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                 }
             }
 
-            I::Ja { t } => pc = t as usize,
-            I::Jeq64K { d, k, t } => jmp!(r!(d) == k, t),
-            I::Jeq64X { d, s, t } => jmp!(r!(d) == r!(s), t),
-            I::Jne64K { d, k, t } => jmp!(r!(d) != k, t),
-            I::Jne64X { d, s, t } => jmp!(r!(d) != r!(s), t),
-            I::Jgt64K { d, k, t } => jmp!(r!(d) > k, t),
-            I::Jgt64X { d, s, t } => jmp!(r!(d) > r!(s), t),
-            I::Jge64K { d, k, t } => jmp!(r!(d) >= k, t),
-            I::Jge64X { d, s, t } => jmp!(r!(d) >= r!(s), t),
-            I::Jlt64K { d, k, t } => jmp!(r!(d) < k, t),
-            I::Jlt64X { d, s, t } => jmp!(r!(d) < r!(s), t),
-            I::Jle64K { d, k, t } => jmp!(r!(d) <= k, t),
-            I::Jle64X { d, s, t } => jmp!(r!(d) <= r!(s), t),
-            I::Jset64K { d, k, t } => jmp!(r!(d) & k != 0, t),
-            I::Jset64X { d, s, t } => jmp!(r!(d) & r!(s) != 0, t),
-            I::Jsgt64K { d, k, t } => jmp!((r!(d) as i64) > k as i64, t),
-            I::Jsgt64X { d, s, t } => jmp!((r!(d) as i64) > r!(s) as i64, t),
-            I::Jsge64K { d, k, t } => jmp!((r!(d) as i64) >= k as i64, t),
-            I::Jsge64X { d, s, t } => jmp!((r!(d) as i64) >= r!(s) as i64, t),
-            I::Jslt64K { d, k, t } => jmp!((r!(d) as i64) < k as i64, t),
-            I::Jslt64X { d, s, t } => jmp!((r!(d) as i64) < r!(s) as i64, t),
-            I::Jsle64K { d, k, t } => jmp!((r!(d) as i64) <= k as i64, t),
-            I::Jsle64X { d, s, t } => jmp!((r!(d) as i64) <= r!(s) as i64, t),
-            I::Jeq32K { d, k, t } => jmp!(r!(d) as u32 == k, t),
-            I::Jeq32X { d, s, t } => jmp!(r!(d) as u32 == r!(s) as u32, t),
-            I::Jne32K { d, k, t } => jmp!(r!(d) as u32 != k, t),
-            I::Jne32X { d, s, t } => jmp!(r!(d) as u32 != r!(s) as u32, t),
-            I::Jgt32K { d, k, t } => jmp!(r!(d) as u32 > k, t),
-            I::Jgt32X { d, s, t } => jmp!(r!(d) as u32 > r!(s) as u32, t),
-            I::Jge32K { d, k, t } => jmp!(r!(d) as u32 >= k, t),
-            I::Jge32X { d, s, t } => jmp!(r!(d) as u32 >= r!(s) as u32, t),
-            I::Jlt32K { d, k, t } => jmp!((r!(d) as u32) < k, t),
-            I::Jlt32X { d, s, t } => jmp!((r!(d) as u32) < r!(s) as u32, t),
-            I::Jle32K { d, k, t } => jmp!(r!(d) as u32 <= k, t),
-            I::Jle32X { d, s, t } => jmp!(r!(d) as u32 <= r!(s) as u32, t),
-            I::Jset32K { d, k, t } => jmp!(r!(d) as u32 & k != 0, t),
-            I::Jset32X { d, s, t } => jmp!((r!(d) & r!(s)) as u32 != 0, t),
-            I::Jsgt32K { d, k, t } => jmp!(r!(d) as i32 > k as i32, t),
-            I::Jsgt32X { d, s, t } => jmp!(r!(d) as i32 > r!(s) as i32, t),
-            I::Jsge32K { d, k, t } => jmp!(r!(d) as i32 >= k as i32, t),
-            I::Jsge32X { d, s, t } => jmp!(r!(d) as i32 >= r!(s) as i32, t),
-            I::Jslt32K { d, k, t } => jmp!((r!(d) as i32) < k as i32, t),
-            I::Jslt32X { d, s, t } => jmp!((r!(d) as i32) < r!(s) as i32, t),
-            I::Jsle32K { d, k, t } => jmp!(r!(d) as i32 <= k as i32, t),
-            I::Jsle32X { d, s, t } => jmp!(r!(d) as i32 <= r!(s) as i32, t),
+            Opc::Ja => {
+                let t = i.t;
+                pc = t as usize;
+            }
+            Opc::Jeq64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!(r!(d) == k, t);
+            }
+            Opc::Jeq64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) == r!(s), t);
+            }
+            Opc::Jne64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!(r!(d) != k, t);
+            }
+            Opc::Jne64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) != r!(s), t);
+            }
+            Opc::Jgt64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!(r!(d) > k, t);
+            }
+            Opc::Jgt64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) > r!(s), t);
+            }
+            Opc::Jge64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!(r!(d) >= k, t);
+            }
+            Opc::Jge64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) >= r!(s), t);
+            }
+            Opc::Jlt64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!(r!(d) < k, t);
+            }
+            Opc::Jlt64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) < r!(s), t);
+            }
+            Opc::Jle64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!(r!(d) <= k, t);
+            }
+            Opc::Jle64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) <= r!(s), t);
+            }
+            Opc::Jset64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!(r!(d) & k != 0, t);
+            }
+            Opc::Jset64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) & r!(s) != 0, t);
+            }
+            Opc::Jsgt64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!((r!(d) as i64) > k as i64, t);
+            }
+            Opc::Jsgt64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!((r!(d) as i64) > r!(s) as i64, t);
+            }
+            Opc::Jsge64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!((r!(d) as i64) >= k as i64, t);
+            }
+            Opc::Jsge64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!((r!(d) as i64) >= r!(s) as i64, t);
+            }
+            Opc::Jslt64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!((r!(d) as i64) < k as i64, t);
+            }
+            Opc::Jslt64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!((r!(d) as i64) < r!(s) as i64, t);
+            }
+            Opc::Jsle64K => {
+                let (d, k, t) = (i.d, i.k, i.t);
+                jmp!((r!(d) as i64) <= k as i64, t);
+            }
+            Opc::Jsle64X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!((r!(d) as i64) <= r!(s) as i64, t);
+            }
+            Opc::Jeq32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!(r!(d) as u32 == k, t);
+            }
+            Opc::Jeq32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) as u32 == r!(s) as u32, t);
+            }
+            Opc::Jne32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!(r!(d) as u32 != k, t);
+            }
+            Opc::Jne32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) as u32 != r!(s) as u32, t);
+            }
+            Opc::Jgt32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!(r!(d) as u32 > k, t);
+            }
+            Opc::Jgt32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) as u32 > r!(s) as u32, t);
+            }
+            Opc::Jge32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!(r!(d) as u32 >= k, t);
+            }
+            Opc::Jge32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) as u32 >= r!(s) as u32, t);
+            }
+            Opc::Jlt32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!((r!(d) as u32) < k, t);
+            }
+            Opc::Jlt32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!((r!(d) as u32) < r!(s) as u32, t);
+            }
+            Opc::Jle32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!(r!(d) as u32 <= k, t);
+            }
+            Opc::Jle32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) as u32 <= r!(s) as u32, t);
+            }
+            Opc::Jset32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!(r!(d) as u32 & k != 0, t);
+            }
+            Opc::Jset32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!((r!(d) & r!(s)) as u32 != 0, t);
+            }
+            Opc::Jsgt32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!(r!(d) as i32 > k as i32, t);
+            }
+            Opc::Jsgt32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) as i32 > r!(s) as i32, t);
+            }
+            Opc::Jsge32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!(r!(d) as i32 >= k as i32, t);
+            }
+            Opc::Jsge32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) as i32 >= r!(s) as i32, t);
+            }
+            Opc::Jslt32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!((r!(d) as i32) < k as i32, t);
+            }
+            Opc::Jslt32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!((r!(d) as i32) < r!(s) as i32, t);
+            }
+            Opc::Jsle32K => {
+                let (d, k, t) = (i.d, i.k as u32, i.t);
+                jmp!(r!(d) as i32 <= k as i32, t);
+            }
+            Opc::Jsle32X => {
+                let (d, s, t) = (i.d, i.s, i.t);
+                jmp!(r!(d) as i32 <= r!(s) as i32, t);
+            }
 
-            I::Call { h } => {
+            Opc::Call => {
+                let h = i.t;
                 let helper = prog.helpers[h as usize];
                 let ret = (helper.func)(reg[1], reg[2], reg[3], reg[4], reg[5]);
                 reg[0] = ret;
@@ -436,7 +840,7 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                     }
                 }
             }
-            I::TailCall => {
+            Opc::TailCall => {
                 let target = match ctx.tail_calls {
                     Some(hook) => hook.tail_call_target(reg[2], reg[3] as u32),
                     None => TailCallTarget::OutOfRange,
@@ -466,7 +870,8 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                     }
                 }
             }
-            I::CallLocal { t } => {
+            Opc::CallLocal => {
+                let t = i.t;
                 if depth + 1 >= MAX_CALL_FRAMES {
                     fail!(ErrorKind::CallDepth);
                 }
@@ -486,8 +891,8 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                     chk.init = (chk.init & CALLER_SAVED) | FP;
                 }
             }
-            I::Exit => exit!(),
-            I::FellOff => fail!(ErrorKind::FellOffEnd),
+            Opc::Exit => exit!(),
+            Opc::FellOff => fail!(ErrorKind::FellOffEnd),
         }
     }
 }
