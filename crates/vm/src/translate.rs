@@ -345,12 +345,40 @@ fn translate_one(
             return Err(cx.err(ErrorKind::Unsupported(format!("kfunc call (BTF id {id})"))));
         }
         Op::Exit => (I::new(Opc::Exit), meta(bit(0), 0)),
-        // Added to the decoder by the isa owner (Linux 6.18 accepts them); not run yet.
-        Op::LoadAcquire { .. } | Op::StoreRelease { .. } | Op::MayGoto { .. } => {
-            return Err(cx.err(ErrorKind::Unsupported(format!(
-                "{op:?} (load-acquire, store-release and may_goto are not interpreted yet)"
-            ))));
+        Op::LoadAcquire {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let (d, s) = (cx.wr(dst)?, src.num());
+            let op = match size {
+                Size::B => Opc::LdAcq8,
+                Size::H => Opc::LdAcq16,
+                Size::W => Opc::LdAcq32,
+                Size::DW => Opc::LdAcq64,
+            };
+            (I::mem(op, d, s, off), meta(bit(s), bit(d)))
         }
+        Op::StoreRelease {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let (d, s) = (dst.num(), src.num());
+            let op = match size {
+                Size::B => Opc::StRel8,
+                Size::H => Opc::StRel16,
+                Size::W => Opc::StRel32,
+                Size::DW => Opc::StRel64,
+            };
+            (I::mem(op, d, s, off), meta(bit(d) | bit(s), 0))
+        }
+        Op::MayGoto { off } => (
+            I::jump(Opc::MayGoto, 0, 0, 0, cx.jump(i64::from(off))?),
+            meta(0, 0),
+        ),
     })
 }
 
