@@ -173,6 +173,82 @@ pub(crate) enum Opc {
     CallLocal,
     Exit,
     FellOff,
+
+    // Superinstructions of the fast code only (see `fuse`).
+    /// Fused `mov64 d, s; add64 d, k`: `d = s add k`.
+    Add64KS,
+    /// Fused `mov64 d, s; add64 d, x`: `d = s add x` (`x` in [`I::x`]).
+    Add64XS,
+    /// Fused `mov64 d, s; sub64 d, k`: `d = s sub k`.
+    Sub64KS,
+    /// Fused `mov64 d, s; sub64 d, x`: `d = s sub x` (`x` in [`I::x`]).
+    Sub64XS,
+    /// Fused `mov64 d, s; mul64 d, k`: `d = s mul k`.
+    Mul64KS,
+    /// Fused `mov64 d, s; mul64 d, x`: `d = s mul x` (`x` in [`I::x`]).
+    Mul64XS,
+    /// Fused `mov64 d, s; or64 d, k`: `d = s or k`.
+    Or64KS,
+    /// Fused `mov64 d, s; or64 d, x`: `d = s or x` (`x` in [`I::x`]).
+    Or64XS,
+    /// Fused `mov64 d, s; and64 d, k`: `d = s and k`.
+    And64KS,
+    /// Fused `mov64 d, s; and64 d, x`: `d = s and x` (`x` in [`I::x`]).
+    And64XS,
+    /// Fused `mov64 d, s; xor64 d, k`: `d = s xor k`.
+    Xor64KS,
+    /// Fused `mov64 d, s; xor64 d, x`: `d = s xor x` (`x` in [`I::x`]).
+    Xor64XS,
+    /// Fused `mov64 d, s; lsh64 d, k`: `d = s lsh k`.
+    Lsh64KS,
+    /// Fused `mov64 d, s; lsh64 d, x`: `d = s lsh x` (`x` in [`I::x`]).
+    Lsh64XS,
+    /// Fused `mov64 d, s; rsh64 d, k`: `d = s rsh k`.
+    Rsh64KS,
+    /// Fused `mov64 d, s; rsh64 d, x`: `d = s rsh x` (`x` in [`I::x`]).
+    Rsh64XS,
+    /// Fused `mov64 d, s; arsh64 d, k`: `d = s arsh k`.
+    Arsh64KS,
+    /// Fused `mov64 d, s; arsh64 d, x`: `d = s arsh x` (`x` in [`I::x`]).
+    Arsh64XS,
+    /// Fused `mov32 d, s; add32 d, k`: `d = s add k`.
+    Add32KS,
+    /// Fused `mov32 d, s; add32 d, x`: `d = s add x` (`x` in [`I::x`]).
+    Add32XS,
+    /// Fused `mov32 d, s; sub32 d, k`: `d = s sub k`.
+    Sub32KS,
+    /// Fused `mov32 d, s; sub32 d, x`: `d = s sub x` (`x` in [`I::x`]).
+    Sub32XS,
+    /// Fused `mov32 d, s; mul32 d, k`: `d = s mul k`.
+    Mul32KS,
+    /// Fused `mov32 d, s; mul32 d, x`: `d = s mul x` (`x` in [`I::x`]).
+    Mul32XS,
+    /// Fused `mov32 d, s; or32 d, k`: `d = s or k`.
+    Or32KS,
+    /// Fused `mov32 d, s; or32 d, x`: `d = s or x` (`x` in [`I::x`]).
+    Or32XS,
+    /// Fused `mov32 d, s; and32 d, k`: `d = s and k`.
+    And32KS,
+    /// Fused `mov32 d, s; and32 d, x`: `d = s and x` (`x` in [`I::x`]).
+    And32XS,
+    /// Fused `mov32 d, s; xor32 d, k`: `d = s xor k`.
+    Xor32KS,
+    /// Fused `mov32 d, s; xor32 d, x`: `d = s xor x` (`x` in [`I::x`]).
+    Xor32XS,
+    /// Fused `mov32 d, s; lsh32 d, k`: `d = s lsh k`.
+    Lsh32KS,
+    /// Fused `mov32 d, s; lsh32 d, x`: `d = s lsh x` (`x` in [`I::x`]).
+    Lsh32XS,
+    /// Fused `mov32 d, s; rsh32 d, k`: `d = s rsh k`.
+    Rsh32KS,
+    /// Fused `mov32 d, s; rsh32 d, x`: `d = s rsh x` (`x` in [`I::x`]).
+    Rsh32XS,
+    /// Fused `mov32 d, s; arsh32 d, k`: `d = s arsh k`.
+    Arsh32KS,
+    /// Fused `mov32 d, s; arsh32 d, x`: `d = s arsh x` (`x` in [`I::x`]).
+    Arsh32XS,
+    /// Fused packet bounds check `mov64 d, s; add64 d, k; if d > x goto t`.
+    MovAddJgt64,
 }
 
 /// One pre-decoded instruction.

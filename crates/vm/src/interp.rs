@@ -86,6 +86,16 @@ impl Checker {
     }
 }
 
+/// The code a mode runs: the fast interpreter runs the fused code, the checked one the plain.
+#[inline(always)]
+fn code_of(prog: &Program, checked: bool) -> &[I] {
+    if checked {
+        &prog.code
+    } else {
+        &prog.fast
+    }
+}
+
 fn error_at(prog: &Program, code_idx: usize, kind: ErrorKind) -> VmError {
     let pc = prog.meta.get(code_idx).map_or(0, |m| m.pc as usize);
     VmError { pc, kind }
@@ -117,8 +127,8 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
     reg[10] = top;
 
     let mut prog = entry;
-    // `ip` points at the next instruction of `prog.code` (base `base`).
-    let mut base: *const I = prog.code.as_ptr();
+    // `ip` points at the next instruction of the code being run, which starts at `base`.
+    let mut base: *const I = code_of(prog, CHECKED).as_ptr();
     let mut ip: *const I = base;
     let mut depth: usize = 0;
     let mut frames: [Option<Frame<'_>>; MAX_CALL_FRAMES] = [None; MAX_CALL_FRAMES];
@@ -224,7 +234,7 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
             depth -= 1;
             if let Some(f) = frames[depth] {
                 prog = f.prog;
-                base = prog.code.as_ptr();
+                base = code_of(prog, CHECKED).as_ptr();
                 goto!(f.ret);
                 loops = f.loops;
                 for (n, v) in (6u8..10).zip(f.saved) {
@@ -239,11 +249,12 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
     }
 
     loop {
-        // SAFETY: `ip` always points at an instruction of `prog.code`: it starts at the first of
-        // a non-empty program; it steps by one only past instructions other than the final
-        // `FellOff` trap (which ends the run); jumps, calls and `may_goto` set it to targets
-        // translation checked to be inside the program; returns restore the instruction after a
-        // call, which the trap follows.
+        // SAFETY: `ip` always points at an instruction of the code being run: it starts at the
+        // first of a non-empty program; it steps by one past instructions other than the final
+        // `FellOff` trap (which ends the run), and a superinstruction skips only the
+        // instructions it stands for, which come before the trap; jumps, calls and `may_goto`
+        // set it to targets translation checked to be inside the program; returns restore the
+        // instruction after a call, which the trap follows.
         let i: &I = unsafe { &*ip };
         ip = ip.wrapping_add(1);
         if CHECKED {
@@ -556,7 +567,7 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                     TailCallTarget::Program(vm) if tail_calls < MAX_TAIL_CALL_CNT => {
                         tail_calls += 1;
                         prog = vm.program();
-                        base = prog.code.as_ptr();
+                        base = code_of(prog, CHECKED).as_ptr();
                         ip = base;
                         loops = MAY_GOTO_LOOPS;
                         if CHECKED {
@@ -603,6 +614,173 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
             }
             Opc::Exit => exit!(),
             Opc::FellOff => fail!(ErrorKind::FellOffEnd),
+
+            // Superinstructions (fast code only): each skips the instructions it stands for.
+            Opc::Add64KS => {
+                wr!(i.d, rd!(i.s).wrapping_add(i.k));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Add64XS => {
+                wr!(i.d, rd!(i.s).wrapping_add(rd!(i.x)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Sub64KS => {
+                wr!(i.d, rd!(i.s).wrapping_sub(i.k));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Sub64XS => {
+                wr!(i.d, rd!(i.s).wrapping_sub(rd!(i.x)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Mul64KS => {
+                wr!(i.d, rd!(i.s).wrapping_mul(i.k));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Mul64XS => {
+                wr!(i.d, rd!(i.s).wrapping_mul(rd!(i.x)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Or64KS => {
+                wr!(i.d, rd!(i.s) | i.k);
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Or64XS => {
+                wr!(i.d, rd!(i.s) | rd!(i.x));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::And64KS => {
+                wr!(i.d, rd!(i.s) & i.k);
+                ip = ip.wrapping_add(1);
+            }
+            Opc::And64XS => {
+                wr!(i.d, rd!(i.s) & rd!(i.x));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Xor64KS => {
+                wr!(i.d, rd!(i.s) ^ i.k);
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Xor64XS => {
+                wr!(i.d, rd!(i.s) ^ rd!(i.x));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Lsh64KS => {
+                wr!(i.d, rd!(i.s) << (i.k & 63));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Lsh64XS => {
+                wr!(i.d, rd!(i.s) << (rd!(i.x) & 63));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Rsh64KS => {
+                wr!(i.d, rd!(i.s) >> (i.k & 63));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Rsh64XS => {
+                wr!(i.d, rd!(i.s) >> (rd!(i.x) & 63));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Arsh64KS => {
+                wr!(i.d, ((rd!(i.s) as i64) >> (i.k & 63)) as u64);
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Arsh64XS => {
+                wr!(i.d, ((rd!(i.s) as i64) >> (rd!(i.x) & 63)) as u64);
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Add32KS => {
+                wr!(i.d, u64::from((rd!(i.s) as u32).wrapping_add(i.k as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Add32XS => {
+                wr!(
+                    i.d,
+                    u64::from((rd!(i.s) as u32).wrapping_add(rd!(i.x) as u32))
+                );
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Sub32KS => {
+                wr!(i.d, u64::from((rd!(i.s) as u32).wrapping_sub(i.k as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Sub32XS => {
+                wr!(
+                    i.d,
+                    u64::from((rd!(i.s) as u32).wrapping_sub(rd!(i.x) as u32))
+                );
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Mul32KS => {
+                wr!(i.d, u64::from((rd!(i.s) as u32).wrapping_mul(i.k as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Mul32XS => {
+                wr!(
+                    i.d,
+                    u64::from((rd!(i.s) as u32).wrapping_mul(rd!(i.x) as u32))
+                );
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Or32KS => {
+                wr!(i.d, u64::from((rd!(i.s) | i.k) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Or32XS => {
+                wr!(i.d, u64::from((rd!(i.s) | rd!(i.x)) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::And32KS => {
+                wr!(i.d, u64::from((rd!(i.s) & i.k) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::And32XS => {
+                wr!(i.d, u64::from((rd!(i.s) & rd!(i.x)) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Xor32KS => {
+                wr!(i.d, u64::from((rd!(i.s) ^ i.k) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Xor32XS => {
+                wr!(i.d, u64::from((rd!(i.s) ^ rd!(i.x)) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Lsh32KS => {
+                wr!(i.d, u64::from((rd!(i.s) as u32) << (i.k & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Lsh32XS => {
+                wr!(i.d, u64::from((rd!(i.s) as u32) << (rd!(i.x) & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Rsh32KS => {
+                wr!(i.d, u64::from((rd!(i.s) as u32) >> (i.k & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Rsh32XS => {
+                wr!(i.d, u64::from((rd!(i.s) as u32) >> (rd!(i.x) & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Arsh32KS => {
+                wr!(i.d, u64::from(((rd!(i.s) as i32) >> (i.k & 31)) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Arsh32XS => {
+                wr!(
+                    i.d,
+                    u64::from(((rd!(i.s) as i32) >> (rd!(i.x) & 31)) as u32)
+                );
+                ip = ip.wrapping_add(1);
+            }
+            Opc::MovAddJgt64 => {
+                let v = rd!(i.s).wrapping_add(i.k);
+                wr!(i.d, v);
+                if v > rd!(i.x) {
+                    goto!(i.t);
+                } else {
+                    ip = ip.wrapping_add(2);
+                }
+            }
         }
     }
 }
