@@ -30,7 +30,7 @@ build_one() {
 	"$CLANG" -O2 -g -target bpf -mcpu=$cpu -D__TARGET_ARCH_x86 \
 		-I"$MULTIARCH_INC" -Wall -Werror \
 		-fdebug-prefix-map="$here"=. -fno-ident \
-		-c "./$name/$name.c" -o "$dest/$name.o.tmp"
+		-c "$name/$name.c" -o "$dest/$name.o.tmp"
 	# Drop DWARF (.debug_*): BTF and .BTF.ext carry everything the loader and libbpf read.
 	"$STRIP" --strip-debug "$dest/$name.o.tmp"
 	mv "$dest/$name.o.tmp" "$dest/$name.o"

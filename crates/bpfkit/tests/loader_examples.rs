@@ -393,6 +393,63 @@ fn ringbuf_and_legacy_and_cpuv4() {
 }
 
 #[test]
+fn map_in_map_inner_definitions_and_slots() {
+    const ARRAY_OF_MAPS: u32 = 12;
+    const HASH_OF_MAPS: u32 = 13;
+    for (p, o) in loader_util::parsed("map_in_map") {
+        let ctx = p.display().to_string();
+        // Outer values are 4-byte map descriptors; keys __u32 and __u16.
+        check_maps(
+            &o,
+            &ctx,
+            &[
+                ("v4_protos", ARRAY, 4, 8, 256, 0),
+                ("v6_protos", ARRAY, 4, 8, 256, 0),
+                ("per_family", ARRAY_OF_MAPS, 4, 4, 2, 0),
+                ("by_ethertype", HASH_OF_MAPS, 2, 4, 16, 0),
+            ],
+        );
+        for outer in ["per_family", "by_ethertype"] {
+            let inner = o
+                .map(outer)
+                .and_then(|m| m.inner.as_deref())
+                .unwrap_or_else(|| panic!("{ctx}: {outer} inner"));
+            // struct proto_counts: array, __u32 -> __u64, 256 entries.
+            assert_eq!(
+                (
+                    inner.map_type,
+                    inner.key_size,
+                    inner.value_size,
+                    inner.max_entries
+                ),
+                (ARRAY, 4, 8, 256),
+                "{ctx}: {outer}"
+            );
+        }
+        let slots: Vec<(u32, SlotTarget)> = o
+            .map("per_family")
+            .expect("per_family")
+            .init_slots
+            .iter()
+            .map(|s| (s.slot, s.target.clone()))
+            .collect();
+        assert_eq!(
+            slots,
+            [
+                (0, SlotTarget::Map("v4_protos".into())),
+                (1, SlotTarget::Map("v6_protos".into()))
+            ],
+            "{ctx}"
+        );
+        assert!(
+            o.map("by_ethertype")
+                .is_some_and(|m| m.init_slots.is_empty()),
+            "{ctx}"
+        );
+    }
+}
+
+#[test]
 fn line_info_quotes_the_c_source() {
     for name in loader_util::EXAMPLES {
         let src_path = loader_util::source_dir()
@@ -427,6 +484,20 @@ fn line_info_quotes_the_c_source() {
                 // The function's own line: the first line info is the function's signature or body.
                 let line_of = prog.line_at(prog.insns.len() - 1).expect("covered");
                 assert!(line_of.line > 0, "{ctx}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_program_type_is_one_the_runtime_supports() {
+    for name in loader_util::EXAMPLES {
+        for (p, o) in loader_util::parsed(name) {
+            for prog in &o.programs {
+                let t = prog.runtime_type().unwrap_or_else(|| {
+                    panic!("{} {}: type {}", p.display(), prog.name, prog.prog_type())
+                });
+                assert_eq!(t.kernel_id(), prog.prog_type());
             }
         }
     }

@@ -9,7 +9,7 @@
 mod loader_util;
 
 use bpfkit::loader::{LoadError, Object};
-use object::{Object as _, ObjectSection as _};
+use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use proptest::prelude::*;
 
 fn example(name: &str) -> Vec<u8> {
@@ -148,6 +148,43 @@ fn unknown_program_section() {
             section: "sockeX".into(),
             symbol: "count_proto_bytes".into()
         })
+    );
+}
+
+/// Sets `st_value` of symbol `name` (Elf64_Sym: name u32, info u8, other u8, shndx u16,
+/// value u64, size u64).
+fn set_symbol_value(data: &mut [u8], name: &str, value: u64) {
+    let file = object::File::parse(&*data).expect("valid");
+    let index = file
+        .symbols()
+        .find(|s| s.name() == Ok(name))
+        .expect("symbol")
+        .index()
+        .0;
+    let (symtab, _) = section_range(data, ".symtab");
+    let at = symtab + 24 * index + 8;
+    data[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+#[test]
+fn legacy_map_symbol_outside_its_section() {
+    let mut data = example("legacy_maps");
+    set_symbol_value(&mut data, "frames_by_len", u64::MAX - 3);
+    assert!(
+        matches!(Object::parse(&data), Err(LoadError::MapDef { ref map, .. }) if map == "frames_by_len"),
+        "{:?}",
+        Object::parse(&data)
+    );
+}
+
+#[test]
+fn function_symbol_outside_its_section() {
+    let mut data = example("sockex1");
+    set_symbol_value(&mut data, "count_proto_bytes", 1 << 40);
+    assert!(
+        matches!(Object::parse(&data), Err(LoadError::Section { ref section, .. }) if section == "socket"),
+        "{:?}",
+        Object::parse(&data)
     );
 }
 

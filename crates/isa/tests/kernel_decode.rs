@@ -11,7 +11,7 @@
 
 mod support;
 
-use bpfkit_isa::{decode_all, Insn};
+use bpfkit_isa::decode_all;
 use bpfkit_kernel::{available, names, ProgLoad};
 
 /// The beginnings of the kernel's messages about an encoding (not about program state).
@@ -59,82 +59,6 @@ const EARLIER_ERRORS: [&str; 11] = [
     "jump into the middle of ldimm64",
 ];
 
-fn probes() -> Vec<Vec<Insn>> {
-    let mut out = Vec::new();
-    let fields: &[(u8, u8, i16, i32)] = &[
-        (1, 0, 0, 0),
-        (1, 2, 0, 0),
-        (0, 0, 0, 0),
-        (1, 0, 1, 0),
-        (1, 2, 1, 0),
-        (1, 0, 0, 1),
-        (1, 2, 0, 1),
-        (1, 0, -1, 0),
-        (1, 0, 0, -1),
-        (1, 2, 8, 0),
-        (1, 2, 16, 0),
-        (1, 2, 32, 0),
-        (1, 0, 8, 0),
-        (1, 0, 0, 16),
-        (1, 0, 0, 32),
-        (1, 0, 0, 64),
-        (1, 0, 1, 16),
-        (1, 2, 0, 16),
-        (11, 0, 0, 0),
-        (1, 11, 0, 0),
-        (15, 15, 0, 0),
-        (0, 1, 0, 0),
-        (0, 0, 1, 0),
-        (0, 0, 0, 1),
-        (0, 0, 3, 0),
-        (0, 0, 0, 3),
-        (0, 1, 3, 0),
-        (0, 2, 3, 0),
-        (0, 2, 0, 3),
-        (0, 2, 0, 5),
-        (10, 2, -8, 0),
-        (10, 2, -8, 1),
-        (10, 2, -8, 0x40),
-        (10, 2, -8, 0x41),
-        (10, 2, -8, 0x50),
-        (10, 2, -8, 0x51),
-        (10, 2, -8, 0xa0),
-        (10, 2, -8, 0xa1),
-        (10, 2, -8, 0xe1),
-        (10, 2, -8, 0xf1),
-        (10, 2, -8, 0xe0),
-        (10, 2, -8, 0x10),
-        (10, 2, -8, 0x100),
-        (10, 2, -8, 0x110),
-        (10, 2, -8, 0x101),
-        (2, 10, -8, 0x100),
-        (10, 0, -8, 7),
-    ];
-    for code in 0..=255u8 {
-        if code == 0x18 {
-            continue;
-        }
-        for &(dst, src, off, imm) in fields {
-            out.push(vec![Insn::new(code, dst, src, off, imm)]);
-        }
-    }
-    // LD_IMM64: every src, a dirty first slot, and every field of the second slot.
-    for src in 0..8u8 {
-        for (off, second) in [
-            (0, Insn::new(0, 0, 0, 0, 0)),
-            (0, Insn::new(0, 0, 0, 0, 1)),
-            (1, Insn::new(0, 0, 0, 0, 0)),
-            (0, Insn::new(0, 1, 0, 0, 0)),
-            (0, Insn::new(0, 0, 1, 0, 0)),
-            (0, Insn::new(0, 0, 0, 1, 0)),
-            (0, Insn::new(0xb7, 0, 0, 0, 0)),
-        ] {
-            out.push(vec![Insn::new(0x18, 1, src, off, 0), second]);
-        }
-    }
-    out
-}
-
 #[test]
 fn decoder_accepts_exactly_the_encodings_the_kernel_accepts() {
     if let Err(why) = available() {
@@ -143,7 +67,7 @@ fn decoder_accepts_exactly_the_encodings_the_kernel_accepts() {
     }
     let mut diffs = Vec::new();
     let mut inconclusive = 0;
-    let probes = probes();
+    let probes = support::probes();
     for probe in &probes {
         let prog = support::kernel_probe(probe);
         let loaded = ProgLoad {

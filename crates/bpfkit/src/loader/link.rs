@@ -91,6 +91,12 @@ impl Program {
         self.def.prog_type
     }
 
+    /// The runtime's program type, when bpfkit supports this one.
+    #[must_use]
+    pub fn runtime_type(&self) -> Option<crate::progtype::ProgType> {
+        crate::progtype::ProgType::from_kernel_id(self.def.prog_type)
+    }
+
     /// The source line covering instruction `insn`: the last line info at or before it.
     #[must_use]
     pub fn line_at(&self, insn: usize) -> Option<&LineInfo> {
@@ -162,7 +168,7 @@ impl Linker<'_> {
             while i < code.len() {
                 let sec_insn = f.start + i as u64;
                 let at = base as usize + i;
-                let reloc = sec.relocs.iter().find(|r| r.offset == sec_insn * 8);
+                let reloc = sec.reloc_at(sec_insn * 8);
                 let insn = insns[at];
                 let is_call = insn.code == CALL;
                 if let Some(r) = reloc {

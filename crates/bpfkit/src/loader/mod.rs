@@ -60,6 +60,10 @@ pub struct Object {
     pub maps: Vec<MapDef>,
     /// The object's BTF, if compiled with `-g`.
     pub btf: Option<Btf>,
+    /// The BTF blob ready for the kernel (`BPF_BTF_LOAD`): `DATASEC` sizes and variable offsets
+    /// filled in from the ELF sections and symbols, as libbpf does. Line and function info of
+    /// the programs refer to this BTF's string offsets and type ids.
+    pub kernel_btf: Option<Vec<u8>>,
 }
 
 impl Object {
@@ -125,12 +129,14 @@ impl Object {
         if programs.is_empty() {
             return Err(LoadError::NoPrograms);
         }
+        let kernel_btf = btf.as_ref().map(|b| kernel_btf(b, &elf)).transpose()?;
         Ok(Self {
             license,
             kern_version,
             programs,
             maps,
             btf,
+            kernel_btf,
         })
     }
 
@@ -154,12 +160,43 @@ impl Object {
 }
 
 /// Every function of every code section, and which of them are programs.
+/// `btf` with DATASEC sizes and offsets taken from `elf`.
+fn kernel_btf(btf: &Btf, elf: &Elf) -> Result<Vec<u8>, LoadError> {
+    btf.with_datasecs_fixed(
+        |sec| {
+            elf.section_named(sec)
+                .and_then(|s| u32::try_from(s.size).ok())
+        },
+        |sec, var| {
+            let index = elf.section_named(sec)?.index;
+            elf.symbols
+                .iter()
+                .flatten()
+                .find(|s| s.section == Some(index) && s.name == var && s.kind != SymKind::Section)
+                .and_then(|s| u32::try_from(s.value).ok())
+        },
+    )
+}
+
 /// Program entries: (index into the function list, the section's convention).
 type Entries = Vec<(usize, SectionDef)>;
 
 fn collect_functions(elf: &Elf) -> Result<(Vec<Func>, Entries), LoadError> {
     let mut funcs = Vec::new();
     let mut entries = Vec::new();
+    // Function symbols by section, gathered once (objects can have many sections and symbols).
+    let mut funcs_by_section: std::collections::HashMap<usize, Vec<&elf::Sym>> =
+        std::collections::HashMap::new();
+    for s in elf
+        .symbols
+        .iter()
+        .flatten()
+        .filter(|s| s.kind == SymKind::Func)
+    {
+        if let Some(sec) = s.section {
+            funcs_by_section.entry(sec).or_default().push(s);
+        }
+    }
     for sec in elf.sections.iter().filter(|s| s.exec && s.size > 0) {
         if sec.data.len() % 8 != 0 {
             return Err(LoadError::Section {
@@ -184,12 +221,7 @@ fn collect_functions(elf: &Elf) -> Result<(Vec<Func>, Entries), LoadError> {
                 return Err(bad("symbol index out of range"));
             }
         }
-        let mut syms: Vec<_> = elf
-            .symbols
-            .iter()
-            .flatten()
-            .filter(|s| s.section == Some(sec.index) && s.kind == SymKind::Func)
-            .collect();
+        let mut syms = funcs_by_section.remove(&sec.index).unwrap_or_default();
         syms.sort_by_key(|s| s.value);
         if syms.is_empty() {
             return Err(LoadError::Section {

@@ -5,13 +5,20 @@
 //! that is set the tests run on both sets, so committed objects cannot drift from their sources.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod kernel;
+
 use std::path::PathBuf;
+
+/// Examples that show what the loader refuses: a CO-RE relocation and a kfunc call (both load
+/// into the kernel with libbpf, which resolves them against the kernel's BTF).
+pub const UNSUPPORTED: &[&str] = &["core_reloc", "kfunc_call"];
 
 /// The examples this repository's loader engineer maintains (the flow dissector is the bench's).
 pub const EXAMPLES: &[&str] = &[
     "cpuv4",
     "drop_monitor",
     "legacy_maps",
+    "map_in_map",
     "ringbuf",
     "sockex1",
     "sockex3",

@@ -2,26 +2,65 @@
 //!
 //! A [`Scalar`] is the value-tracking part of the kernel's `struct bpf_reg_state`: a [`Tnum`]
 //! (known bits) plus signed and unsigned bounds in 64 and 32 bits. The operations reproduce
-//! Linux's `kernel/bpf/verifier.c` exactly, quirks included, because verdicts and the log text
-//! depend on them:
-//! - [`Scalar::sync`] is `reg_bounds_sync` (in `bounds`);
-//! - [`alu`], [`neg`], [`end`], [`movsx`], [`Scalar::zext_32_to_64`] are
-//!   `adjust_scalar_min_max_vals` and the MOV cases of `check_alu_op`;
-//! - [`branch_taken`] and [`refine`] are `is_scalar_branch_taken` and `reg_set_min_max`;
+//! Linux 6.18 (`kernel/bpf/verifier.c`, `kernel/bpf/tnum.c`, `kernel/bpf/log.c`, including
+//! the 6.18.y stable fixes the test kernel runs: `tnum_step` single-value bounds, s32
+//! sign-boundary deduction, byte-swap tracking, tnum-overlap JEQ/JNE) exactly, quirks
+//! included, because verdicts and the log text depend on them:
+//! - [`Scalar::sync`] is `reg_bounds_sync`;
+//! - [`alu`], [`neg`], [`end`], [`movsx`] are `adjust_scalar_min_max_vals` and the scalar MOV
+//!   cases of `check_alu_op`; [`and_or_fork`] is `maybe_fork_scalars`;
+//! - [`branch_taken`], [`refine`] and [`refine_same`] are `is_scalar_branch_taken` and
+//!   `reg_set_min_max`; [`Scalar::sanity_check`] is `reg_bounds_sanity_check`;
 //! - [`Scalar::write_log`] prints a scalar as `print_reg_state` does at log level 2.
 //!
 //! Everything is `Copy`, allocation-free and panic-free: the explorer calls these millions of
-//! times.
+//! times. The tests check it against the running kernel (`tests/scalar_kernel_diff.rs`),
+//! against recorded kernel logs (`tests/scalar_golden.rs`) and for soundness against native
+//! arithmetic (`tests/scalar_soundness.rs`).
+//!
+//! # What the caller does, as the kernel does
+//! - **Immediates** are operands as `Scalar::from_imm(imm)`: sign-extended to 64 bits for
+//!   ALU, ALU64, JMP and JMP32 alike (`__mark_reg_known(&off_reg, insn->imm)`). Only
+//!   `w = imm` (32-bit MOV) loads `(u32)imm`: `Scalar::known(u64::from(imm as u32))`.
+//! - **Rejections before the transfer** are the caller's: `div by zero` for an immediate 0,
+//!   `invalid shift %d` for an immediate outside `0..width`.
+//! - **AND/OR with a constant** on a value in `[-1, 0]`: call [`and_or_fork`] first; on
+//!   `Some(f)`, push a state that restarts at the same instruction with the destination set
+//!   to `f.pushed`, and continue with `f.continue_with` as the destination operand.
+//! - **Conditional jumps**: when [`branch_taken`] is `None`, compute both branches with
+//!   [`refine`] (`taken = true` for the jump, `false` for the fall-through), then run
+//!   [`Scalar::sanity_check`] on `true_reg1`, `true_reg2`, `false_reg1`, `false_reg2` in that
+//!   order, logging each returned line. For a register compared with itself use
+//!   [`refine_same`] and check the one register twice per branch (`true_reg1` and
+//!   `true_reg2`, then `false_reg1` and `false_reg2`), as the kernel's aliased pointers do.
+//!   For an immediate the second operand is a copy of the immediate: check it too (it can log
+//!   a violation), then drop it.
+//! - **After ALU and loads** the kernel calls `reg_bounds_sanity_check(.., "alu")` /
+//!   (`"ldx"`): [`Scalar::sanity_check`] with that name.
+//! - **Narrow loads**: `Scalar::unknown()` then [`Scalar::coerce_to_size`]; sign-extending
+//!   loads [`Scalar::coerce_to_size_sx`] (not synced, as in the kernel).
+//! - **Printing**: after `R1=` (or `fp-8=` for a spilled scalar) call [`Scalar::write_log`]
+//!   with the register's precision mark and id in [`LogTags`].
+//! - **Pointer arithmetic**: the variable offset of `ptr += x` / `ptr -= x` is [`ptr_add`] /
+//!   [`ptr_sub`] (or [`ptr_keep`] when a constant is folded into the fixed offset); run
+//!   `check_reg_sane_offset` on the result, then [`Scalar::sync`]. A pointer's text inside its
+//!   parentheses ends with [`Scalar::write_pointer_var`].
+//! - **Pruning**: a precise old scalar covers a new one when [`Scalar::includes`] holds (the
+//!   id mapping of `check_scalar_ids` is the caller's).
 
 mod alu;
 mod bounds;
 mod branch;
+mod pointer;
 mod print;
+#[cfg(test)]
+mod tests;
 mod tnum;
 
 pub use alu::{alu, and_or_fork, end, movsx, neg, AluFork};
 pub use branch::{branch_taken, refine, refine_same};
-pub use print::LogTags;
+pub use pointer::{ptr_add, ptr_keep, ptr_sub};
+pub use print::{write_snum, write_unum, LogTags};
 pub use tnum::Tnum;
 
 /// What the verifier knows about a scalar value (the scalar fields of `bpf_reg_state`).
@@ -72,6 +111,13 @@ impl Scalar {
             u32_min: v as u32,
             u32_max: v as u32,
         }
+    }
+
+    /// An instruction's immediate as the kernel sees it as an operand: sign-extended to 64 bits
+    /// for both ALU and ALU64, JMP and JMP32.
+    #[must_use]
+    pub const fn from_imm(imm: i32) -> Scalar {
+        Scalar::known(imm as i64 as u64)
     }
 
     /// A completely unknown value (the scalar part of `__mark_reg_unknown`).
@@ -171,7 +217,8 @@ impl Scalar {
     }
 
     /// Whether the bounds are self-consistent, as `reg_bounds_sanity_check` demands (min ≤ max
-    /// in all four domains, and a constant tnum equal to the bounds).
+    /// in all four domains, and a constant tnum equal to the bounds); see
+    /// [`Scalar::sanity_check`] for what the kernel does when they are not.
     #[must_use]
     pub const fn is_sane(&self) -> bool {
         if self.umin > self.umax
@@ -198,6 +245,72 @@ impl Scalar {
             }
         }
         true
+    }
+
+    /// Whether every value `cur` allows is allowed by `self`, as state pruning asks of a
+    /// precise scalar: `range_within(self, cur) && tnum_in(self.var_off, cur.var_off)` (the
+    /// scalar part of `regsafe`).
+    #[doc(alias = "range_within")]
+    #[must_use]
+    pub const fn includes(&self, cur: &Scalar) -> bool {
+        self.umin <= cur.umin
+            && self.umax >= cur.umax
+            && self.smin <= cur.smin
+            && self.smax >= cur.smax
+            && self.u32_min <= cur.u32_min
+            && self.u32_max >= cur.u32_max
+            && self.s32_min <= cur.s32_min
+            && self.s32_max >= cur.s32_max
+            && self.var_off.includes(cur.var_off)
+    }
+
+    /// The kernel's `reg_bounds_sanity_check`: on contradictory bounds (a dead branch the
+    /// kernel did not prune), returns the line it logs, e.g. `verifier bug: REG INVARIANTS
+    /// VIOLATION (true_reg1): range bounds violation u64=[0x1, 0x2] ...`, and resets the
+    /// bounds to unbounded keeping the tnum, as Linux 6.18 does before continuing. `ctx` names
+    /// the caller as the kernel does: `alu`, `ldx`, `true_reg1`, `true_reg2`, `false_reg1`,
+    /// `false_reg2`, ...
+    pub fn sanity_check(&mut self, ctx: &str) -> Option<String> {
+        let msg = if self.umin > self.umax
+            || self.smin > self.smax
+            || self.u32_min > self.u32_max
+            || self.s32_min > self.s32_max
+        {
+            "range bounds violation"
+        } else if self.var_off.is_const()
+            && (self.umin != self.var_off.value
+                || self.umax != self.var_off.value
+                || self.smin != self.var_off.value as i64
+                || self.smax != self.var_off.value as i64)
+        {
+            "const tnum out of sync with range bounds"
+        } else if self.var_off.subreg_is_const() && {
+            let u = self.var_off.value as u32;
+            self.u32_min != u
+                || self.u32_max != u
+                || self.s32_min != u as i32
+                || self.s32_max != u as i32
+        } {
+            "const subreg tnum out of sync with range bounds"
+        } else {
+            return None;
+        };
+        let line = format!(
+            "verifier bug: REG INVARIANTS VIOLATION ({ctx}): {msg} u64=[{:#x}, {:#x}] \
+             s64=[{:#x}, {:#x}] u32=[{:#x}, {:#x}] s32=[{:#x}, {:#x}] var_off=({:#x}, {:#x})",
+            self.umin,
+            self.umax,
+            self.smin as u64,
+            self.smax as u64,
+            self.u32_min,
+            self.u32_max,
+            self.s32_min as u32,
+            self.s32_max as u32,
+            self.var_off.value,
+            self.var_off.mask,
+        );
+        self.mark_unbounded();
+        Some(line)
     }
 
     /// Brings the bounds and the tnum into agreement (`reg_bounds_sync`): bounds from the
