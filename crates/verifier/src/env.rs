@@ -27,17 +27,21 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_XDP`
     #[doc(alias = "BPF_PROG_TYPE_XDP")]
     Xdp,
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT`
+    #[doc(alias = "BPF_PROG_TYPE_RAW_TRACEPOINT")]
+    RawTracepoint,
 }
 
 impl ProgType {
     /// Every supported program type.
-    pub const ALL: [ProgType; 6] = [
+    pub const ALL: [ProgType; 7] = [
         ProgType::SocketFilter,
         ProgType::Kprobe,
         ProgType::SchedCls,
         ProgType::SchedAct,
         ProgType::Tracepoint,
         ProgType::Xdp,
+        ProgType::RawTracepoint,
     ];
 
     /// The kernel's number for this type (`BPF_PROG_TYPE_*`).
@@ -50,6 +54,7 @@ impl ProgType {
             ProgType::SchedAct => 4,
             ProgType::Tracepoint => 5,
             ProgType::Xdp => 6,
+            ProgType::RawTracepoint => 17,
         }
     }
 
@@ -63,6 +68,7 @@ impl ProgType {
             ProgType::SchedAct => "sched_act",
             ProgType::Tracepoint => "tracepoint",
             ProgType::Xdp => "xdp",
+            ProgType::RawTracepoint => "raw_tracepoint",
         }
     }
 
@@ -94,6 +100,12 @@ impl ProgType {
             self,
             ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct
         )
+    }
+}
+
+impl std::fmt::Display for ProgType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

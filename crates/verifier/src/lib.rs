@@ -198,6 +198,46 @@ fn lenient_decode(insns: &[Insn], i: usize) -> Option<Op> {
     bpfkit_isa::decode(&copy, i).ok()
 }
 
+/// `check_max_stack_depth`: along every chain of bpf-to-bpf calls, the frames' stack sizes
+/// (each rounded up to 16 bytes, as with the JIT) add up to at most 512 bytes.
+fn check_max_stack_depth(insns: &[Insn], cfg: &cfg::Cfg, depth: &[usize]) -> Result<(), Reject> {
+    let round = |d: usize| d.div_ceil(16) * 16;
+    // Callees of each subprogram.
+    let mut callees: Vec<Vec<(usize, usize)>> = vec![Vec::new(); cfg.subprogs.len()];
+    for (i, insn) in insns.iter().enumerate() {
+        if insn.code == (bpfkit_isa::opcode::JMP | bpfkit_isa::opcode::CALL) && insn.src == 1 {
+            let target = (i as i64 + 1 + i64::from(insn.imm)) as usize;
+            if let Some(callee) = cfg.subprog_at(target) {
+                callees[cfg.subprog_of(i)].push((callee, i));
+            }
+        }
+    }
+    // Depth-first over call chains; chains are at most 8 frames deep (the explorer ensures it).
+    let mut stack = vec![(
+        0usize,
+        round(depth.first().copied().unwrap_or(0)),
+        1usize,
+        0usize,
+    )];
+    while let Some((sub, total, frames, at)) = stack.pop() {
+        if total > 512 {
+            return Err(Reject::new(
+                Errno::EACCES,
+                at,
+                format!("combined stack size of {frames} calls is {total}. Too large"),
+            ));
+        }
+        if frames >= state::MAX_FRAMES {
+            continue;
+        }
+        for &(callee, site) in &callees[sub] {
+            let d = round(depth.get(callee).copied().unwrap_or(0));
+            stack.push((callee, total + d, frames + 1, site));
+        }
+    }
+    Ok(())
+}
+
 /// Verifies `insns` for `opts.prog_type` in `env`.
 ///
 /// # Errors
@@ -326,6 +366,9 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
             if opts.log_level & (log::LEVEL1 | log::LEVEL2) == log::LEVEL1 {
                 // A successful level-1 load keeps no path (the kernel rewinds the log).
                 log.reset(0);
+            }
+            if let Err(r) = check_max_stack_depth(insns, &cfg, &depth) {
+                return Err(reject(r, log, &stats, &depth));
             }
             if opts.log_level != 0 {
                 log.push(&stats_text(

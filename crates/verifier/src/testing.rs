@@ -152,7 +152,8 @@ impl TestEnv {
 }
 
 fn skb_access(prog_type: ProgType, off: i32, size: u32, kind: AccessKind) -> Option<CtxField> {
-    // __sk_buff: 4-byte fields from 0 to 76 (len .. tc_classid); data at 76, data_end at 80.
+    // __sk_buff: u32 fields len (0) .. hash (68), tc_classid (72, tc only), data (76),
+    // data_end (80), napi_id (84), data_meta (140), gso_size (176).
     if off < 0 || off % size as i32 != 0 {
         return None;
     }
@@ -161,7 +162,9 @@ fn skb_access(prog_type: ProgType, off: i32, size: u32, kind: AccessKind) -> Opt
         AccessKind::Read => match (off, size) {
             (76, 4) if tc => Some(CtxField::PacketData),
             (80, 4) if tc => Some(CtxField::PacketEnd),
-            (0..=75, 1 | 2 | 4) => Some(CtxField::Scalar),
+            (140, 4) if tc => Some(CtxField::PacketMeta),
+            (72..=75, 1 | 2 | 4) if tc => Some(CtxField::Scalar),
+            (0..=71 | 84..=87 | 176..=179, 1 | 2 | 4) => Some(CtxField::Scalar),
             _ => None,
         },
         AccessKind::Write => match (off, size) {
@@ -182,7 +185,7 @@ fn xdp_access(off: i32, size: u32, kind: AccessKind) -> Option<CtxField> {
         0 => Some(CtxField::PacketData),
         4 => Some(CtxField::PacketEnd),
         8 => Some(CtxField::PacketMeta),
-        12 | 16 | 20 => Some(CtxField::Scalar),
+        12 | 16 => Some(CtxField::Scalar),
         _ => None,
     }
 }
@@ -207,6 +210,11 @@ impl Env for TestEnv {
             }
             ProgType::Tracepoint => {
                 (kind == AccessKind::Read && (8..4096).contains(&off) && off % size as i32 == 0)
+                    .then_some(CtxField::Scalar)
+            }
+            // 12 u64 arguments, read-only.
+            ProgType::RawTracepoint => {
+                (kind == AccessKind::Read && (0..96).contains(&off) && off % size as i32 == 0)
                     .then_some(CtxField::Scalar)
             }
         }

@@ -3,13 +3,15 @@
 //! Input is a clang-built ELF object (every program in it is verified, or the one named by
 //! `--program`) or, with `--raw`, a file of raw 8-byte instructions whose map references name
 //! the `--map` declarations by index. Exit status: 0 accepted, 1 rejected, 2 unusable input
-//! (unreadable or undecodable file, bad arguments). Until the runtime's environment is wired
-//! in, the command uses the verifier's built-in [`TestEnv`] (a subset of contexts and helpers).
+//! (unreadable or undecodable file, bad arguments). Context access rules are the runtime's
+//! (`bpfkit::progtype::access`, checked against Linux); helper prototypes come from the
+//! verifier's built-in [`TestEnv`] until the runtime supplies its own environment.
 
 use anyhow::{bail, Context};
 use bpfkit::loader::Object;
+use bpfkit::progtype::access::{ctx_access, CtxAccess, Direction};
 use bpfkit_isa::Insn;
-use bpfkit_verifier::env::{MapInfo, MapType, ProgType};
+use bpfkit_verifier::env::{AccessKind, CtxField, Env, HelperProto, MapInfo, MapType, ProgType};
 use bpfkit_verifier::testing::TestEnv;
 use bpfkit_verifier::{verify, Options};
 use std::path::PathBuf;
@@ -41,6 +43,46 @@ pub struct Args {
     /// handle i in `LD_IMM64` map references.
     #[arg(long = "map")]
     pub maps: Vec<String>,
+}
+
+/// The environment of the command: the runtime's context rules, the built-in helpers and maps.
+struct CliEnv {
+    builtin: TestEnv,
+}
+
+impl Env for CliEnv {
+    fn ctx_access(
+        &self,
+        prog_type: ProgType,
+        off: i32,
+        size: u32,
+        kind: AccessKind,
+    ) -> Option<CtxField> {
+        let rt = bpfkit::progtype::ProgType::from_kernel_id(prog_type.kernel_id())?;
+        let dir = match kind {
+            AccessKind::Read => Direction::Read,
+            AccessKind::Write => Direction::Write,
+        };
+        match ctx_access(rt, off, size, dir) {
+            CtxAccess::Denied | CtxAccess::SockCommonOrNull => None,
+            CtxAccess::Scalar => Some(CtxField::Scalar),
+            CtxAccess::PacketData => Some(CtxField::PacketData),
+            CtxAccess::PacketEnd => Some(CtxField::PacketEnd),
+            CtxAccess::PacketMeta => Some(CtxField::PacketMeta),
+        }
+    }
+
+    fn helper(&self, prog_type: ProgType, id: i32) -> Option<HelperProto> {
+        self.builtin.helper(prog_type, id)
+    }
+
+    fn helper_name(&self, id: i32) -> Option<&'static str> {
+        self.builtin.helper_name(id)
+    }
+
+    fn map(&self, handle: i32) -> Option<MapInfo> {
+        self.builtin.map(handle)
+    }
 }
 
 /// Parses `TYPE:KEY:VALUE:MAX`.
@@ -152,7 +194,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let many = jobs.len() > 1;
     let mut all_ok = true;
     for job in jobs {
-        let env = TestEnv::with_maps(job.maps);
+        let env = CliEnv {
+            builtin: TestEnv::with_maps(job.maps),
+        };
         let opts = Options {
             prog_type: job.prog_type,
             log_level: args.log_level,

@@ -164,6 +164,15 @@ fn helper_call(
         ));
     }
     let map = check_args(cx, st, idx, id, &proto, out)?;
+    if let Some(m) = map {
+        let name = helper_name(cx, id);
+        if !map_func_ok(m.type_id, name) {
+            return Err(einval(
+                idx,
+                format!("cannot pass map_type {} into func {name}#{id}", m.type_id),
+            ));
+        }
+    }
     if proto.changes_pkt_data {
         // `clear_all_pkt_pointers`: a privileged program keeps them as unknown numbers.
         st.for_each_reg(|r| {
@@ -236,12 +245,6 @@ fn check_args(
                 if name == "bpf_tail_call" && m.type_id != 3 {
                     return Err(einval(idx, "expected prog array map for tail call"));
                 }
-                if !map_func_ok(m.type_id, name) {
-                    return Err(einval(
-                        idx,
-                        format!("cannot pass map_type {} into func {name}#{id}", m.type_id),
-                    ));
-                }
                 map = Some(m);
             }
             ArgType::PtrToCtx => {
@@ -278,6 +281,9 @@ fn check_args(
                 } else {
                     m.value_size
                 };
+                if size == 0 {
+                    return Err(eacces(idx, "invalid zero-sized read"));
+                }
                 helper_mem(cx, st, idx, r, size, AccessKind::Read, out)?;
             }
             ArgType::PtrToMem | ArgType::PtrToUninitMem => {
@@ -389,6 +395,7 @@ fn helper_mem(
         kind,
         stored: None,
         sign_extend: false,
+        strict: false,
     };
     access(cx, st, idx, acc, out).map(|_| ())
 }

@@ -41,12 +41,17 @@
 //!   loads [`Scalar::coerce_to_size_sx`] (not synced, as in the kernel).
 //! - **Printing**: after `R1=` (or `fp-8=` for a spilled scalar) call [`Scalar::write_log`]
 //!   with the register's precision mark and id in [`LogTags`].
+//! - **Pointer arithmetic**: the variable offset of `ptr += x` / `ptr -= x` is [`ptr_add`] /
+//!   [`ptr_sub`] (or [`ptr_keep`] when a constant is folded into the fixed offset); run
+//!   `check_reg_sane_offset` on the result, then [`Scalar::sync`]. A pointer's text inside its
+//!   parentheses ends with [`Scalar::write_pointer_var`].
 //! - **Pruning**: a precise old scalar covers a new one when [`Scalar::includes`] holds (the
 //!   id mapping of `check_scalar_ids` is the caller's).
 
 mod alu;
 mod bounds;
 mod branch;
+mod pointer;
 mod print;
 #[cfg(test)]
 mod tests;
@@ -54,7 +59,8 @@ mod tnum;
 
 pub use alu::{alu, and_or_fork, end, movsx, neg, AluFork};
 pub use branch::{branch_taken, refine, refine_same};
-pub use print::LogTags;
+pub use pointer::{ptr_add, ptr_keep, ptr_sub};
+pub use print::{write_snum, write_unum, LogTags};
 pub use tnum::Tnum;
 
 /// What the verifier knows about a scalar value (the scalar fields of `bpf_reg_state`).

@@ -272,6 +272,7 @@ pub fn parse_regs(s: &str) -> Vec<(u8, String)> {
 pub fn parse_log(log: &str) -> KernelLog {
     let mut k = KernelLog::default();
     let mut in_main = true;
+    let mut pending = None;
     for line in log.lines() {
         if let Some(rest) = line.strip_prefix("from ") {
             in_main = false;
@@ -301,13 +302,19 @@ pub fn parse_log(log: &str) -> KernelLog {
         let Ok(idx) = idx.parse::<usize>() else {
             continue;
         };
-        let state = if rest.starts_with('(') {
+        let (idx, state) = if rest.starts_with('(') {
             match rest.split_once(';') {
-                Some((_, s)) => s,
-                None => continue,
+                Some((_, s)) => (idx, s),
+                None => {
+                    // The state comes later, after precision-tracking lines, on a line of its
+                    // own numbered with this insn (a decided jump) or the next one (an ALU
+                    // instruction).
+                    pending = Some(idx);
+                    continue;
+                }
             }
         } else {
-            rest
+            (pending.take().unwrap_or(idx), rest)
         };
         k.main.insert(idx, parse_regs(state));
     }
