@@ -27,8 +27,9 @@
 //! - **AND/OR with a constant** on a value in `[-1, 0]`: call [`and_or_fork`] first; on
 //!   `Some(f)`, push a state that restarts at the same instruction with the destination set
 //!   to `f.pushed`, and continue with `f.continue_with` as the destination operand.
-//! - **Conditional jumps**: when [`branch_taken`] is `None`, compute both branches with
-//!   [`refine`] (`taken = true` for the jump, `false` for the fall-through), then run
+//! - **Conditional jumps**: when [`branch_taken`] is `None`, [`reg_set_min_max`] gives both
+//!   branches and the violation lines to log, in the kernel's order. By hand: compute both
+//!   branches with [`refine`] (`taken = true` for the jump, `false` for the fall-through), then run
 //!   [`Scalar::sanity_check`] on `true_reg1`, `true_reg2`, `false_reg1`, `false_reg2` in that
 //!   order, logging each returned line. For a register compared with itself use
 //!   [`refine_same`] and check the one register twice per branch (`true_reg1` and
@@ -58,7 +59,7 @@ mod tests;
 mod tnum;
 
 pub use alu::{alu, and_or_fork, end, movsx, neg, AluFork};
-pub use branch::{branch_taken, refine, refine_same};
+pub use branch::{branch_taken, refine, refine_same, reg_set_min_max, Branches};
 pub use pointer::{ptr_add, ptr_keep, ptr_sub};
 pub use print::{write_snum, write_unum, LogTags};
 pub use tnum::Tnum;
