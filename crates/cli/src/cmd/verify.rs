@@ -112,6 +112,7 @@ struct Job {
     insns: Vec<Insn>,
     license: String,
     maps: Vec<MapInfo>,
+    btf_func_info: bool,
 }
 
 fn raw_job(args: &Args, bytes: &[u8]) -> anyhow::Result<Job> {
@@ -131,6 +132,7 @@ fn raw_job(args: &Args, bytes: &[u8]) -> anyhow::Result<Job> {
         insns,
         license,
         maps,
+        btf_func_info: false,
     })
 }
 
@@ -174,6 +176,7 @@ fn elf_jobs(args: &Args, bytes: &[u8]) -> anyhow::Result<Vec<Job>> {
             insns: p.insns.clone(),
             license: license.clone(),
             maps: maps.clone(),
+            btf_func_info: !p.func_info.is_empty(),
         });
     }
     if jobs.is_empty() {
@@ -201,6 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             prog_type: job.prog_type,
             log_level: args.log_level,
             license: job.license,
+            btf_func_info: job.btf_func_info,
         };
         let prefix = if many {
             format!("{}: ", job.name)
