@@ -444,3 +444,61 @@ fn section_size(obj: &Path, name: &str) -> Option<u64> {
             .flatten()
     })
 }
+
+/// `obj` with .BTF and .BTF.ext removed by `llvm-objcopy-19` (as if built without `-g`).
+fn without_btf(obj: &Path) -> Option<Vec<u8>> {
+    let out = std::env::temp_dir().join(format!(
+        "bpfkit_loader_nobtf_{}_{}",
+        std::process::id(),
+        obj.file_name()?.to_string_lossy()
+    ));
+    let args = [
+        "--remove-section=.BTF",
+        "--remove-section=.BTF.ext",
+        "--remove-section=.rel.BTF",
+        "--remove-section=.rel.BTF.ext",
+    ];
+    let status = std::process::Command::new("llvm-objcopy-19")
+        .args(args)
+        .arg(obj)
+        .arg(&out)
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("llvm-objcopy-19 failed on {}: {s}", obj.display()),
+        Err(e) => {
+            println!("skipped: llvm-objcopy-19 not available ({e})");
+            return None;
+        }
+    }
+    let bytes = std::fs::read(&out).ok();
+    let _ = std::fs::remove_file(&out);
+    bytes
+}
+
+#[test]
+fn objects_without_btf() {
+    for (path, obj) in loader_util::parsed("legacy_maps") {
+        let Some(bytes) = without_btf(&path) else {
+            return;
+        };
+        let bare = Object::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(bare.btf.is_none() && bare.kernel_btf.is_none());
+        assert_eq!(bare.maps, obj.maps, "legacy maps need no BTF");
+        for (a, b) in bare.programs.iter().zip(&obj.programs) {
+            assert_eq!(a.insns, b.insns, "{}: same code without BTF", a.name);
+            assert!(a.line_info.is_empty() && a.func_info.is_empty());
+        }
+    }
+    for (path, _) in loader_util::objects("sockex1") {
+        let Some(bytes) = without_btf(&path) else {
+            return;
+        };
+        // BTF-defined maps cannot be read without BTF (libbpf refuses them too).
+        assert!(
+            matches!(Object::parse(&bytes), Err(bpfkit::loader::LoadError::Section { ref section, .. }) if section == ".maps"),
+            "{:?}",
+            Object::parse(&bytes)
+        );
+    }
+}

@@ -9,10 +9,13 @@
 //! Semantics: an update of an existing key in a (non-per-CPU) map builds a new element and
 //! swaps it in, so a reader sees the old value or the new one, never a mix; per-CPU maps update
 //! in place, as the kernel does. A full map refuses new keys with `E2BIG`; an LRU map instead
-//! evicts a least-recently-used element (a CLOCK sweep over reference bits that program lookups
-//! set, the kernel's `bpf_lru_node_set_ref`; the kernel's choice of victim and batch size
-//! differ, which its documentation leaves open). Like the kernel's LRU update, a new element is
-//! taken before the key is looked up, so updating an existing key of a full LRU map may evict.
+//! evicts the least recently used element: each element carries a recency stamp that inserts
+//! and program lookups refresh (the kernel's `bpf_lru_node_set_ref`; user-space lookups do not,
+//! as in the kernel), and the victim is the oldest stamp (of all elements up to 512, else of a
+//! rotating sample of 64). The kernel's victim choice and eviction batch differ, which its
+//! documentation leaves open. Like the kernel's LRU update, a new element is taken before the
+//! key is looked up, so updating an existing key of a full LRU map evicts another element (never
+//! the key being updated).
 //!
 //! Concurrency: each bucket has its own lock; element memory comes from a [`Slab`] that is
 //! never freed while the map lives, so a value pointer a program got from a lookup stays valid
@@ -27,10 +30,13 @@ use super::storage::{self, Slab};
 use super::{check_update_flags, flags, MapType};
 use crate::errno::Errno;
 
-/// Element header bit: the element is linked in a bucket.
+/// Element header bit: the element is linked in a bucket. The other 63 bits of the header
+/// are the LRU recency stamp.
 const LIVE: u64 = 1;
-/// Element header bit: referenced since the CLOCK hand last passed (LRU maps).
-const REF: u64 = 2;
+/// LRU maps with at most this many element slots are scanned whole for a victim.
+const LRU_SCAN_ALL: u32 = 512;
+/// Otherwise this many slots are sampled.
+const LRU_SAMPLE: u32 = 64;
 
 /// Buckets per lazily allocated chunk of the bucket table.
 const BUCKET_CHUNK: usize = 1024;
@@ -56,7 +62,10 @@ pub struct HashTab {
     buckets: Box<[OnceLock<Box<[Bucket]>>]>,
     slab: Slab,
     count: AtomicU32,
-    clock: Mutex<u32>,
+    /// LRU recency clock: advanced by 2 by each insert; uses stamp the odd value between.
+    tick: AtomicU64,
+    /// LRU sampling position (and the eviction lock).
+    hand: Mutex<u32>,
 }
 
 impl HashTab {
@@ -98,7 +107,8 @@ impl HashTab {
             buckets: (0..n_chunks).map(|_| OnceLock::new()).collect(),
             slab: Slab::new(elem_words, max_entries.saturating_add(1)),
             count: AtomicU32::new(0),
-            clock: Mutex::new(0),
+            tick: AtomicU64::new(1),
+            hand: Mutex::new(0),
         })
     }
 
@@ -218,11 +228,7 @@ impl HashTab {
         };
         let elem = list[pos].1;
         if self.lru {
-            if let Some(h) = self.header(elem) {
-                if h.load(Relaxed) & REF == 0 {
-                    h.fetch_or(REF, Relaxed);
-                }
-            }
+            self.touch(elem);
         }
         let words = self.value_words_of(elem, if self.percpu { cpu } else { 0 });
         if words.is_empty() {
@@ -289,44 +295,61 @@ impl HashTab {
             .map_err(|_| Errno::E2big("the map is full (max_entries elements)".into()))
     }
 
-    /// Counts one more element, evicting as needed (LRU maps).
-    fn reserve_evicting(&self) -> Result<(), Errno> {
+    /// Marks an element used now (LRU), without writing when it already is.
+    fn touch(&self, elem: u32) {
+        if let Some(h) = self.header(elem) {
+            // Between the last insert's stamp and the next one's (inserts advance by 2).
+            let now = (self.tick.load(Relaxed) + 1) << 1;
+            let _ = h.fetch_update(Relaxed, Relaxed, |w| {
+                (w & LIVE != 0 && w & !LIVE != now).then_some(now | LIVE)
+            });
+        }
+    }
+
+    /// Counts one more element, evicting as needed (LRU maps); never evicts `keep`.
+    fn reserve_evicting(&self, keep: &[u8]) -> Result<(), Errno> {
         // Each failed round evicted an element or found none to evict; bound the retries so
         // a map under a storm of concurrent inserts still answers.
         for _ in 0..64 {
             if self.reserve().is_ok() {
                 return Ok(());
             }
-            self.evict_one();
+            self.evict_one(keep);
         }
         self.reserve()
     }
 
-    /// Removes one element that has not been referenced since the CLOCK hand last passed it.
-    fn evict_one(&self) {
+    /// Removes the least recently used element (of all, or of a sample), other than `keep`.
+    fn evict_one(&self, keep: &[u8]) {
         let mut hand = self
-            .clock
+            .hand
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let n = self.slab.high_water();
         if n == 0 {
             return;
         }
-        for _ in 0..=(2 * u64::from(n)) {
-            let elem = *hand % n;
-            *hand = (elem + 1) % n;
+        let (start, len) = if n <= LRU_SCAN_ALL {
+            (0, n)
+        } else {
+            let s = *hand % n;
+            *hand = hand.wrapping_add(LRU_SAMPLE * 7 + 1);
+            (s, LRU_SAMPLE)
+        };
+        let mut victim: Option<(u64, u32)> = None;
+        for i in 0..len {
+            let elem = (start + i) % n;
             let Some(h) = self.header(elem) else { continue };
             let bits = h.load(Relaxed);
-            if bits & LIVE == 0 {
+            if bits & LIVE == 0 || storage::equals(self.key_words_of(elem), keep) {
                 continue;
             }
-            if bits & REF != 0 {
-                h.fetch_and(!REF, Relaxed);
-                continue;
+            if victim.is_none_or(|(stamp, _)| bits < stamp) {
+                victim = Some((bits, elem));
             }
-            if self.unlink_elem(elem) {
-                return;
-            }
+        }
+        if let Some((_, elem)) = victim {
+            self.unlink_elem(elem);
         }
     }
 
@@ -405,7 +428,8 @@ impl HashTab {
 
     fn link(&self, list: &mut Vec<(u32, u32)>, hash: u32, elem: u32) {
         if let Some(h) = self.header(elem) {
-            h.store(LIVE | REF, Relaxed);
+            let now = self.tick.fetch_add(2, Relaxed) + 2;
+            h.store((now << 1) | LIVE, Relaxed);
         }
         list.insert(0, (hash, elem));
     }
@@ -424,7 +448,7 @@ impl HashTab {
         let new = if self.percpu && map_flags == flags::BPF_EXIST {
             None
         } else {
-            self.reserve_evicting()?;
+            self.reserve_evicting(key)?;
             match self.new_elem(key, value, cpu) {
                 Ok(e) => Some(e),
                 Err(e) => {
@@ -446,9 +470,8 @@ impl HashTab {
             (Some(pos), _) if self.percpu => {
                 let elem = list[pos].1;
                 self.copy_values_in_place(elem, value, cpu);
-                if let Some(h) = self.header(elem) {
-                    h.fetch_or(REF, Relaxed);
-                }
+                self.tick.fetch_add(2, Relaxed);
+                self.touch(elem);
                 drop(list);
                 if let Some(n) = new {
                     self.release(n);

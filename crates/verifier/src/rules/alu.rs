@@ -278,6 +278,12 @@ fn ptr_arith(
                     format!("R{d} tried to subtract pointer from scalar"),
                 ));
             }
+            if ptr.ty == RegType::Stack {
+                return Err(eacces(
+                    idx,
+                    format!("R{d} subtraction from stack pointer prohibited"),
+                ));
+            }
             if let Some(c) = known {
                 let diff = i64::from(ptr.off) - c as i64;
                 if diff == i64::from(diff as i32) {

@@ -71,10 +71,9 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
         let null_check = |reg: &RegState, other: &RegState| {
             reg.ty == RegType::MapValueOrNull && other.is_null() && reg.id != 0
         };
-        let checked = if null_check(&d, &src_reg) {
+        // Only `ptr == 0` with an immediate (Linux 6.18 does not use a register known zero).
+        let checked = if src_regno.is_none() && null_check(&d, &src_reg) {
             Some(d.id)
-        } else if null_check(&src_reg, &d) {
-            Some(src_reg.id)
         } else {
             None
         };

@@ -34,6 +34,8 @@ pub struct Access {
     pub stored: Option<Stored>,
     /// For a load, whether it sign-extends.
     pub sign_extend: bool,
+    /// Alignment is checked whatever the region (atomics).
+    pub strict: bool,
 }
 
 fn tnum_text(t: Tnum) -> String {
@@ -128,7 +130,10 @@ pub fn ld_abs(
         ));
     }
     if r6.ty != RegType::Ctx {
-        return Err(einval(idx, "at least one arg reg=6 should be ctx"));
+        return Err(einval(
+            idx,
+            "at the time of BPF_LD_ABS|IND R6 != pointer to skb",
+        ));
     }
     if let Some(s) = src {
         read_reg(st, s, idx, out)?;
@@ -162,7 +167,7 @@ pub fn step(
             src,
             off,
         } => {
-            read_reg(st, src, idx, out)?;
+            let base = read_reg(st, src, idx, out)?;
             check_write_reg(dst, idx, out)?;
             let acc = Access {
                 regno: src,
@@ -171,8 +176,10 @@ pub fn step(
                 kind: AccessKind::Read,
                 stored: None,
                 sign_extend,
+                strict: false,
             };
             let v = access(cx, st, idx, acc, out)?;
+            out.note_base(idx, base.ty == RegType::Ctx)?;
             st.cur_mut().regs[dst.index()] = v.unwrap_or_else(RegState::unknown);
         }
         Op::StoreReg {
@@ -182,7 +189,7 @@ pub fn step(
             off,
         } => {
             let value = read_reg(st, src, idx, out)?;
-            read_reg(st, dst, idx, out)?;
+            let base = read_reg(st, dst, idx, out)?;
             let acc = Access {
                 regno: dst,
                 off: i32::from(off),
@@ -190,8 +197,10 @@ pub fn step(
                 kind: AccessKind::Write,
                 stored: Some(Stored::Reg(value)),
                 sign_extend: false,
+                strict: false,
             };
             access(cx, st, idx, acc, out)?;
+            out.note_base(idx, base.ty == RegType::Ctx)?;
         }
         Op::StoreImm {
             size,
@@ -199,7 +208,7 @@ pub fn step(
             off,
             imm,
         } => {
-            read_reg(st, dst, idx, out)?;
+            let base = read_reg(st, dst, idx, out)?;
             let acc = Access {
                 regno: dst,
                 off: i32::from(off),
@@ -207,8 +216,10 @@ pub fn step(
                 kind: AccessKind::Write,
                 stored: Some(Stored::Imm(imm)),
                 sign_extend: false,
+                strict: false,
             };
             access(cx, st, idx, acc, out)?;
+            out.note_base(idx, base.ty == RegType::Ctx)?;
         }
         Op::Atomic {
             size,
@@ -253,6 +264,7 @@ pub fn step(
                 kind: AccessKind::Read,
                 stored: None,
                 sign_extend: false,
+                strict: true,
             };
             access(cx, st, idx, acc, out)?;
             acc.kind = AccessKind::Write;
@@ -283,8 +295,13 @@ pub fn access(
     let reg = st.cur().regs[acc.regno.index()];
     let r = acc.regno.num();
     let size = acc.size;
-    // Alignment: the stack is always strict (spill tracking depends on it).
-    if reg.ty == RegType::Stack {
+    // Alignment: the stack is always strict (spill tracking depends on it), atomics too.
+    let desc = match reg.ty {
+        RegType::Stack => Some("stack "),
+        RegType::MapValue if acc.strict => Some("value "),
+        _ => None,
+    };
+    if let Some(desc) = desc {
         let total = reg.var.var_off.add(Tnum::konst(
             (i64::from(reg.off) + i64::from(acc.off)) as u64,
         ));
@@ -292,7 +309,7 @@ pub fn access(
             return Err(eacces(
                 idx,
                 format!(
-                    "misaligned stack access off {}+{}+{} size {size}",
+                    "misaligned {desc}access off {}+{}+{} size {size}",
                     var_off_text(reg.var.var_off),
                     reg.off,
                     acc.off

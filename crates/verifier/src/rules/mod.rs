@@ -65,6 +65,22 @@ pub struct Out<'a> {
     pub id_gen: &'a mut u32,
     /// Deepest stack use per subprogram (`subprog_info[].stack_depth`).
     pub depth: &'a mut Vec<usize>,
+    /// Per instruction: whether its memory access went through the context pointer
+    /// (`insn_aux_data[].ptr_type`), so the runtime can rewrite context accesses.
+    pub base: &'a mut Vec<BaseKind>,
+}
+
+/// What a load or store instruction's base register pointed to, over every path that reached
+/// it (`save_aux_ptr_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BaseKind {
+    /// Not a memory access, or not reached.
+    #[default]
+    None,
+    /// The context.
+    Ctx,
+    /// Any other memory.
+    Other,
 }
 
 impl Out<'_> {
@@ -72,6 +88,27 @@ impl Out<'_> {
     pub fn new_id(&mut self) -> u32 {
         *self.id_gen += 1;
         *self.id_gen
+    }
+
+    /// Records the base pointer kind of the access at `idx`; one instruction may not access the
+    /// context on one path and other memory on another, because the context access is
+    /// rewritten.
+    ///
+    /// # Errors
+    /// `same insn cannot be used with different pointers` (EINVAL).
+    pub fn note_base(&mut self, idx: usize, ctx: bool) -> Result<(), Reject> {
+        let kind = if ctx { BaseKind::Ctx } else { BaseKind::Other };
+        match self.base.get_mut(idx) {
+            Some(slot @ BaseKind::None) => *slot = kind,
+            Some(prev) if *prev != kind => {
+                return Err(einval(
+                    idx,
+                    "same insn cannot be used with different pointers",
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Records that subprogram `subprog` uses `depth` bytes of stack.

@@ -248,7 +248,8 @@ fn scalar32_add(d: &mut Scalar, s: &Scalar) {
     }
 }
 
-fn scalar_add(d: &mut Scalar, s: &Scalar) {
+/// `scalar_min_max_add` (visible to the unit tests of its overflow rule).
+pub(super) fn scalar_add(d: &mut Scalar, s: &Scalar) {
     match (d.smin.checked_add(s.smin), d.smax.checked_add(s.smax)) {
         (Some(lo), Some(hi)) => {
             d.smin = lo;
