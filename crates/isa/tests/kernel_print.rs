@@ -6,8 +6,9 @@
 
 mod support;
 
+use bpfkit_isa::asm::kernel;
 use bpfkit_isa::disasm::{print_insn, PrintOptions};
-use bpfkit_isa::{decode_all, Insn};
+use bpfkit_isa::{decode, decode_all, Insn};
 use bpfkit_kernel::{available, names, ProgLoad};
 
 /// Helper names by id from the uapi header's `__BPF_FUNC_MAPPER`, prefixed `bpf_` as the
@@ -176,6 +177,15 @@ fn printer_matches_the_kernel_log_line_for_line() {
                     "{:?} slot {n}: kernel `{kernel}`, ours `{ours}`",
                     prog.get(n)
                 ));
+            }
+            // The kernel's text assembles back to the slot it prints (two for LD_IMM64), as
+            // the decoder canonicalises it (an exit's offset, which Linux ignores, is dropped).
+            let Ok(want) = decode(prog, n).map(|op| op.encode()) else {
+                continue;
+            };
+            match kernel::assemble(&kernel) {
+                Ok(got) if got == want => {}
+                other => diffs.push(format!("`{kernel}` assembles to {other:?}, not {want:?}")),
             }
         }
     }

@@ -96,6 +96,17 @@ pub fn check_subprogs(insns: &[Insn]) -> Result<Vec<usize>, Reject> {
     }
     starts.sort_unstable();
     starts.dedup();
+    if starts.len() > 1 {
+        let tail_call = insns
+            .iter()
+            .position(|i| i.code == (c::JMP | c::CALL) && i.src == 0 && i.imm == 12);
+        if let Some(i) = tail_call {
+            return Err(einval(
+                i,
+                "tail_call is not allowed in subprogs without BTF".into(),
+            ));
+        }
+    }
     let mut cur = 0;
     let mut start = 0i64;
     let mut end = starts.get(1).map_or(n, |s| *s as i64);

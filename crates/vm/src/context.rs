@@ -61,6 +61,8 @@ pub const DEFAULT_BUDGET: u64 = 10_000_000;
 /// ```
 pub struct RunCtx<'a> {
     pub(crate) args: [u64; 5],
+    /// The memory of [`RunCtx::with_mem`] (kept apart so the fast path never allocates).
+    pub(crate) mem: Option<Region>,
     pub(crate) regions: Vec<Region>,
     pub(crate) packet: Option<Region>,
     pub(crate) tail_calls: Option<&'a dyn TailCallHook>,
@@ -80,6 +82,7 @@ impl<'a> RunCtx<'a> {
     pub fn new() -> Self {
         Self {
             args: [0; 5],
+            mem: None,
             regions: Vec::new(),
             packet: None,
             tail_calls: None,
@@ -99,9 +102,14 @@ impl<'a> RunCtx<'a> {
         };
         self.args[0] = region.start;
         self.args[1] = region.len;
-        self.regions.push(region);
+        self.mem = Some(region);
         self.packet = Some(region);
         self
+    }
+
+    /// Every region the run may touch besides its stack.
+    pub(crate) fn all_regions(&self) -> Vec<Region> {
+        self.mem.iter().chain(&self.regions).copied().collect()
     }
 
     /// Sets argument register `r1`..`r5` (`reg` 1 to 5; other numbers are ignored).

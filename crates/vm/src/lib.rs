@@ -56,6 +56,7 @@ mod alu;
 mod code;
 mod context;
 mod error;
+mod fuse;
 mod helpers;
 mod interp;
 mod memory;

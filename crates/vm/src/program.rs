@@ -18,6 +18,8 @@ use bpfkit_verifier::Verified;
 #[derive(Clone, Debug)]
 pub struct Program {
     pub(crate) code: Vec<I>,
+    /// `code` with superinstructions, for the fast interpreter (same indices).
+    pub(crate) fast: Vec<I>,
     pub(crate) meta: Vec<Meta>,
     pub(crate) helpers: Vec<Helper>,
 }
@@ -32,6 +34,7 @@ impl Program {
     pub fn new(insns: &[Insn], helpers: &Helpers) -> Result<Self, VmError> {
         let t = translate(insns, helpers)?;
         Ok(Self {
+            fast: crate::fuse::fuse(&t.code),
             code: t.code,
             meta: t.meta,
             helpers: t.helpers,

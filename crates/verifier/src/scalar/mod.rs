@@ -27,8 +27,9 @@
 //! - **AND/OR with a constant** on a value in `[-1, 0]`: call [`and_or_fork`] first; on
 //!   `Some(f)`, push a state that restarts at the same instruction with the destination set
 //!   to `f.pushed`, and continue with `f.continue_with` as the destination operand.
-//! - **Conditional jumps**: when [`branch_taken`] is `None`, compute both branches with
-//!   [`refine`] (`taken = true` for the jump, `false` for the fall-through), then run
+//! - **Conditional jumps**: when [`branch_taken`] is `None`, [`reg_set_min_max`] gives both
+//!   branches and the violation lines to log, in the kernel's order. By hand: compute both
+//!   branches with [`refine`] (`taken = true` for the jump, `false` for the fall-through), then run
 //!   [`Scalar::sanity_check`] on `true_reg1`, `true_reg2`, `false_reg1`, `false_reg2` in that
 //!   order, logging each returned line. For a register compared with itself use
 //!   [`refine_same`] and check the one register twice per branch (`true_reg1` and
@@ -41,20 +42,26 @@
 //!   loads [`Scalar::coerce_to_size_sx`] (not synced, as in the kernel).
 //! - **Printing**: after `R1=` (or `fp-8=` for a spilled scalar) call [`Scalar::write_log`]
 //!   with the register's precision mark and id in [`LogTags`].
+//! - **Pointer arithmetic**: the variable offset of `ptr += x` / `ptr -= x` is [`ptr_add`] /
+//!   [`ptr_sub`] (or [`ptr_keep`] when a constant is folded into the fixed offset); run
+//!   `check_reg_sane_offset` on the result, then [`Scalar::sync`]. A pointer's text inside its
+//!   parentheses ends with [`Scalar::write_pointer_var`].
 //! - **Pruning**: a precise old scalar covers a new one when [`Scalar::includes`] holds (the
 //!   id mapping of `check_scalar_ids` is the caller's).
 
 mod alu;
 mod bounds;
 mod branch;
+mod pointer;
 mod print;
 #[cfg(test)]
 mod tests;
 mod tnum;
 
 pub use alu::{alu, and_or_fork, end, movsx, neg, AluFork};
-pub use branch::{branch_taken, refine, refine_same};
-pub use print::LogTags;
+pub use branch::{branch_taken, refine, refine_same, reg_set_min_max, Branches};
+pub use pointer::{ptr_add, ptr_keep, ptr_sub};
+pub use print::{write_snum, write_unum, LogTags};
 pub use tnum::Tnum;
 
 /// What the verifier knows about a scalar value (the scalar fields of `bpf_reg_state`).
