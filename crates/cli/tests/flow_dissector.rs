@@ -8,6 +8,7 @@
 
 use bpfkit_flow_dissector::{native, packets, PROGRAM_CTX, PROGRAM_MEM, PROGRAM_XDP};
 use bpfkit_isa::insns_from_bytes;
+use bpfkit_verifier::{env::ProgType, testing::TestEnv, verify, Options};
 use bpfkit_vm::{Helpers, Program, RunCtx, Vm};
 use std::path::PathBuf;
 use std::process::Command;
@@ -132,4 +133,66 @@ fn kernel_xdp_build_matches_native() {
         compared += 1;
     }
     assert!(compared > 20, "only {compared} packets compared");
+}
+
+/// `processed N insns` and `stack depth N` of a verifier log at level 4 (the statistics).
+fn verifier_stats(log: &str) -> Option<(u64, String)> {
+    let processed = log
+        .lines()
+        .find_map(|l| l.strip_prefix("processed "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let depth = log.lines().find_map(|l| l.strip_prefix("stack depth "))?;
+    Some((processed, depth.to_string()))
+}
+
+/// The XDP build passes bpfkit's verifier, as it passes Linux's: a clang-compiled parser with
+/// variable-offset packet pointers (the IPv4 IHL) and bounds checks against data_end. Where the
+/// kernel is available, the verification statistics match too: instructions processed and stack
+/// depth.
+#[test]
+fn verifier_accepts_the_xdp_build_like_the_kernel() {
+    let insns = match insns_from_bytes(PROGRAM_XDP) {
+        Ok(insns) => insns,
+        Err(e) => panic!("the committed program does not decode: {e}"),
+    };
+    let opts = Options {
+        prog_type: ProgType::Xdp,
+        log_level: 4,
+        license: "Dual MIT/GPL".into(),
+    };
+    let verified = match verify(&insns, &TestEnv::default(), &opts) {
+        Ok(verified) => verified,
+        Err(rejected) => panic!("bpfkit's verifier rejects the flow dissector: {rejected:?}"),
+    };
+    let ours = verifier_stats(verified.log());
+    assert!(
+        ours.is_some(),
+        "no statistics in the log:\n{}",
+        verified.log()
+    );
+
+    if let Err(why) = bpfkit_kernel::available() {
+        println!("skipped the kernel comparison: {why}");
+        return;
+    }
+    let load = bpfkit_kernel::ProgLoad {
+        log_level: 4,
+        ..bpfkit_kernel::ProgLoad::new(bpfkit_kernel::names::PROG_XDP)
+    };
+    let loaded = load.load(PROGRAM_XDP);
+    assert!(
+        loaded.result.is_ok(),
+        "the kernel rejects it:\n{}",
+        loaded.log
+    );
+    assert_eq!(
+        ours,
+        verifier_stats(&loaded.log),
+        "bpfkit's log:\n{}\nthe kernel's log:\n{}",
+        verified.log(),
+        loaded.log
+    );
 }

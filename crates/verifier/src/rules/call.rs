@@ -399,3 +399,56 @@ fn helper_mem(
     };
     access(cx, st, idx, acc, out).map(|_| ())
 }
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
+mod tests {
+    //! Expected messages are Linux 6.18's (see tests/data/cases.txt, `helper/*`, `call/*`).
+    use super::super::test_util::run;
+    use super::super::Flow;
+    use crate::env::ProgType::SocketFilter;
+    use crate::state::{MapRef, RegState, RegType, State};
+    use bpfkit_isa::{CallTarget, Op};
+
+    #[test]
+    fn lookup_returns_a_maybe_null_value_and_clobbers_the_arguments() {
+        let mut st = State::entry();
+        let map = MapRef::new(0, super::super::test_util::env().maps[0]);
+        st.cur_mut().regs[1] = RegState {
+            map: Some(map),
+            ..RegState::pointer(RegType::MapPtr)
+        };
+        st.cur_mut().regs[2] = RegState {
+            off: -8,
+            ..RegState::frame_pointer(0)
+        };
+        run(&mut st, Op::Call(CallTarget::Helper(1)), SocketFilter).unwrap();
+        let r = &st.cur().regs;
+        assert_eq!(r[0].ty, RegType::MapValueOrNull);
+        assert_ne!(r[0].id, 0);
+        assert!(r[1..=5].iter().all(|x| x.ty == RegType::NotInit));
+    }
+
+    #[test]
+    fn argument_types_are_checked() {
+        let mut st = State::entry();
+        let err = run(&mut st, Op::Call(CallTarget::Helper(1)), SocketFilter).unwrap_err();
+        assert_eq!(err.message, "R1 type=ctx expected=map_ptr");
+        let err = run(&mut st, Op::Call(CallTarget::Helper(100_000)), SocketFilter).unwrap_err();
+        assert_eq!(err.message, "invalid func unknown#100000");
+    }
+
+    #[test]
+    fn exit_needs_r0_and_returns_from_subprograms() {
+        let mut st = State::entry();
+        let err = run(&mut st, Op::Exit, SocketFilter).unwrap_err();
+        assert_eq!(err.message, "R0 !read_ok");
+        let f = run(&mut st, Op::Call(CallTarget::Local(3)), SocketFilter).unwrap();
+        assert!(matches!(f, Flow::Call(4)));
+        assert_eq!(st.frames.len(), 2);
+        assert_eq!(st.cur().regs[1].ty, RegType::Ctx);
+        let f = run(&mut st, Op::Exit, SocketFilter).unwrap();
+        assert!(matches!(f, Flow::Return(1)));
+        assert_eq!(st.frames.len(), 1);
+    }
+}
