@@ -355,4 +355,42 @@ proptest! {
             prop_assert!(ra.contains(x) && rb.contains(y));
         }
     }
+
+    #[test]
+    fn arbitrary_even_contradictory_scalars_never_panic(
+        raw in prop::array::uniform9(any::<u64>()),
+        raw2 in prop::array::uniform9(any::<u64>()),
+        op in alu_op(),
+        w in width(),
+        c in cond(),
+        bits in prop::sample::select(vec![16u8, 32, 64]),
+    ) {
+        let mk = |r: [u64; 9]| Scalar {
+            var_off: Tnum::new(r[0] & !r[1], r[1]),
+            smin: r[2] as i64,
+            smax: r[3] as i64,
+            umin: r[4],
+            umax: r[5],
+            s32_min: r[6] as i32,
+            s32_max: (r[6] >> 32) as i32,
+            u32_min: r[7] as u32,
+            u32_max: r[8] as u32,
+        };
+        let (a, b) = (mk(raw), mk(raw2));
+        // Shift amounts and sizes are the caller's to check, as the kernel's are; everything
+        // else must merely not panic.
+        let _ = alu(op, w, &a, &b);
+        let _ = neg(w, &a);
+        let _ = end(EndKind::Swap, bits, &a);
+        let _ = movsx(Width::W64, 8, &a);
+        let _ = branch_taken(c, w, &a, &b);
+        let _ = reg_set_min_max(c, w, &a, &b, false);
+        let _ = reg_set_min_max(c, w, &a, &a, true);
+        let _ = ptr_add(&a, &b).synced();
+        let _ = ptr_sub(&a, &b).synced();
+        let mut m = a;
+        let _ = m.sanity_check("alu");
+        let _ = a.synced().to_string();
+        let _ = and_or_fork(op, &a, &b);
+    }
 }
