@@ -145,6 +145,7 @@ impl Bpf {
             prog_type: attr.prog_type,
             log_level: attr.log_level,
             license: attr.license.to_string(),
+            ..Options::default()
         };
         let verified = verify(attr.insns, &env, &opts).map_err(|r| LoadError {
             errno: errno_of(&r),
