@@ -262,3 +262,152 @@ fn sockex1_counts_the_same_bytes_per_protocol() {
         assert_eq!(ours, theirs, "protocol {key}");
     }
 }
+
+/// `r1 = map` (LD_IMM64 with a map descriptor).
+fn ld_map(reg: u8, fd: i32) -> [Insn; 2] {
+    [Insn::new(0x18, reg, 1, 0, fd), Insn::new(0, 0, 0, 0, 0)]
+}
+
+/// The dispatcher of a sockex3-style parser: tail-call the program at index = IP protocol,
+/// return 1 when the slot is empty.
+fn dispatcher(prog_array: i32) -> Vec<Insn> {
+    let mut p = vec![
+        Insn::new(0xbf, 6, 1, 0, 0), // r6 = r1
+        Insn::new(0x30, 0, 0, 0, 9), // r0 = ld_abs_b [9]
+        Insn::new(0xbf, 3, 0, 0, 0), // r3 = r0
+        Insn::new(0xbf, 1, 6, 0, 0), // r1 = r6
+    ];
+    p.extend(ld_map(2, prog_array));
+    p.push(Insn::new(0x85, 0, 0, 0, 12)); // call bpf_tail_call
+    p.push(Insn::new(0xb7, 0, 0, 0, 1)); // r0 = 1
+    p.push(Insn::new(0x95, 0, 0, 0, 0));
+    p
+}
+
+/// A leaf: r0 = skb->len + `tag`.
+fn leaf(tag: i32) -> Vec<Insn> {
+    vec![
+        Insn::new(0x61, 0, 1, 0, 0),   // r0 = skb->len
+        Insn::new(0x07, 0, 0, 0, tag), // r0 += tag
+        Insn::new(0x95, 0, 0, 0, 0),
+    ]
+}
+
+/// Adds 1 to counter[0] and tail-calls index 1 (itself) until Linux's limit stops it; then
+/// returns the counter.
+fn self_caller(prog_array: i32, counters: i32) -> Vec<Insn> {
+    let mut p = vec![
+        Insn::new(0xbf, 6, 1, 0, 0),   // r6 = r1
+        Insn::new(0x62, 10, 0, -4, 0), // *(u32 *)(r10 - 4) = 0
+    ];
+    p.extend(ld_map(1, counters));
+    p.extend([
+        Insn::new(0xbf, 2, 10, 0, 0), // r2 = r10
+        Insn::new(0x07, 2, 0, 0, -4), // r2 += -4
+        Insn::new(0x85, 0, 0, 0, 1),  // call bpf_map_lookup_elem
+        Insn::new(0x15, 0, 0, 1, 0),  // if r0 == 0 goto +1
+        Insn::new(0x7a, 0, 0, 0, 0),  // placeholder, replaced below
+        Insn::new(0xbf, 7, 0, 0, 0),  // r7 = r0 (the counter or NULL)
+        Insn::new(0xbf, 1, 6, 0, 0),  // r1 = r6
+    ]);
+    // lock *(u64 *)(r0 + 0) += 1 needs a register: r8 = 1 first.
+    let at = p.len() - 3;
+    p[at] = Insn::new(0xdb, 0, 8, 0, 0);
+    p.insert(0, Insn::new(0xb7, 8, 0, 0, 1)); // r8 = 1
+    p.extend(ld_map(2, prog_array));
+    p.extend([
+        Insn::new(0xb7, 3, 0, 0, 1),  // r3 = 1
+        Insn::new(0x85, 0, 0, 0, 12), // call bpf_tail_call
+        Insn::new(0xb7, 0, 0, 0, 0),  // r0 = 0
+        Insn::new(0x15, 7, 0, 1, 0),  // if r7 == 0 goto +1
+        Insn::new(0x79, 0, 7, 0, 0),  // r0 = *(u64 *)(r7 + 0)
+        Insn::new(0x95, 0, 0, 0, 0),
+    ]);
+    p
+}
+
+fn icmp_frame() -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+    f.extend([
+        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ]);
+    f.extend([8, 0, 0, 0, 0, 0, 0, 0]);
+    f
+}
+
+#[test]
+fn tail_calls_dispatch_and_stop_where_linux_stops() {
+    if let Err(why) = bpfkit_kernel::available() {
+        println!("skipped: {why}");
+        return;
+    }
+    let sf = ProgType::SocketFilter;
+    // Kernel side.
+    let kpa = map_create(3, 4, 4, 32, 0).expect("kernel prog array");
+    let kcnt = map_create(2, 4, 8, 1, 0).expect("kernel counter");
+    let kload = |insns: &[Insn]| {
+        let l = ProgLoad::new(sf.kernel_id()).load(&bytes(insns)[..]);
+        l.result
+            .unwrap_or_else(|e| panic!("kernel rejects ({e:?}): {}", l.log))
+    };
+    let kentry = kload(&dispatcher(kpa.fd()));
+    let ktcp = kload(&leaf(6000));
+    let kudp = kload(&leaf(17000));
+    let kself = kload(&self_caller(kpa.fd(), kcnt.fd()));
+    for (idx, p) in [(6u32, &ktcp), (17, &kudp), (1, &kself)] {
+        bpfkit_kernel::map_update(&kpa, &idx.to_le_bytes(), &p.fd().to_le_bytes(), 0)
+            .expect("kernel prog array update");
+    }
+    // bpfkit side.
+    let bpf = Bpf::new();
+    let pa = bpf
+        .map_create(&MapAttr::new(MapType::ProgArray, 4, 4, 32))
+        .expect("prog array");
+    let cnt = bpf
+        .map_create(&MapAttr::new(MapType::Array, 4, 8, 1))
+        .expect("counter");
+    let load = |insns: Vec<Insn>| {
+        let attr = ProgLoadAttr {
+            prog_type: sf,
+            insns: &insns,
+            license: "GPL",
+            log_level: 0,
+            log_size: 0,
+        };
+        bpf.prog_load(&attr)
+            .unwrap_or_else(|e| panic!("bpfkit rejects: {e} {}", e.log))
+            .fd
+    };
+    let entry = load(dispatcher(pa.0 as i32));
+    let tcp = load(leaf(6000));
+    let udp = load(leaf(17000));
+    let selfc = load(self_caller(pa.0 as i32, cnt.0 as i32));
+    for (idx, p) in [(6u32, tcp), (17, udp), (1, selfc)] {
+        bpf.map_update_elem(pa, &idx.to_le_bytes(), &p.0.to_le_bytes(), 0)
+            .expect("update");
+    }
+    let mut frames = frames();
+    frames.push(icmp_frame());
+    for (i, frame) in frames.iter().enumerate() {
+        let k = prog_test_run(&kentry, frame, None, 1).expect("kernel run");
+        let ours = bpf
+            .prog_test_run(
+                entry,
+                &TestRunAttr {
+                    data_in: frame,
+                    repeat: 1,
+                    checked: false,
+                },
+            )
+            .expect("bpfkit run");
+        assert_eq!(ours.retval, k.retval, "frame {i}");
+        let kc = map_lookup(&kcnt, &0u32.to_le_bytes()).expect("kernel counter");
+        let oc = bpf.map_lookup(cnt, &0u32.to_le_bytes()).expect("counter");
+        assert_eq!(oc, kc, "counter after frame {i}");
+        if i == frames.len() - 1 {
+            // MAX_TAIL_CALL_CNT = 33 tail calls per run: the dispatcher's, then 32 of the
+            // self-caller's, so the self-caller counts 33 times.
+            assert_eq!(u64::from_le_bytes(oc[..8].try_into().expect("8 bytes")), 33);
+        }
+    }
+}
