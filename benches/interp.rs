@@ -96,7 +96,7 @@ fn main() {
     }
     // SAFETY: the checked interpreter ran this program on this input (the same context block and
     // packet, which the program only reads) without a fault; the fast runs repeat it exactly.
-    let vm = unsafe { Vm::from_program(program) };
+    let vm = unsafe { Vm::from_program(program.clone()) };
 
     let mut engines = vec![
         in_process("rbpf interpreter", || {
@@ -104,6 +104,10 @@ fn main() {
                 .unwrap_or(u64::MAX)
         }),
         in_process("bpfkit interpreter", || vm.run_ctx(black_box(&run_ctx))),
+        // For reference: every access checked, like rbpf's interpreter.
+        in_process("bpfkit checked interp.", || {
+            program.run_checked(black_box(&run_ctx)).unwrap_or(u64::MAX)
+        }),
         in_process("native C", || {
             // SAFETY: `native_ctx` describes `packet`, which outlives every call.
             let hash = unsafe { native::flow_hash_ctx(black_box(&native_ctx)) };
@@ -142,8 +146,8 @@ fn main() {
 /// engine) to each. On a shared machine the fastest round is the better estimate of the quiet
 /// machine; the median shows the spread.
 fn paired_summary(engines: &[Engine<'_>]) {
-    const ROUNDS: usize = 31;
-    const ITERS: u64 = 50_000;
+    const ROUNDS: usize = 301;
+    const ITERS: u64 = 2_000;
     let mut times = vec![Vec::with_capacity(ROUNDS); engines.len()];
     for _ in 0..ROUNDS {
         for (engine, t) in engines.iter().zip(&mut times) {

@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         prog_type: ProgType::ALL[usize::from(*ty) % ProgType::ALL.len()],
         log_level: u32::from(*level & 7),
         license: "GPL".into(),
+        ..Options::default()
     };
     let _ = verify(&insns, &env, &opts);
 });

@@ -57,7 +57,7 @@ proptest! {
             MapInfo { map_type: MapType::Array, key_size: 4, value_size: 16, max_entries: 1 },
             MapInfo { map_type: MapType::ProgArray, key_size: 4, value_size: 4, max_entries: 4 },
         ]);
-        let opts = Options { prog_type: ProgType::ALL[ty], log_level: level, license: "GPL".into() };
+        let opts = Options { prog_type: ProgType::ALL[ty], log_level: level, license: "GPL".into(), ..Options::default() };
         let _ = verify(&prog, &env, &opts);
     }
 }

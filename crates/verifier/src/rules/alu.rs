@@ -203,7 +203,7 @@ fn ptr_arith(
             format!("R{d} 32-bit pointer arithmetic prohibited"),
         ));
     }
-    if ptr.ty == RegType::MapValueOrNull {
+    if ptr.ty.maybe_null() {
         return Err(eacces(
             idx,
             format!(
@@ -218,7 +218,8 @@ fn ptr_arith(
         | RegType::MapValue
         | RegType::Stack
         | RegType::Packet
-        | RegType::PacketMeta => {}
+        | RegType::PacketMeta
+        | RegType::RingbufMem => {}
         RegType::MapPtr if known == Some(0) && op == AluOp::Add => {}
         _ => {
             return Err(eacces(

@@ -69,7 +69,7 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
     // Null checks: `ptr == 0` / `ptr != 0` on a maybe-null pointer.
     if matches!(cond, JmpCond::Eq | JmpCond::Ne) && width == Width::W64 {
         let null_check = |reg: &RegState, other: &RegState| {
-            reg.ty == RegType::MapValueOrNull && other.is_null() && reg.id != 0
+            reg.ty.maybe_null() && other.is_null() && reg.id != 0
         };
         // Only `ptr == 0` with an immediate (Linux 6.18 does not use a register known zero).
         let checked = if src_regno.is_none() && null_check(&d, &src_reg) {
@@ -160,16 +160,28 @@ fn branch_taken(cond: JmpCond, width: Width, d: &RegState, s: &RegState) -> Opti
 /// `mark_ptr_or_null_regs`: every register and spilled register with `id` becomes the
 /// scalar 0 (`is_null`) or a map value pointer without id.
 pub fn mark_ptr_or_null(st: &mut State, id: u32, is_null: bool) {
+    let mut released = None;
     st.for_each_reg(|r| {
-        if r.ty == RegType::MapValueOrNull && r.id == id {
+        if r.ty.maybe_null() && r.id == id {
             if is_null {
+                if r.ref_obj_id != 0 {
+                    released = Some(r.ref_obj_id);
+                }
                 *r = RegState::scalar(Scalar::known(0));
             } else {
-                r.ty = RegType::MapValue;
+                r.ty = if r.ty == RegType::MapValueOrNull {
+                    RegType::MapValue
+                } else {
+                    RegType::RingbufMem
+                };
                 r.id = 0;
             }
         }
     });
+    // A NULL reservation holds nothing to release (`release_reference_state`).
+    if let Some(ref_id) = released {
+        st.refs.retain(|(i, _)| *i != ref_id);
+    }
 }
 
 /// `try_match_pkt_pointers` with `find_good_pkt_pointers`: `fall` is the fall-through state,

@@ -323,7 +323,19 @@ pub fn access(
             let map = reg
                 .map
                 .ok_or_else(|| eacces(idx, "map value without a map"))?;
-            check_mem_region(idx, r, &reg.var, off, size, map.value_size, "map value")?;
+            check_mem_region(
+                idx,
+                r,
+                &reg.var,
+                off,
+                size,
+                map.value_size,
+                "map value, value_size",
+            )?;
+            acc.kind.eq(&AccessKind::Read).then(RegState::unknown)
+        }
+        RegType::RingbufMem => {
+            check_mem_region(idx, r, &reg.var, off, size, reg.range, "memory, mem_size")?;
             acc.kind.eq(&AccessKind::Read).then(RegState::unknown)
         }
         RegType::Ctx => {
@@ -434,7 +446,7 @@ fn check_mem_region(
     }
     let lo = var.smin + off;
     if !fits(lo) {
-        return Err(eacces(idx, format!("invalid access to {what}, value_size={mem_size} off={lo} size={size}\nR{r} min value is outside of the allowed memory range")));
+        return Err(eacces(idx, format!("invalid access to {what}={mem_size} off={lo} size={size}\nR{r} min value is outside of the allowed memory range")));
     }
     if var.umax >= (1 << 29) {
         return Err(eacces(
@@ -444,7 +456,7 @@ fn check_mem_region(
     }
     let hi = var.umax as i64 + off;
     if !fits(hi) {
-        return Err(eacces(idx, format!("invalid access to {what}, value_size={mem_size} off={hi} size={size}\nR{r} max value is outside of the allowed memory range")));
+        return Err(eacces(idx, format!("invalid access to {what}={mem_size} off={hi} size={size}\nR{r} max value is outside of the allowed memory range")));
     }
     Ok(())
 }

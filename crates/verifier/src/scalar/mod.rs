@@ -18,6 +18,31 @@
 //! against recorded kernel logs (`tests/scalar_golden.rs`) and for soundness against native
 //! arithmetic (`tests/scalar_soundness.rs`).
 //!
+//! # Example
+//! The states Linux 6.18 logs for `r0 = bpf_get_prandom_u32(); r0 &= 255; if r0 > 10 goto`:
+//! ```
+//! use bpfkit_isa::{AluOp, JmpCond, Width};
+//! use bpfkit_verifier::scalar::{alu, branch_taken, reg_set_min_max, Scalar};
+//!
+//! let r0 = alu(AluOp::And, Width::W64, &Scalar::unknown(), &Scalar::from_imm(255));
+//! assert_eq!(
+//!     r0.to_string(),
+//!     "scalar(smin=smin32=0,smax=umax=smax32=umax32=255,var_off=(0x0; 0xff))"
+//! );
+//! let ten = Scalar::from_imm(10);
+//! assert_eq!(branch_taken(JmpCond::Gt, Width::W64, &r0, &ten), None);
+//! let b = reg_set_min_max(JmpCond::Gt, Width::W64, &r0, &ten, false);
+//! assert_eq!(
+//!     b.fallthrough.0.to_string(),
+//!     "scalar(smin=smin32=0,smax=umax=smax32=umax32=10,var_off=(0x0; 0xf))"
+//! );
+//! assert_eq!(
+//!     b.taken.0.to_string(),
+//!     "scalar(smin=umin=smin32=umin32=11,smax=umax=smax32=umax32=255,var_off=(0x0; 0xff))"
+//! );
+//! assert!(b.violations.is_empty());
+//! ```
+//!
 //! # What the caller does, as the kernel does
 //! - **Immediates** are operands as `Scalar::from_imm(imm)`: sign-extended to 64 bits for
 //!   ALU, ALU64, JMP and JMP32 alike (`__mark_reg_known(&off_reg, insn->imm)`). Only
