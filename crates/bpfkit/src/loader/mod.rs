@@ -115,13 +115,7 @@ impl Object {
         }
 
         let (funcs, entries) = collect_functions(&elf)?;
-        let linker = Linker {
-            elf: &elf,
-            maps: &maps,
-            funcs: &funcs,
-            btf: btf.as_ref(),
-            btf_ext: btf_ext.as_ref(),
-        };
+        let linker = Linker::new(&elf, &maps, &funcs, btf.as_ref(), btf_ext.as_ref());
         let programs = entries
             .into_iter()
             .map(|(fi, def)| linker.link(fi, def))
