@@ -374,3 +374,87 @@ fn legacy_maps_counts_frames() {
         }
     }
 }
+
+/// The frames of the committed demo capture (classic pcap, little endian, Ethernet).
+fn demo_frames() -> Vec<Vec<u8>> {
+    let path = loader_util::source_dir().join("traffic/mixed.pcap");
+    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&data[..4], &0xa1b2_c3d4u32.to_le_bytes(), "pcap magic");
+    let mut frames = Vec::new();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().expect("4")) as usize;
+        frames.push(data[at + 16..at + 16 + caplen].to_vec());
+        at += 16 + caplen;
+    }
+    frames
+}
+
+#[test]
+fn sockex1_over_the_demo_capture() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let frames = demo_frames();
+    assert_eq!(
+        frames.len(),
+        44,
+        "examples/traffic/make_pcap.py writes 44 frames"
+    );
+    // The program reads byte 23 (the IPv4 protocol field when the frame is plain IPv4) of every
+    // frame, whatever it carries, and adds the frame's length to that slot.
+    let mut want = [0u64; 256];
+    for f in &frames {
+        want[usize::from(f[23])] += f.len() as u64;
+    }
+    for (path, obj) in loader_util::parsed("sockex1") {
+        let k = instantiate(&obj, &path.display().to_string());
+        for f in &frames {
+            run_socket(k.prog("count_proto_bytes"), f);
+        }
+        for (slot, &bytes) in want.iter().enumerate() {
+            let got = u64_at(k.map(&obj, "proto_bytes"), &(slot as u32).to_le_bytes());
+            assert_eq!(got, bytes, "{}: slot {slot}", path.display());
+        }
+    }
+}
+
+#[test]
+fn xdp_globals_over_the_demo_capture() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let frames = demo_frames();
+    // Plain IPv4 (EtherType 0x0800, 20-byte header here): UDP to port 9 is dropped, ICMP echo
+    // requests are answered, everything else passes.
+    let (mut drop, mut tx) = (0u64, 0u64);
+    for f in &frames {
+        let ipv4 = f[12..14] == [0x08, 0x00];
+        if ipv4 && f[23] == UDP && f[36..38] == [0, 9] {
+            drop += 1;
+        } else if ipv4 && f[23] == ICMP && f[34] == 8 && f[35] == 0 {
+            tx += 1;
+        }
+    }
+    assert_eq!(
+        (drop, tx),
+        (3, 4),
+        "make_pcap.py: three discard datagrams, four pings"
+    );
+    let pass = frames.len() as u64 - drop - tx;
+    for (path, obj) in loader_util::parsed("xdp_globals") {
+        let ctx = path.display().to_string();
+        let k = instantiate(&obj, &ctx);
+        for f in &frames {
+            prog_test_run(k.prog("xdp_filter"), f, None, 1).expect("run");
+        }
+        let verdicts = map_lookup(k.map(&obj, ".bss"), &0u32.to_le_bytes()).expect("bss");
+        let count =
+            |v: usize| u64::from_le_bytes(verdicts[8 * v..8 * v + 8].try_into().expect("8"));
+        assert_eq!(
+            (count(1), count(2), count(3)),
+            (drop, pass, tx),
+            "{ctx}: XDP_DROP, XDP_PASS, XDP_TX"
+        );
+    }
+}

@@ -165,6 +165,12 @@ pub enum ArgType {
     /// The program's context pointer (`ARG_PTR_TO_CTX`).
     #[doc(alias = "ARG_PTR_TO_CTX")]
     PtrToCtx,
+    /// A constant allocation size (`ARG_CONST_ALLOC_SIZE_OR_ZERO`).
+    #[doc(alias = "ARG_CONST_ALLOC_SIZE_OR_ZERO")]
+    ConstAllocSizeOrZero,
+    /// A ring buffer record to release (`ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE`).
+    #[doc(alias = "ARG_PTR_TO_RINGBUF_MEM")]
+    PtrToRingbufMemRelease,
 }
 
 /// Helper return types (`enum bpf_return_type`).
@@ -180,6 +186,10 @@ pub enum RetType {
     /// (`RET_PTR_TO_MAP_VALUE_OR_NULL`).
     #[doc(alias = "RET_PTR_TO_MAP_VALUE_OR_NULL")]
     PtrToMapValueOrNull,
+    /// A ring buffer record of the constant size argument, or NULL; acquires a reference
+    /// (`RET_PTR_TO_RINGBUF_MEM_OR_NULL`).
+    #[doc(alias = "RET_PTR_TO_RINGBUF_MEM_OR_NULL")]
+    PtrToRingbufMemOrNull,
 }
 
 /// A helper's prototype (`struct bpf_func_proto`).

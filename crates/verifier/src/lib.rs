@@ -111,6 +111,9 @@ pub struct Options {
     pub log_level: u32,
     /// The license string; GPL-only helpers need a GPL-compatible one.
     pub license: String,
+    /// The program comes with BTF function information (clang objects do): the kernel then
+    /// allows tail calls from subprograms.
+    pub btf_func_info: bool,
 }
 
 impl Default for Options {
@@ -119,6 +122,7 @@ impl Default for Options {
             prog_type: ProgType::SocketFilter,
             log_level: 0,
             license: "GPL".into(),
+            btf_func_info: false,
         }
     }
 }
@@ -273,7 +277,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         });
     }
     let none = Stats::default();
-    let subprogs = match cfg::check_subprogs(insns) {
+    let subprogs = match cfg::check_subprogs(insns, opts.btf_func_info) {
         Ok(s) => s,
         Err(r) => return Err(reject(r, log, &none, &[0])),
     };

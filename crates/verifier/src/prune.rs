@@ -51,6 +51,13 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
                 && num::within(&cur.var, &old.var)
                 && ids.check(old.id, cur.id)
         }
+        RegType::RingbufMem | RegType::RingbufMemOrNull => {
+            old.off == cur.off
+                && old.range == cur.range
+                && num::within(&cur.var, &old.var)
+                && ids.check(old.id, cur.id)
+                && ids.check(old.ref_obj_id, cur.ref_obj_id)
+        }
         RegType::Stack => old.frameno == cur.frameno && old.off == cur.off && old.var == cur.var,
         RegType::Ctx | RegType::PacketEnd => old.off == cur.off && old.var == cur.var,
     }
@@ -88,10 +95,15 @@ fn stacksafe(old: &Frame, cur: &Frame, ids: &mut IdMap) -> bool {
 /// the innermost frame that may still be read, `precise` those whose scalar value matters.
 #[must_use]
 pub fn states_equal(old: &State, cur: &State, live: u16, precise: u16) -> bool {
-    if old.frames.len() != cur.frames.len() {
+    if old.frames.len() != cur.frames.len() || old.refs.len() != cur.refs.len() {
         return false;
     }
     let mut ids = IdMap::default();
+    for (o, c) in old.refs.iter().zip(&cur.refs) {
+        if !ids.check(o.0, c.0) {
+            return false;
+        }
+    }
     let last = old.frames.len() - 1;
     for (i, (of, cf)) in old.frames.iter().zip(&cur.frames).enumerate() {
         if of.callsite != cur.frames[i].callsite {

@@ -125,6 +125,28 @@ const HELPERS: &[(i32, &str, [ArgType; 5], RetType, bool)] = &[
         INT,
         false,
     ),
+    (
+        131,
+        "bpf_ringbuf_reserve",
+        [MAP, ArgType::ConstAllocSizeOrZero, ANY, D, D],
+        RetType::PtrToRingbufMemOrNull,
+        false,
+    ),
+    (
+        132,
+        "bpf_ringbuf_submit",
+        [ArgType::PtrToRingbufMemRelease, ANY, D, D, D],
+        RetType::Void,
+        false,
+    ),
+    (
+        133,
+        "bpf_ringbuf_discard",
+        [ArgType::PtrToRingbufMemRelease, ANY, D, D, D],
+        RetType::Void,
+        false,
+    ),
+    (134, "bpf_ringbuf_query", [MAP, ANY, D, D, D], INT, false),
 ];
 
 /// Helpers that move packet data (`bpf_helper_changes_pkt_data`).

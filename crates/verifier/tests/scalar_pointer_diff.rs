@@ -90,11 +90,11 @@ fn gen_op(rng: &mut Rng) -> Op {
             AluOp::And,
             Operand::Imm(((1i64 << rng.below(20)) - 1) as i32),
         ),
-        2 => (AluOp::Add, Operand::Imm(small_imm(rng))),
-        3 => (AluOp::Sub, Operand::Reg(rng.pick(&SCALARS))),
-        4 => (AluOp::Arsh, Operand::Imm(rng.below(bits) as i32)),
-        5 => (AluOp::Rsh, Operand::Imm(rng.below(bits) as i32)),
-        6 => (AluOp::Or, Operand::Imm(small_imm(rng))),
+        4 => (AluOp::Add, Operand::Imm(small_imm(rng))),
+        5 => (AluOp::Sub, Operand::Reg(rng.pick(&SCALARS))),
+        6 => (AluOp::Arsh, Operand::Imm(rng.below(bits) as i32)),
+        7 => (AluOp::Rsh, Operand::Imm(rng.below(bits) as i32)),
+        8 => (AluOp::Or, Operand::Imm(small_imm(rng))),
         _ => (AluOp::Mul, Operand::Imm(rng.below(9) as i32 - 4)),
     };
     Op::Alu {
@@ -118,7 +118,7 @@ fn pointer_offsets_match_the_kernel_log() {
             .unwrap_or(d)
     };
     let programs = env("SCALAR_DIFF_PROGRAMS", 300);
-    let seed = env("SCALAR_DIFF_SEED", 0x0ff5_e7);
+    let seed = env("SCALAR_DIFF_SEED", 0x000f_f5e7);
     let (mut compared, mut rejected) = (0usize, 0usize);
     let mut failures = Vec::new();
     for p in 0..programs {
@@ -140,17 +140,22 @@ fn pointer_offsets_match_the_kernel_log() {
             });
         }
         let start = ops.len();
-        // Most scalars start bounded, as offsets do in real programs.
+        // Most scalars start bounded, as offsets do in real programs. Every one goes through an
+        // AND, which drops the id `rX = r0` gave it: a linked scalar would carry a constant
+        // delta in its `off` field, which the kernel's pointer-offset check also reads (the
+        // caller's business, not the domain's).
         for r in SCALARS {
-            if rng.below(4) != 0 {
-                let mask = ((1i64 << rng.below(24)) - 1) as i32;
-                ops.push(Op::Alu {
-                    width: Width::W64,
-                    op: AluOp::And,
-                    dst: r,
-                    src: Operand::Imm(mask),
-                });
-            }
+            let mask = if rng.below(4) == 0 {
+                -1
+            } else {
+                ((1i64 << rng.below(24)) - 1) as i32
+            };
+            ops.push(Op::Alu {
+                width: Width::W64,
+                op: AluOp::And,
+                dst: r,
+                src: Operand::Imm(mask),
+            });
         }
         let len = 8 + rng.below(24) as usize;
         ops.extend((0..len).map(|_| gen_op(&mut rng)));

@@ -168,6 +168,22 @@ impl<'a> RunCtx<'a> {
         self
     }
 
+    /// Makes `[start, start + len)` the packet of LD_ABS / LD_IND, by address (for a packet
+    /// that helpers may write during the run, so no Rust borrow of it can be held).
+    ///
+    /// # Safety
+    /// The range must stay valid for reads for as long as this context is used to run
+    /// programs.
+    #[must_use]
+    pub unsafe fn with_raw_packet(mut self, start: u64, len: u64) -> Self {
+        self.packet = Some(Region {
+            start,
+            len,
+            writable: false,
+        });
+        self
+    }
+
     /// Sets the hook that resolves tail calls; without one every tail call falls through.
     #[must_use]
     pub fn with_tail_calls(mut self, hook: &'a dyn TailCallHook) -> Self {

@@ -53,6 +53,28 @@ pub struct LineInfo {
     pub line_off: u32,
 }
 
+impl LineInfo {
+    /// The text the kernel's verifier log prints for this line (`verbose_linfo()` in
+    /// kernel/bpf/log.c), without its `"; "` prefix and newline: the source line with leading
+    /// white space (C's `isspace`) removed, `" @ "`, the file name without its directories,
+    /// `":"` and the line number.
+    #[must_use]
+    pub fn log_text(&self) -> String {
+        let source = self
+            .source
+            .trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+        let file = self.file.rsplit('/').next().unwrap_or(&self.file);
+        format!("{source} @ {file}:{}", self.line)
+    }
+
+    /// True when `other` names the same file and line (the kernel prints such a line once,
+    /// whatever the columns).
+    #[must_use]
+    pub fn same_line(&self, other: &LineInfo) -> bool {
+        self.file_name_off == other.file_name_off && self.line == other.line
+    }
+}
+
 /// Where a function starts in the linked program (`struct bpf_func_info`, resolved).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FuncInfo {

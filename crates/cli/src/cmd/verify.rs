@@ -3,9 +3,9 @@
 //! Input is a clang-built ELF object (every program in it is verified, or the one named by
 //! `--program`) or, with `--raw`, a file of raw 8-byte instructions whose map references name
 //! the `--map` declarations by index. Exit status: 0 accepted, 1 rejected, 2 unusable input
-//! (unreadable or undecodable file, bad arguments). Context access rules are the runtime's
-//! (`bpfkit::progtype::access`, checked against Linux); helper prototypes come from the
-//! verifier's built-in [`TestEnv`] until the runtime supplies its own environment.
+//! (unreadable or undecodable file, bad arguments). Context access rules and helper
+//! prototypes are the runtime's (`bpfkit::progtype::access`, `bpfkit::helpers::registry`);
+//! maps are the `--map` declarations or the object's map definitions, by index.
 
 use anyhow::{bail, Context};
 use bpfkit::loader::Object;
@@ -45,7 +45,7 @@ pub struct Args {
     pub maps: Vec<String>,
 }
 
-/// The environment of the command: the runtime's context rules, the built-in helpers and maps.
+/// The environment of the command: the runtime's context rules and helpers, declared maps.
 struct CliEnv {
     builtin: TestEnv,
 }
@@ -58,14 +58,14 @@ impl Env for CliEnv {
         size: u32,
         kind: AccessKind,
     ) -> Option<CtxField> {
-        let rt = bpfkit::progtype::ProgType::from_kernel_id(prog_type.kernel_id())?;
         let dir = match kind {
             AccessKind::Read => Direction::Read,
             AccessKind::Write => Direction::Write,
         };
-        match ctx_access(rt, off, size, dir) {
-            CtxAccess::Denied | CtxAccess::SockCommonOrNull => None,
-            CtxAccess::Scalar => Some(CtxField::Scalar),
+        match ctx_access(prog_type, off, size, dir) {
+            CtxAccess::Denied => None,
+            // As the runtime: `__sk_buff.sk` is always NULL in bpfkit.
+            CtxAccess::Scalar | CtxAccess::SockCommonOrNull => Some(CtxField::Scalar),
             CtxAccess::PacketData => Some(CtxField::PacketData),
             CtxAccess::PacketEnd => Some(CtxField::PacketEnd),
             CtxAccess::PacketMeta => Some(CtxField::PacketMeta),
@@ -73,11 +73,14 @@ impl Env for CliEnv {
     }
 
     fn helper(&self, prog_type: ProgType, id: i32) -> Option<HelperProto> {
-        self.builtin.helper(prog_type, id)
+        // The runtime's prototype; helpers it does not implement yet keep the verifier's
+        // built-in one, so offline verification still gives the kernel's verdict.
+        bpfkit::helpers::registry::proto(prog_type, id)
+            .or_else(|| self.builtin.helper(prog_type, id))
     }
 
     fn helper_name(&self, id: i32) -> Option<&'static str> {
-        self.builtin.helper_name(id)
+        bpfkit::helpers::names::helper_name(id).or_else(|| self.builtin.helper_name(id))
     }
 
     fn map(&self, handle: i32) -> Option<MapInfo> {
@@ -112,6 +115,7 @@ struct Job {
     insns: Vec<Insn>,
     license: String,
     maps: Vec<MapInfo>,
+    btf_func_info: bool,
 }
 
 fn raw_job(args: &Args, bytes: &[u8]) -> anyhow::Result<Job> {
@@ -131,6 +135,7 @@ fn raw_job(args: &Args, bytes: &[u8]) -> anyhow::Result<Job> {
         insns,
         license,
         maps,
+        btf_func_info: false,
     })
 }
 
@@ -174,6 +179,7 @@ fn elf_jobs(args: &Args, bytes: &[u8]) -> anyhow::Result<Vec<Job>> {
             insns: p.insns.clone(),
             license: license.clone(),
             maps: maps.clone(),
+            btf_func_info: !p.func_info.is_empty(),
         });
     }
     if jobs.is_empty() {
@@ -201,6 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             prog_type: job.prog_type,
             log_level: args.log_level,
             license: job.license,
+            btf_func_info: job.btf_func_info,
         };
         let prefix = if many {
             format!("{}: ", job.name)

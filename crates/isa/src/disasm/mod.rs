@@ -298,3 +298,94 @@ fn call_name(insn: Insn, opts: &PrintOptions<'_>) -> String {
     }
     "unknown".to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(insns: &[Insn]) -> String {
+        print_insn(insns, 0, &PrintOptions::default())
+    }
+
+    // Expected texts follow the format strings of print_bpf_insn in kernel/bpf/disasm.c
+    // (tests/kernel_print.rs compares with the live kernel's log where bpf() is available).
+    #[test]
+    fn formats_of_print_bpf_insn() {
+        assert_eq!(
+            p(&[Insn::new(0x7a, 10, 0, -8, 0)]),
+            "(7a) *(u64 *)(r10 -8) = 0"
+        );
+        assert_eq!(
+            p(&[Insn::new(0x61, 2, 1, 4, 0)]),
+            "(61) r2 = *(u32 *)(r1 +4)"
+        );
+        assert_eq!(
+            p(&[Insn::new(0x81, 2, 1, 4, 0)]),
+            "(81) r2 = *(s32 *)(r1 +4)"
+        );
+        assert_eq!(p(&[Insn::new(0xbc, 1, 2, 8, 0)]), "(bc) w1 = (s8)w2");
+        assert_eq!(p(&[Insn::new(0x3f, 1, 2, 1, 0)]), "(3f) r1 s/= r2");
+        assert_eq!(p(&[Insn::new(0x94, 1, 0, 1, -3)]), "(94) w1 s%= -3");
+        assert_eq!(p(&[Insn::new(0xdc, 1, 0, 0, 16)]), "(dc) r1 = be16 r1");
+        assert_eq!(p(&[Insn::new(0xd7, 1, 0, 0, 64)]), "(d7) r1 = bswap64 r1");
+        assert_eq!(p(&[Insn::new(0x87, 3, 0, 0, 0)]), "(87) r3 = -r3");
+        assert_eq!(
+            p(&[Insn::new(0x55, 4, 0, 2, -3)]),
+            "(55) if r4 != 0xfffffffd goto pc+2"
+        );
+        assert_eq!(
+            p(&[Insn::new(0x06, 0, 0, 0, -70000)]),
+            "(06) gotol pc-70000"
+        );
+        assert_eq!(p(&[Insn::new(0x85, 0, 1, 0, 5)]), "(85) call pc+5");
+        assert_eq!(p(&[Insn::new(0x85, 0, 0, 0, 1)]), "(85) call unknown#1");
+        assert_eq!(
+            p(&[Insn::new(0x85, 0, 2, 0, 9)]),
+            "(85) call kernel-function#9"
+        );
+        assert_eq!(
+            p(&[Insn::new(0xc3, 1, 2, 0, 0x51)]),
+            "(c3) r2 = atomic_fetch_and((u32 *)(r1 +0), r2)"
+        );
+        assert_eq!(
+            p(&[Insn::new(0xdb, 1, 2, 0, 0xe1)]),
+            "(db) r2 = atomic64_xchg((u64 *)(r1 +0), r2)"
+        );
+        assert_eq!(
+            p(&[Insn::new(0x40, 0, 7, 0, 3)]),
+            "(40) r0 = *(u32 *)skb[r7 + 3]"
+        );
+        assert_eq!(p(&[Insn::new(0xdb, 1, 2, 0, 0x77)]), "BUG_db");
+        let names = |id: i32| (id == 1).then_some("bpf_map_lookup_elem");
+        let opts = PrintOptions {
+            helper_name: Some(&names),
+            ..PrintOptions::default()
+        };
+        assert_eq!(
+            print_insn(&[Insn::new(0x85, 0, 0, 0, 1)], 0, &opts),
+            "(85) call bpf_map_lookup_elem#1"
+        );
+    }
+
+    #[test]
+    fn ld_imm64_values_pointers_and_formatters() {
+        let prog = [Insn::new(0x18, 1, 1, 0, 3), Insn::new(0, 0, 0, 0, 0)];
+        // A map pointer prints as 0 unless pointers may leak (the kernel's allow_ptr_leaks).
+        assert_eq!(p(&prog), "(18) r1 = 0x0");
+        let leaky = PrintOptions {
+            allow_ptr_leaks: true,
+            ..PrintOptions::default()
+        };
+        assert_eq!(print_insn(&prog, 0, &leaky), "(18) r1 = 0x3");
+        let readable = PrintOptions {
+            imm64: Some(&readable_imm64),
+            ..PrintOptions::default()
+        };
+        assert_eq!(print_insn(&prog, 0, &readable), "(18) r1 = map[fd:3]");
+        let plain = [
+            Insn::new(0x18, 2, 0, 0, 0x5566_7788),
+            Insn::new(0, 0, 0, 0, 0x1122_3344),
+        ];
+        assert_eq!(p(&plain), "(18) r2 = 0x1122334455667788");
+    }
+}

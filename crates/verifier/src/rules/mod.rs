@@ -216,3 +216,54 @@ pub fn step(
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Running one rule on a hand-built state.
+    use super::{step, Cx, Flow, Out};
+    use crate::cfg::Cfg;
+    use crate::env::{MapInfo, MapType, ProgType};
+    use crate::print::Scratch;
+    use crate::reject::Reject;
+    use crate::state::State;
+    use crate::testing::TestEnv;
+    use bpfkit_isa::{Insn, Op};
+
+    /// An environment with one hash map (handle 0: key 4, value 8).
+    pub fn env() -> TestEnv {
+        TestEnv::with_maps(vec![MapInfo {
+            map_type: MapType::Hash,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 4,
+        }])
+    }
+
+    /// Runs `op` (at index 0 of a 64-slot program) on `st` for `prog_type`.
+    pub fn run(st: &mut State, op: Op, prog_type: ProgType) -> Result<Flow, Reject> {
+        let env = env();
+        let insns = vec![Insn::default(); 64];
+        let cfg = Cfg {
+            subprogs: vec![0],
+            prune_point: vec![false; 64],
+        };
+        let cx = Cx {
+            env: &env,
+            prog_type,
+            gpl: true,
+            insns: &insns,
+            cfg: &cfg,
+        };
+        let mut scratch = Scratch::default();
+        let mut id_gen = 0;
+        let mut depth = vec![0];
+        let mut base = vec![super::BaseKind::None; 64];
+        let mut out = Out {
+            scratch: &mut scratch,
+            id_gen: &mut id_gen,
+            depth: &mut depth,
+            base: &mut base,
+        };
+        step(&cx, st, 0, &op, &mut out)
+    }
+}

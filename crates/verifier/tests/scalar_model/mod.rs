@@ -6,7 +6,7 @@
 
 use bpfkit_isa::{AluOp, CallTarget, EndKind, JmpCond, Op, Operand, Reg, Width};
 use bpfkit_verifier::scalar::{
-    alu, and_or_fork, branch_taken, end, neg, refine, refine_same, LogTags, Scalar,
+    alu, and_or_fork, branch_taken, end, neg, reg_set_min_max, LogTags, Scalar,
 };
 use std::collections::HashMap;
 
@@ -157,43 +157,15 @@ pub fn run(ops: &[Op], start: usize) -> Model {
                     Some(false) => {}
                     None => {
                         let mut t = regs;
-                        // reg_set_min_max: refine both branches, then the sanity checks in the
-                        // kernel's order; a violation is logged and resets that register.
-                        if src == Operand::Reg(dst) {
-                            let mut ta = refine_same(cond, width, &a, true);
-                            let mut fa = refine_same(cond, width, &a, false);
-                            // Both operands are the same register: it is checked twice.
-                            for (ctx, taken) in [
-                                ("true_reg1", true),
-                                ("true_reg2", true),
-                                ("false_reg1", false),
-                                ("false_reg2", false),
-                            ] {
-                                let r = if taken { &mut ta } else { &mut fa };
-                                if let Some(line) = r.sanity_check(ctx) {
-                                    m.violations.push(line);
-                                }
-                            }
-                            t[dst.index()] = ta;
-                            regs[dst.index()] = fa;
-                        } else {
-                            let (mut ta, mut tb) = refine(cond, width, &a, &b, true);
-                            let (mut fa, mut fb) = refine(cond, width, &a, &b, false);
-                            for (r, ctx) in [
-                                (&mut ta, "true_reg1"),
-                                (&mut tb, "true_reg2"),
-                                (&mut fa, "false_reg1"),
-                                (&mut fb, "false_reg2"),
-                            ] {
-                                if let Some(line) = r.sanity_check(ctx) {
-                                    m.violations.push(line);
-                                }
-                            }
-                            t[dst.index()] = ta;
-                            regs[dst.index()] = fa;
-                            if let Operand::Reg(r) = src {
-                                t[r.index()] = tb;
-                                regs[r.index()] = fb;
+                        let same = src == Operand::Reg(dst);
+                        let br = reg_set_min_max(cond, width, &a, &b, same);
+                        m.violations.extend(br.violations);
+                        t[dst.index()] = br.taken.0;
+                        regs[dst.index()] = br.fallthrough.0;
+                        if let Operand::Reg(r) = src {
+                            if !same {
+                                t[r.index()] = br.taken.1;
+                                regs[r.index()] = br.fallthrough.1;
                             }
                         }
                         m.pushed.insert((i, target), snapshot(&t));

@@ -33,7 +33,7 @@
 //! `btf_var[id:123,fd:7]` (3), `func[pc+5]` or `func[LABEL]` (4; also `r1 = LABEL ll`),
 //! `map[idx:0]` (5), `map[idx:0][0]+8` (6); `ll` may follow.
 //!
-//! [`print`] and [`disassemble`] print with [`crate::disasm::print_insn`] (the kernel's text)
+//! [`print()`] and [`disassemble`] print with [`crate::disasm::print_insn`] (the kernel's text)
 //! plus the spellings above, so that their output assembles back to the same slots.
 
 mod lex;
