@@ -18,18 +18,18 @@ const RUNS: u32 = 5_000;
 fn counter_prog(map: Fd, key_size: u32) -> Vec<Insn> {
     let store = if key_size == 8 { 0x7b } else { 0x63 };
     vec![
-        Insn::new(0xb7, 1, 0, 0, 0),                    // r1 = 0
-        Insn::new(store, 10, 1, -8, 0),                 // *(u32|u64 *)(r10 - 8) = r1
-        Insn::new(0x18, 1, 1, 0, map.0 as i32),         // r1 = map
+        Insn::new(0xb7, 1, 0, 0, 0),            // r1 = 0
+        Insn::new(store, 10, 1, -8, 0),         // *(u32|u64 *)(r10 - 8) = r1
+        Insn::new(0x18, 1, 1, 0, map.0 as i32), // r1 = map
         Insn::new(0, 0, 0, 0, 0),
-        Insn::new(0xbf, 2, 10, 0, 0),                   // r2 = r10
-        Insn::new(0x07, 2, 0, 0, -8),                   // r2 += -8
-        Insn::new(0x85, 0, 0, 0, 1),                    // call bpf_map_lookup_elem
-        Insn::new(0x15, 0, 0, 2, 0),                    // if r0 == 0 goto +2
-        Insn::new(0xb7, 1, 0, 0, 1),                    // r1 = 1
-        Insn::new(0xdb, 0, 1, 0, 0),                    // lock *(u64 *)(r0 + 0) += r1
-        Insn::new(0xb7, 0, 0, 0, 0),                    // r0 = 0
-        Insn::new(0x95, 0, 0, 0, 0),                    // exit
+        Insn::new(0xbf, 2, 10, 0, 0), // r2 = r10
+        Insn::new(0x07, 2, 0, 0, -8), // r2 += -8
+        Insn::new(0x85, 0, 0, 0, 1),  // call bpf_map_lookup_elem
+        Insn::new(0x15, 0, 0, 2, 0),  // if r0 == 0 goto +2
+        Insn::new(0xb7, 1, 0, 0, 1),  // r1 = 1
+        Insn::new(0xdb, 0, 1, 0, 0),  // lock *(u64 *)(r0 + 0) += r1
+        Insn::new(0xb7, 0, 0, 0, 0),  // r0 = 0
+        Insn::new(0x95, 0, 0, 0, 0),  // exit
     ]
 }
 
@@ -86,7 +86,10 @@ fn programs_on_many_threads_count_exactly_in_an_array() -> Result<(), Errno> {
     let map = bpf.map_create(&MapAttr::new(MapType::Array, 4, 8, 1))?;
     let prog = load(&bpf, &counter_prog(map, 4))?;
     run_many(&bpf, prog, None);
-    assert_eq!(sum(&bpf, map, &0u32.to_ne_bytes())?, THREADS * u64::from(RUNS));
+    assert_eq!(
+        sum(&bpf, map, &0u32.to_ne_bytes())?,
+        THREADS * u64::from(RUNS)
+    );
     Ok(())
 }
 
@@ -97,7 +100,10 @@ fn programs_count_exactly_in_a_hash_while_the_api_churns_it() -> Result<(), Errn
     bpf.map_update_elem(map, &0u64.to_ne_bytes(), &0u64.to_ne_bytes(), 0)?;
     let prog = load(&bpf, &counter_prog(map, 8))?;
     run_many(&bpf, prog, Some(map));
-    assert_eq!(sum(&bpf, map, &0u64.to_ne_bytes())?, THREADS * u64::from(RUNS));
+    assert_eq!(
+        sum(&bpf, map, &0u64.to_ne_bytes())?,
+        THREADS * u64::from(RUNS)
+    );
     Ok(())
 }
 
@@ -107,6 +113,9 @@ fn programs_count_exactly_in_a_percpu_array() -> Result<(), Errno> {
     let map = bpf.map_create(&MapAttr::new(MapType::PercpuArray, 4, 8, 1))?;
     let prog = load(&bpf, &counter_prog(map, 4))?;
     run_many(&bpf, prog, None);
-    assert_eq!(sum(&bpf, map, &0u32.to_ne_bytes())?, THREADS * u64::from(RUNS));
+    assert_eq!(
+        sum(&bpf, map, &0u32.to_ne_bytes())?,
+        THREADS * u64::from(RUNS)
+    );
     Ok(())
 }
