@@ -243,6 +243,7 @@ fn verifier_accepts_the_xdp_build_like_the_kernel() {
         prog_type: ProgType::Xdp,
         log_level: 4,
         license: "Dual MIT/GPL".into(),
+        ..Options::default()
     };
     let verified = match verify(&insns, &TestEnv::default(), &opts) {
         Ok(verified) => verified,

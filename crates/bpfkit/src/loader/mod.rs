@@ -129,6 +129,7 @@ impl Object {
         if programs.is_empty() {
             return Err(LoadError::NoPrograms);
         }
+        check_slot_targets(&maps, &programs)?;
         let kernel_btf = btf.as_ref().map(|b| kernel_btf(b, &elf)).transpose()?;
         Ok(Self {
             license,
@@ -160,6 +161,29 @@ impl Object {
 }
 
 /// Every function of every code section, and which of them are programs.
+/// Every statically initialised slot names a program or map of this object (a prog_array slot
+/// pointing at a `.text` subprogram, say, is refused here as libbpf refuses it).
+fn check_slot_targets(maps: &[MapDef], programs: &[Program]) -> Result<(), LoadError> {
+    for m in maps {
+        for slot in &m.init_slots {
+            let found = match &slot.target {
+                SlotTarget::Program(p) => programs.iter().any(|q| &q.name == p),
+                SlotTarget::Map(n) => maps.iter().any(|q| &q.name == n && q.inner.is_none()),
+            };
+            if !found {
+                return Err(LoadError::MapDef {
+                    map: m.name.clone(),
+                    reason: format!(
+                        "slot {} points to {:?}, which is not a program or plain map of the object",
+                        slot.slot, slot.target
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `btf` with DATASEC sizes and offsets taken from `elf`.
 fn kernel_btf(btf: &Btf, elf: &Elf) -> Result<Vec<u8>, LoadError> {
     btf.with_datasecs_fixed(
