@@ -221,7 +221,10 @@ impl Hook {
 /// the registers it wants programs to see and fires [`PtRegs::as_bytes`].
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-#[expect(missing_docs, reason = "the registers of x86-64, named as in the kernel")]
+#[expect(
+    missing_docs,
+    reason = "the registers of x86-64, named as in the kernel"
+)]
 pub struct PtRegs {
     pub r15: u64,
     pub r14: u64,

@@ -316,9 +316,11 @@ fn load_one(
         errno,
         log: with_source_lines(log, &p.line_info),
     };
-    match bpf.prog_load(&attr(log_level)) {
+    // libbpf hands the kernel the program's BTF func_info whenever the object has it.
+    let func_info = !p.func_info.is_empty();
+    match bpf.prog_load_with_func_info(&attr(log_level), func_info) {
         Ok(l) => Ok((l.fd, with_source_lines(&l.log, &p.line_info))),
-        Err(e) if log_level == 0 => match bpf.prog_load(&attr(1)) {
+        Err(e) if log_level == 0 => match bpf.prog_load_with_func_info(&attr(1), func_info) {
             Ok(l) => {
                 // Accepted with a log although refused without one: report the first verdict.
                 let _ = bpf.close(l.fd);
@@ -344,7 +346,8 @@ pub fn with_source_lines(log: &str, line_info: &[LineInfo]) -> String {
         if let Some(idx) = insn_line_index(line) {
             let i = line_info.partition_point(|l| l.insn as usize <= idx);
             if let Some(cur) = i.checked_sub(1) {
-                let same = prev.is_some_and(|p| p == cur || line_info[p].same_line(&line_info[cur]));
+                let same =
+                    prev.is_some_and(|p| p == cur || line_info[p].same_line(&line_info[cur]));
                 if !same {
                     out.push_str("; ");
                     out.push_str(&line_info[cur].log_text());
@@ -386,7 +389,11 @@ mod tests {
     #[test]
     fn source_lines_go_before_the_first_instruction_of_each_line() {
         let log = "0: R1=ctx() R10=fp0\n0: (bf) r6 = r1\n1: (b7) r0 = 0\n2: (95) exit\n";
-        let info = [li(0, 5, "  int a = 1;"), li(1, 5, "int a = 1;"), li(2, 6, "return 0;")];
+        let info = [
+            li(0, 5, "  int a = 1;"),
+            li(1, 5, "int a = 1;"),
+            li(2, 6, "return 0;"),
+        ];
         let got = with_source_lines(log, &info);
         assert_eq!(
             got,

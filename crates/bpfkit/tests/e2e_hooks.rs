@@ -47,7 +47,10 @@ fn tracex2_write_histogram_per_process() {
             let v = bpf.map_lookup(map, &k).unwrap();
             let pid = u32::from_le_bytes(k[..4].try_into().unwrap());
             assert_eq!(u64::from(pid), tgid, "the key's tgid is the host's");
-            got.insert(u32::from_le_bytes(k[4..8].try_into().unwrap()), u64_at(&v, 0));
+            got.insert(
+                u32::from_le_bytes(k[4..8].try_into().unwrap()),
+                u64_at(&v, 0),
+            );
             key = Some(k);
         }
         assert_eq!(got, expected, "{}", dir.display());
@@ -59,9 +62,15 @@ fn tracex2_count_drops_reads_the_return_address_through_probe_read() {
     for dir in example_dirs() {
         let (bpf, inst, _) = load(&dir, "tracex2");
         let hook = Hook::new("kfree_skb_reason", ProgType::Kprobe, 168).unwrap();
-        let _link = hook.attach(&bpf, inst.prog("count_drops").unwrap()).unwrap();
+        let _link = hook
+            .attach(&bpf, inst.prog("count_drops").unwrap())
+            .unwrap();
         // The "stack" the program reads at sp: a return address per event.
-        let callers = [0xffff_ffff_8100_1000u64, 0xffff_ffff_8100_2000, 0xffff_ffff_8100_1000];
+        let callers = [
+            0xffff_ffff_8100_1000u64,
+            0xffff_ffff_8100_2000,
+            0xffff_ffff_8100_1000,
+        ];
         for c in callers {
             let stack = [c, 0];
             let regs = PtRegs {
@@ -89,7 +98,12 @@ fn kfree_skb_record(location: u64, reason: u32) -> Vec<u8> {
 #[test]
 fn drop_monitor_counts_per_location_and_reason_with_two_programs_sharing_maps() {
     let events: Vec<(u64, u32)> = (0..200u64)
-        .map(|i| (0xffff_ffff_8200_0000 + (i * 7 % 13) * 0x40, (i * 5 % 9) as u32))
+        .map(|i| {
+            (
+                0xffff_ffff_8200_0000 + (i * 7 % 13) * 0x40,
+                (i * 5 % 9) as u32,
+            )
+        })
         .collect();
     for dir in example_dirs() {
         let (bpf, inst, _) = load(&dir, "drop_monitor");
@@ -129,5 +143,7 @@ fn hooks_refuse_other_program_types() {
     let (bpf, inst, _) = load(dir, "drop_monitor");
     let hook = Hook::new("ksys_write", ProgType::Kprobe, 168).unwrap();
     assert!(hook.attach(&bpf, inst.prog("count_drop").unwrap()).is_err());
-    assert!(hook.attach(&bpf, inst.map("drops_by_reason").unwrap()).is_err());
+    assert!(hook
+        .attach(&bpf, inst.map("drops_by_reason").unwrap())
+        .is_err());
 }

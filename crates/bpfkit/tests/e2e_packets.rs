@@ -44,7 +44,12 @@ fn sockex1_counts_bytes_per_ip_protocol_on_a_packet_socket() {
         let map = inst.map("proto_bytes").unwrap();
         for (proto, want) in expected.iter().enumerate() {
             let v = bpf.map_lookup(map, &(proto as u32).to_le_bytes()).unwrap();
-            assert_eq!(u64_at(&v, 0), *want, "protocol {proto} in {}", dir.display());
+            assert_eq!(
+                u64_at(&v, 0),
+                *want,
+                "protocol {proto} in {}",
+                dir.display()
+            );
         }
     }
 }
@@ -94,10 +99,14 @@ fn xdp_globals_drops_discard_answers_pings_and_counts_in_globals() {
             }
         }
         // .data: bytes_seen starts at 1000; .bss: verdict counts.
-        let data = bpf.map_lookup(inst.map(".data").unwrap(), &0u32.to_le_bytes()).unwrap();
+        let data = bpf
+            .map_lookup(inst.map(".data").unwrap(), &0u32.to_le_bytes())
+            .unwrap();
         let total: u64 = frames.iter().map(|f| f.len() as u64).sum();
         assert_eq!(u64_at(&data, 0), 1000 + total);
-        let bss = bpf.map_lookup(inst.map(".bss").unwrap(), &0u32.to_le_bytes()).unwrap();
+        let bss = bpf
+            .map_lookup(inst.map(".bss").unwrap(), &0u32.to_le_bytes())
+            .unwrap();
         for v in 0..5u32 {
             let n = verdicts.iter().filter(|&&x| x == v).count() as u64;
             assert_eq!(u64_at(&bss, 8 * v as usize), n, "verdict {v}");
@@ -118,10 +127,8 @@ fn tc_rewrite_dnats_port_8080_with_valid_checksums() {
             let runs = run_pipeline(&bpf, &[prog], f).unwrap();
             let run = &runs[0];
             assert_eq!(run.retval, 0, "TC_ACT_OK");
-            let is_match = f.len() > 38
-                && f[12..14] == [0x08, 0x00]
-                && (f[23] == 6 || f[23] == 17)
-                && {
+            let is_match =
+                f.len() > 38 && f[12..14] == [0x08, 0x00] && (f[23] == 6 || f[23] == 17) && {
                     let l4 = 14 + usize::from(f[14] & 0xf) * 4;
                     f[l4 + 2..l4 + 4] == 8080u16.to_be_bytes()
                 };
@@ -146,7 +153,9 @@ fn tc_rewrite_dnats_port_8080_with_valid_checksums() {
             pseudo.extend_from_slice(seg);
             assert_eq!(inet_csum(&pseudo), 0, "L4 checksum");
         }
-        let data = bpf.map_lookup(inst.map(".bss").unwrap(), &0u32.to_le_bytes()).unwrap();
+        let data = bpf
+            .map_lookup(inst.map(".bss").unwrap(), &0u32.to_le_bytes())
+            .unwrap();
         assert_eq!(u64_at(&data, 0), rewritten);
     }
     assert!(rewritten > 0);

@@ -122,7 +122,9 @@ pub fn write_pcap<W: Write>(out: W, frames: &[Frame]) -> Result<(), CaptureError
     let mut w =
         PcapWriter::with_header(out, header).map_err(|e| CaptureError::Write(e.to_string()))?;
     for f in frames {
-        let orig_len = f.orig_len.max(u32::try_from(f.data.len()).unwrap_or(u32::MAX));
+        let orig_len = f
+            .orig_len
+            .max(u32::try_from(f.data.len()).unwrap_or(u32::MAX));
         w.write_packet(&PcapPacket::new(f.timestamp, orig_len, &f.data))
             .map_err(|e| CaptureError::Write(e.to_string()))?;
     }

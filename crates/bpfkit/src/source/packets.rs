@@ -46,9 +46,7 @@ pub struct FrameRun {
 pub fn passes(t: ProgType, retval: u32) -> bool {
     match t {
         ProgType::SocketFilter => retval != 0,
-        ProgType::SchedCls | ProgType::SchedAct => {
-            retval != TC_ACT_SHOT && retval != TC_ACT_STOLEN
-        }
+        ProgType::SchedCls | ProgType::SchedAct => retval != TC_ACT_SHOT && retval != TC_ACT_STOLEN,
         ProgType::Xdp => retval == XDP_PASS || retval == XDP_TX,
         _ => false,
     }
@@ -64,7 +62,11 @@ pub fn run_frame(bpf: &Bpf, fd: Fd, frame: &[u8]) -> Result<FrameRun, Errno> {
     let t = prog.prog_type();
     if frame.len() < crate::prog::skb::ETH_HLEN {
         return Err(Errno::Einval(
-            format!("frame has {} bytes, less than an Ethernet header", frame.len()).into(),
+            format!(
+                "frame has {} bytes, less than an Ethernet header",
+                frame.len()
+            )
+            .into(),
         ));
     }
     match t {
