@@ -249,6 +249,23 @@ pub(crate) enum Opc {
     Arsh32XS,
     /// Fused packet bounds check `mov64 d, s; add64 d, k; if d > x goto t`.
     MovAddJgt64,
+    /// Fused `mul32 d, k1; add32 d, k2` (hashing's multiply-accumulate); `k` = `k1 | k2 << 32`.
+    MulAdd32KK,
+    /// Fused `mul32 d, k1; rsh32 d, k2` (multiplicative hashing).
+    MulRsh32KK,
+    /// Fused `rsh32 d, k1; and32 d, k2` (bit-field extraction).
+    RshAnd32KK,
+    /// Fused `and32 d, k1; rsh32 d, k2` (bit-field extraction).
+    AndRsh32KK,
+    /// Fused `lsh32 d, k1; and32 d, k2` (scaled bit field, e.g. an IPv4 header length).
+    LshAnd32KK,
+    /// Fused `rsh64 d, k1; and64 d, k2` (`k2` sign-extended at run time).
+    RshAnd64KK,
+    /// Fused `and64 d, k1; rsh64 d, k2` (`k1` sign-extended at run time).
+    AndRsh64KK,
+    /// The 32-bit rotate idiom `mov32 s, d; rsh32 s, k1; lsh32 d, k2; or32 d, s`: `s = d >> k1;
+    /// d = (d << k2) | s`, with `k` = `k1 | k2 << 32`.
+    Funnel32,
 }
 
 /// One pre-decoded instruction.

@@ -1,16 +1,23 @@
 //! Superinstructions for the fast interpreter: common instruction sequences of compiled eBPF
 //! fused into one dispatch.
 //!
-//! eBPF is a two-address ISA, so compilers emit `rD = rS; rD op= K` wherever they need a
-//! three-address operation, and every packet access is guarded by the bounds-check idiom
-//! `rD = rS; rD += N; if rD > rEnd goto out`. This pass rewrites such sequences into one
-//! instruction ([`Opc::Add64KS`], [`Opc::MovAddJgt64`], ...) that does the work of all of them
-//! and then continues after the last one.
+//! eBPF is a two-address ISA without rotates, so compilers emit recognisable sequences:
+//! - `rD = rS; rD op= K|rX` wherever a three-address operation is needed ([`Opc::Add64KS`],
+//!   [`Opc::Xor32XS`], ...);
+//! - the packet bounds check `rD = rS; rD += N; if rD > rEnd goto out` before every packet
+//!   access ([`Opc::MovAddJgt64`]);
+//! - the rotate `wS = wD; wS >>= A; wD <<= B; wD |= wS` of every hash function
+//!   ([`Opc::Funnel32`]);
+//! - constant pairs: multiply-accumulate and multiplicative hashing (`*=` then `+=` / `>>=`),
+//!   bit-field extraction (`>>=` / `<<=` then `&=`, `&=` then `>>=`) ([`Opc::MulAdd32KK`], ...).
+//!
+//! Each fused instruction does the work of the whole sequence and continues after it.
 //!
 //! Fused code keeps every index: the fused instruction replaces the first of the sequence and
 //! the others stay in place (they are skipped, never reached). A sequence is fused only when no
 //! jump, call or return can land inside it, so every jump target still holds the instruction it
-//! held. The checked interpreter runs the unfused code, one instruction per step.
+//! held. The checked interpreter runs the unfused code, one instruction per step; the
+//! `fusion` property test checks that both agree.
 
 use crate::code::{Opc, I};
 
@@ -54,6 +61,47 @@ pub(crate) fn fuse(code: &[I]) -> Vec<I> {
                 continue;
             }
         }
+        if let (Some(&c), Some(&e)) = (code.get(j + 2), code.get(j + 3)) {
+            // The rotate idiom: `mov32 s, d; rsh32 s, k1; lsh32 d, k2; or32 d, s`.
+            if !target[j + 2]
+                && !target[j + 3]
+                && a.op == Opc::Mov32X
+                && b.op == Opc::Rsh32K
+                && c.op == Opc::Lsh32K
+                && e.op == Opc::Or32X
+                && b.d == a.d
+                && c.d == a.s
+                && e.d == a.s
+                && e.s == a.d
+                && a.d != a.s
+            {
+                let k = (b.k & 31) | ((c.k & 31) << 32);
+                fast[j] = I {
+                    op: Opc::Funnel32,
+                    d: a.s,
+                    s: a.d,
+                    x: 0,
+                    t: 0,
+                    k,
+                };
+                j += 4;
+                continue;
+            }
+        }
+        if let Some(op) = k_pair(a.op, b.op).filter(|_| a.d == b.d) {
+            // Both immediates in one word: their low 32 bits are the instructions' immediates.
+            let k = (a.k & 0xffff_ffff) | ((b.k & 0xffff_ffff) << 32);
+            fast[j] = I {
+                op,
+                d: a.d,
+                s: 0,
+                x: 0,
+                t: 0,
+                k,
+            };
+            j += 2;
+            continue;
+        }
         if let Some(op) = three_address(a, b) {
             // `rD = rS; rD op= rX` reads rX after the move: if X is D, it reads S.
             let x = if b.s == a.d { a.s } else { b.s };
@@ -71,6 +119,21 @@ pub(crate) fn fuse(code: &[I]) -> Vec<I> {
         j += 1;
     }
     fast
+}
+
+/// The fused opcode for two constant operations on one register, `a; b`.
+fn k_pair(a: Opc, b: Opc) -> Option<Opc> {
+    use Opc as O;
+    Some(match (a, b) {
+        (O::Mul32K, O::Add32K) => O::MulAdd32KK,
+        (O::Mul32K, O::Rsh32K) => O::MulRsh32KK,
+        (O::Rsh32K, O::And32K) => O::RshAnd32KK,
+        (O::And32K, O::Rsh32K) => O::AndRsh32KK,
+        (O::Lsh32K, O::And32K) => O::LshAnd32KK,
+        (O::Rsh64K, O::And64K) => O::RshAnd64KK,
+        (O::And64K, O::Rsh64K) => O::AndRsh64KK,
+        _ => return None,
+    })
 }
 
 /// The fused opcode for `a; b` when `a` is a move into the register `b` operates on.

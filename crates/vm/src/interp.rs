@@ -119,8 +119,10 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
     let mut stack = [MaybeUninit::<u64>::uninit(); STACK_WORDS];
     let base = stack.as_mut_ptr().expose_provenance() as u64;
     let top = base + (STACK_WORDS * 8) as u64;
-    // SAFETY: frame 0 is the last STACK_SIZE bytes of `stack`, writable.
-    unsafe { zero(top - STACK_SIZE as u64, STACK_SIZE) };
+    // The bytes of each frame that are zeroed when it is entered: all of them when checked.
+    let zero_bytes = |p: &Program| if CHECKED { STACK_SIZE } else { p.fast_zero };
+    // SAFETY: frame 0 is the last STACK_SIZE bytes of `stack` (zero_bytes <= STACK_SIZE).
+    unsafe { zero(top - zero_bytes(entry) as u64, zero_bytes(entry)) };
 
     let mut reg = [0u64; 16];
     reg[1..6].copy_from_slice(&ctx.args);
@@ -569,6 +571,13 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                         prog = vm.program();
                         base = code_of(prog, CHECKED).as_ptr();
                         ip = base;
+                        // The target may read stack bytes the caller never wrote (Linux shows
+                        // it the old frame); give it zeroes where it can look.
+                        let n = zero_bytes(prog);
+                        let from = rd!(10u8) - n as u64;
+                        // SAFETY: the current frame [r10 - STACK_SIZE, r10) lies inside
+                        // `stack`, and n <= STACK_SIZE.
+                        unsafe { zero(from, n) };
                         loops = MAY_GOTO_LOOPS;
                         if CHECKED {
                             // The target was verified with only the context in r1.
@@ -602,10 +611,11 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                 });
                 depth += 1;
                 wr!(10u8, rd!(10u8) - STACK_SIZE as u64);
-                let frame = rd!(10u8) - STACK_SIZE as u64;
+                let n = zero_bytes(prog);
+                let from = rd!(10u8) - n as u64;
                 // SAFETY: depth < MAX_CALL_FRAMES, so the new frame [r10 - STACK_SIZE, r10) lies
-                // inside `stack`.
-                unsafe { zero(frame, STACK_SIZE) };
+                // inside `stack`, and n <= STACK_SIZE.
+                unsafe { zero(from, n) };
                 goto!(i.t);
                 loops = MAY_GOTO_LOOPS;
                 if CHECKED {
@@ -771,6 +781,48 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                     u64::from(((rd!(i.s) as i32) >> (rd!(i.x) & 31)) as u32)
                 );
                 ip = ip.wrapping_add(1);
+            }
+            Opc::MulAdd32KK => {
+                let v = (rd!(i.d) as u32).wrapping_mul(i.k as u32);
+                wr!(i.d, u64::from(v.wrapping_add((i.k >> 32) as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::MulRsh32KK => {
+                let v = (rd!(i.d) as u32).wrapping_mul(i.k as u32);
+                wr!(i.d, u64::from(v >> ((i.k >> 32) & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::RshAnd32KK => {
+                let v = (rd!(i.d) as u32) >> (i.k & 31);
+                wr!(i.d, u64::from(v & (i.k >> 32) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::AndRsh32KK => {
+                let v = rd!(i.d) as u32 & i.k as u32;
+                wr!(i.d, u64::from(v >> ((i.k >> 32) & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::LshAnd32KK => {
+                let v = (rd!(i.d) as u32) << (i.k & 31);
+                wr!(i.d, u64::from(v & (i.k >> 32) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::RshAnd64KK => {
+                let v = rd!(i.d) >> (i.k & 63);
+                wr!(i.d, v & (i.k >> 32) as i32 as i64 as u64);
+                ip = ip.wrapping_add(1);
+            }
+            Opc::AndRsh64KK => {
+                let v = rd!(i.d) & (i.k as i32 as i64 as u64);
+                wr!(i.d, v >> ((i.k >> 32) & 63));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Funnel32 => {
+                let v = rd!(i.d) as u32;
+                let low = v >> (i.k & 31);
+                wr!(i.s, u64::from(low));
+                wr!(i.d, u64::from((v << ((i.k >> 32) & 31)) | low));
+                ip = ip.wrapping_add(3);
             }
             Opc::MovAddJgt64 => {
                 let v = rd!(i.s).wrapping_add(i.k);
