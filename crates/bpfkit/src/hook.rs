@@ -272,6 +272,7 @@ impl PtRegs {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
 mod tests {
     use super::*;
 

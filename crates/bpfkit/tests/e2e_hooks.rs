@@ -1,6 +1,7 @@
 //! End-to-end: the tracing examples (tracex2, drop monitor) attached to host-declared hooks and
 //! fired by a small host program; the expected maps are computed by the test from the events
 //! it fires.
+#![allow(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
 
 mod e2e_support;
 

@@ -1,6 +1,7 @@
 //! End-to-end: the packet examples (sockex1, xdp_globals, tc_rewrite) instantiated from their
 //! ELF objects and run on the committed capture, frame by frame, with expected results that
 //! each test computes by parsing the frames itself.
+#![allow(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
 
 mod e2e_support;
 

@@ -1,6 +1,7 @@
 //! `bpfkit run OBJ --pcap`, `bpfkit prog` and `bpfkit map` on the committed examples: results
 //! checked against values the test derives from the capture itself, and bad inputs giving clean
 //! errors (exit status 2, a message, never a panic).
+#![allow(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -160,7 +160,6 @@ impl Bpf {
             log_level: attr.log_level,
             license: attr.license.to_string(),
             btf_func_info,
-            ..Options::default()
         };
         let verified = verify(attr.insns, &env, &opts).map_err(|r| LoadError {
             errno: errno_of(&r),

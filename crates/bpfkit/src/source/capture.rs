@@ -132,6 +132,7 @@ pub fn write_pcap<W: Write>(out: W, frames: &[Frame]) -> Result<(), CaptureError
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
 mod tests {
     use super::*;
 
