@@ -8,7 +8,9 @@
 //! State: registers in a local `[u64; 16]` (register numbers are masked with 15, so indexing
 //! needs no bounds check), `pc` an index into the pre-decoded code, a native-stack array holding
 //! [`MAX_CALL_FRAMES`] eBPF frames of [`STACK_SIZE`] bytes (frame 0 at the top; each frame is
-//! zeroed when entered), and a small array of return records for local calls.
+//! zeroed when entered), and a small array of return records for local calls. `acc` keeps the
+//! last value written to any register in a machine register for the fast code's accumulator
+//! forms (see [`crate::fuse`]).
 //!
 //! The checked instance additionally counts instructions against the budget, tracks which
 //! registers hold a value (the verifier's `!read_ok` rule, on the path actually taken), and
@@ -136,6 +138,9 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
     let mut frames: [Option<Frame<'_>>; MAX_CALL_FRAMES] = [None; MAX_CALL_FRAMES];
     let mut tail_calls: u32 = 0;
     let mut loops: u32 = MAY_GOTO_LOOPS;
+    // The last value written to a register, kept in a machine register: an accumulator form
+    // reads its destination from here instead of from the register file.
+    let mut acc: u64 = 0;
     let mut chk = Checker {
         regions: if CHECKED {
             ctx.all_regions()
@@ -161,6 +166,13 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
             let v: u64 = $v;
             // SAFETY: as for rd!.
             unsafe { *regs.add(usize::from($x)) = v };
+            #[allow(
+                unused_assignments,
+                reason = "every write sets acc; only some successors read it"
+            )]
+            {
+                acc = v;
+            }
         }};
     }
     // The index of the instruction `ip` points at.
@@ -624,6 +636,58 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
             }
             Opc::Exit => exit!(),
             Opc::FellOff => fail!(ErrorKind::FellOffEnd),
+
+            // Accumulator forms: the destination's value is `acc`.
+            Opc::Add32KA => wr!(i.d, u64::from((acc as u32).wrapping_add(i.k as u32))),
+            Opc::Sub32KA => wr!(i.d, u64::from((acc as u32).wrapping_sub(i.k as u32))),
+            Opc::Mul32KA => wr!(i.d, u64::from((acc as u32).wrapping_mul(i.k as u32))),
+            Opc::Or32KA => wr!(i.d, u64::from(acc as u32 | i.k as u32)),
+            Opc::And32KA => wr!(i.d, u64::from(acc as u32 & i.k as u32)),
+            Opc::Xor32KA => wr!(i.d, u64::from(acc as u32 ^ i.k as u32)),
+            Opc::Lsh32KA => wr!(i.d, u64::from((acc as u32) << (i.k & 31))),
+            Opc::Rsh32KA => wr!(i.d, u64::from((acc as u32) >> (i.k & 31))),
+            Opc::Arsh32KA => wr!(i.d, u64::from(((acc as i32) >> (i.k & 31)) as u32)),
+            Opc::Add32XA => wr!(i.d, u64::from((acc as u32).wrapping_add(rd!(i.s) as u32))),
+            Opc::Or32XA => wr!(i.d, u64::from((acc | rd!(i.s)) as u32)),
+            Opc::Xor32XA => wr!(i.d, u64::from((acc ^ rd!(i.s)) as u32)),
+            Opc::And32XA => wr!(i.d, u64::from((acc & rd!(i.s)) as u32)),
+            Opc::Add64KA => wr!(i.d, acc.wrapping_add(i.k)),
+            Opc::And64KA => wr!(i.d, acc & (i.k)),
+            Opc::Or64XA => wr!(i.d, acc | (rd!(i.s))),
+            Opc::Xor64XA => wr!(i.d, acc ^ (rd!(i.s))),
+            Opc::Add64XA => wr!(i.d, acc.wrapping_add(rd!(i.s))),
+            Opc::MulAdd32KKA => {
+                let v = (acc as u32).wrapping_mul(i.k as u32);
+                wr!(i.d, u64::from(v.wrapping_add((i.k >> 32) as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::MulRsh32KKA => {
+                let v = (acc as u32).wrapping_mul(i.k as u32);
+                wr!(i.d, u64::from(v >> ((i.k >> 32) & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::RshAnd32KKA => {
+                let v = (acc as u32) >> (i.k & 31);
+                wr!(i.d, u64::from(v & (i.k >> 32) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::LshAnd32KKA => {
+                let v = (acc as u32) << (i.k & 31);
+                wr!(i.d, u64::from(v & (i.k >> 32) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::AndRsh32KKA => {
+                let v = acc as u32 & i.k as u32;
+                wr!(i.d, u64::from(v >> ((i.k >> 32) & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Funnel32A => {
+                let v = acc as u32;
+                let low = v >> (i.k & 31);
+                wr!(i.s, u64::from(low));
+                wr!(i.d, u64::from((v << ((i.k >> 32) & 31)) | low));
+                ip = ip.wrapping_add(3);
+            }
 
             // Superinstructions (fast code only): each skips the instructions it stands for.
             Opc::Add64KS => {

@@ -114,6 +114,7 @@ fn program() -> impl Strategy<Value = Vec<Insn>> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
     #[test]
     fn fused_fast_code_agrees_with_the_checked_interpreter(prog in program()) {
         let helpers = Helpers::new();
