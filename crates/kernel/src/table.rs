@@ -466,24 +466,45 @@ pub struct KernelRun {
 /// statistics line (`processed N insns ...`).
 #[must_use]
 pub fn error_lines(log: &str) -> Vec<&str> {
-    let lines: Vec<&str> = log.lines().collect();
-    let end = lines
-        .iter()
-        .position(|l| l.starts_with("processed ") && l.contains(" insns (limit "))
-        .unwrap_or(lines.len());
+    // Lines up to the statistics. Some messages lack their final newline, so the statistics
+    // can start mid-line ("expected prog array map for tail callprocessed 3 insns ..."): the
+    // part before them still belongs to the message.
+    let mut lines: Vec<&str> = Vec::new();
+    for line in log.lines() {
+        let kept = strip_statistics(line);
+        if kept.len() < line.len() {
+            if !kept.is_empty() {
+                lines.push(kept);
+            }
+            break;
+        }
+        lines.push(line);
+    }
     let is_progress = |l: &str| {
         let digits = l.bytes().take_while(u8::is_ascii_digit).count();
         (digits > 0 && l[digits..].starts_with(':')) || l.starts_with("from ")
     };
-    let start = lines[..end]
-        .iter()
-        .rposition(|l| is_progress(l))
-        .map_or(0, |p| p + 1);
-    lines[start..end]
+    let start = lines.iter().rposition(|l| is_progress(l)).map_or(0, |p| p + 1);
+    lines[start..]
         .iter()
         .copied()
         .filter(|l| !l.trim().is_empty())
         .collect()
+}
+
+/// The part of a log line before the statistics (`processed N insns (limit ...`), if any.
+fn strip_statistics(line: &str) -> &str {
+    let mut from = 0;
+    while let Some(p) = line[from..].find("processed ") {
+        let at = from + p;
+        let rest = &line[at + "processed ".len()..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && rest[digits..].starts_with(" insns (limit ") {
+            return &line[..at];
+        }
+        from = at + 1;
+    }
+    line
 }
 
 /// Loads a case (already assembled, map references resolved by index) into the kernel: creates
@@ -671,6 +692,8 @@ expect: accept
         assert_eq!(error_lines(log), vec!["R2 !read_ok"]);
         let cfg = "unreachable insn 2\nprocessed 0 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n";
         assert_eq!(error_lines(cfg), vec!["unreachable insn 2"]);
+        let joined = "0: (85) call bpf_tail_call#12\nexpected prog array map for tail callprocessed 3 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n";
+        assert_eq!(error_lines(joined), vec!["expected prog array map for tail call"]);
     }
 
     #[test]
