@@ -1,1 +1,5 @@
-//! Shared code of the criterion benchmarks (see the `[[bench]]` targets).
+//! Shared code of the criterion benchmarks (see the `[[bench]]` targets): each peer engine set up
+//! to run the flow dissector (examples/flow_dissector) on one packet, so the benches and the
+//! tests that check the peers agree use the same glue.
+
+pub mod peers;

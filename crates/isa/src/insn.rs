@@ -28,7 +28,13 @@ impl Insn {
     /// Builds a slot from its fields.
     #[must_use]
     pub const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Self {
-        Self { code, dst, src, off, imm }
+        Self {
+            code,
+            dst,
+            src,
+            off,
+            imm,
+        }
     }
 
     /// Decodes one slot from its 8 bytes in memory order.
@@ -129,7 +135,7 @@ pub fn insns_from_bytes(bytes: &[u8]) -> Result<Vec<Insn>, BytesError> {
     if bytes.is_empty() {
         return Err(BytesError::Empty);
     }
-    if bytes.len() % Insn::SIZE != 0 {
+    if !bytes.len().is_multiple_of(Insn::SIZE) {
         return Err(BytesError::Truncated { len: bytes.len() });
     }
     Ok(bytes
@@ -237,7 +243,10 @@ mod tests {
     #[test]
     fn truncated_and_empty_inputs_are_errors() {
         assert_eq!(insns_from_bytes(&[]), Err(BytesError::Empty));
-        assert_eq!(insns_from_bytes(&[0; 9]), Err(BytesError::Truncated { len: 9 }));
+        assert_eq!(
+            insns_from_bytes(&[0; 9]),
+            Err(BytesError::Truncated { len: 9 })
+        );
         assert_eq!(insns_from_bytes(&[0; 16]).map(|v| v.len()), Ok(2));
     }
 }

@@ -10,13 +10,16 @@
 #![forbid(unsafe_code)]
 
 pub mod asm;
+mod decode;
 pub mod disasm;
+mod encode;
 pub mod insn;
 pub mod op;
 pub mod opcode;
 
+pub use asm::AsmError;
 pub use insn::{insns_from_bytes, insns_to_bytes, BytesError, Insn, InsnIdx, Reg};
 pub use op::{
-    decode, decode_all, AluOp, AtomicOp, CallTarget, EncodingError, EncodingErrorKind, EndKind,
-    JmpCond, Op, Operand, Size, Width,
+    decode, decode_all, precheck, AluOp, AtomicOp, CallTarget, EncodingError, EncodingErrorKind,
+    EndKind, JmpCond, Op, Operand, Size, Width,
 };

@@ -117,6 +117,11 @@ pub const JSLT: u8 = 0xc0;
 /// jump if less or equal (signed)
 pub const JSLE: u8 = 0xd0;
 
+/// `JMP | JCOND`: the `may_goto` family (src selects the condition).
+pub const JCOND: u8 = 0xe0;
+/// JCOND src: `may_goto`.
+pub const MAY_GOTO: u8 = 0;
+
 // Atomic operations (in the immediate of `STX | ATOMIC`).
 /// Also return the old value (or-ed into the atomic op).
 pub const FETCH: i32 = 0x01;
@@ -124,6 +129,12 @@ pub const FETCH: i32 = 0x01;
 pub const XCHG: i32 = 0xe0 | FETCH;
 /// Compare and exchange (always with FETCH).
 pub const CMPXCHG: i32 = 0xf0 | FETCH;
+/// Load-acquire (`BPF_LOAD_ACQ`, `BPF_ATOMIC_LOAD | BPF_ACQUIRE`).
+pub const LOAD_ACQ: i32 = 0x100;
+/// Store-release (`BPF_STORE_REL`, `BPF_ATOMIC_STORE | BPF_RELEASE`).
+pub const STORE_REL: i32 = 0x110;
+/// `ALU64 | MOV | X` offset of an arena address-space cast.
+pub const ADDR_SPACE_CAST: i16 = 1;
 
 // Pseudo source registers.
 /// LD_IMM64: imm is a map file descriptor.

@@ -93,6 +93,16 @@ pub fn map_create(
     })
 }
 
+/// The key pointer of an element command: null for an empty key, as maps with `key_size` 0
+/// (queues, stacks, ring buffers) need (the kernel refuses a non-null key for them).
+fn key_ptr(key: &[u8]) -> u64 {
+    if key.is_empty() {
+        0
+    } else {
+        attr::ptr_u64(key.as_ptr())
+    }
+}
+
 /// Checks a key's length against the map's key size (the kernel would read past the buffer).
 fn check_key(map: &Map, key: &[u8]) -> Result<(), Errno> {
     if key.len() == map.key_size as usize {
@@ -109,7 +119,7 @@ pub fn map_lookup(map: &Map, key: &[u8]) -> Result<Vec<u8>, Errno> {
     let mut value = vec![0u8; map.lookup_size()];
     let mut a = ElemAttr {
         map_fd: map.fd() as u32,
-        key: attr::ptr_u64(key.as_ptr()),
+        key: key_ptr(key),
         value: attr::ptr_u64(value.as_mut_ptr()),
         ..ElemAttr::default()
     };
@@ -128,7 +138,7 @@ pub fn map_update(map: &Map, key: &[u8], value: &[u8], flags: u64) -> Result<(),
     }
     let mut a = ElemAttr {
         map_fd: map.fd() as u32,
-        key: attr::ptr_u64(key.as_ptr()),
+        key: key_ptr(key),
         value: attr::ptr_u64(value.as_ptr()),
         flags,
         ..ElemAttr::default()
@@ -144,7 +154,7 @@ pub fn map_delete(map: &Map, key: &[u8]) -> Result<(), Errno> {
     check_key(map, key)?;
     let mut a = ElemAttr {
         map_fd: map.fd() as u32,
-        key: attr::ptr_u64(key.as_ptr()),
+        key: key_ptr(key),
         ..ElemAttr::default()
     };
     // SAFETY: the kernel reads key_size bytes of `key`, checked above.

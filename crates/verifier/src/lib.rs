@@ -2,9 +2,34 @@
 //!
 //! It knows helpers, maps and contexts only through the [`env`] vocabulary that the runtime
 //! supplies; it returns a [`Verified`] program that the fast interpreter and the JIT accept.
+//!
+//! The rules are the kernel's for a privileged load (CAP_BPF + CAP_PERFMON): bounded loops,
+//! pointer comparisons, reading uninitialised stack and returning pointers are allowed.
+//! Structure: [`cfg`] (control-flow checks) → [`explore`] (worklist, pruning, log) calling
+//! the transfer functions in [`rules`] over the abstract [`state`].
 #![forbid(unsafe_code)]
 
-use bpfkit_isa::Insn;
+pub mod cfg;
+pub mod env;
+pub mod explore;
+mod insn_text;
+pub mod live;
+pub mod log;
+pub mod num;
+pub mod print;
+pub mod prune;
+pub mod reject;
+pub mod rules;
+pub mod scalar;
+pub mod state;
+pub mod testing;
+
+use bpfkit_isa::{Insn, Op};
+use env::{Env, ProgType};
+pub use explore::Stats;
+pub use reject::{Errno, Reject};
+use std::fmt;
+use std::time::Instant;
 
 /// A program the verifier accepted: the only input the fast interpreter and the JIT take.
 ///
@@ -12,6 +37,9 @@ use bpfkit_isa::Insn;
 #[derive(Clone, Debug)]
 pub struct Verified {
     insns: Vec<Insn>,
+    log: String,
+    stats: Stats,
+    stack_depth: Vec<usize>,
 }
 
 impl Verified {
@@ -19,5 +47,246 @@ impl Verified {
     #[must_use]
     pub fn insns(&self) -> &[Insn] {
         &self.insns
+    }
+
+    /// The verifier log (at log level 0, empty).
+    #[must_use]
+    pub fn log(&self) -> &str {
+        &self.log
+    }
+
+    /// Exploration counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Stack bytes used by each subprogram.
+    #[must_use]
+    pub fn stack_depth(&self) -> &[usize] {
+        &self.stack_depth
+    }
+}
+
+/// A rejected program: the errno `BPF_PROG_LOAD` returns, where, why, and the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// The errno.
+    pub errno: Errno,
+    /// The instruction the error is reported at.
+    pub insn_idx: usize,
+    /// The kernel's message (one or more lines, without trailing newline).
+    pub message: String,
+    /// The log at the requested level (the message is always in it, even at level 0).
+    pub log: String,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rejected at insn {} ({}): {}",
+            self.insn_idx, self.errno, self.message
+        )
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// How to verify.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The program type.
+    pub prog_type: ProgType,
+    /// Log level bits: 1 path to the error, 2 every state, 4 statistics.
+    pub log_level: u32,
+    /// The license string; GPL-only helpers need a GPL-compatible one.
+    pub license: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            prog_type: ProgType::SocketFilter,
+            log_level: 0,
+            license: "GPL".into(),
+        }
+    }
+}
+
+/// Whether a license string is GPL-compatible (`license_is_gpl_compatible`).
+#[must_use]
+pub fn license_is_gpl_compatible(license: &str) -> bool {
+    matches!(
+        license,
+        "GPL"
+            | "GPL v2"
+            | "GPL and additional rights"
+            | "Dual BSD/GPL"
+            | "Dual MIT/GPL"
+            | "Dual MPL/GPL"
+    )
+}
+
+fn stats_text(stats: &Stats, depth: &[usize], level: u32, elapsed_us: u128) -> String {
+    let mut s = String::new();
+    if level & log::STATS != 0 {
+        s.push_str(&format!("verification time {elapsed_us} usec\n"));
+        let d: Vec<String> = depth.iter().map(ToString::to_string).collect();
+        s.push_str(&format!("stack depth {}\n", d.join("+")));
+    }
+    s.push_str(&format!(
+        "processed {} insns (limit {}) max_states_per_insn {} total_states {} peak_states {} mark_read 0\n",
+        stats.insns_processed,
+        explore::COMPLEXITY_LIMIT,
+        stats.max_states_per_insn,
+        stats.total_states,
+        stats.peak_states
+    ));
+    s
+}
+
+/// Verifies `insns` for `opts.prog_type` in `env`.
+///
+/// # Errors
+/// [`Rejected`] with the kernel's errno, message and log when Linux would reject the program.
+pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified, Rejected> {
+    let start = Instant::now();
+    let mut log = log::Log::new(opts.log_level);
+    let reject = |r: Reject, mut log: log::Log, stats: &Stats, depth: &[usize]| {
+        let mut text = r.message.clone();
+        text.push('\n');
+        log.push(&text);
+        if opts.log_level != 0 {
+            log.push(&stats_text(
+                stats,
+                depth,
+                opts.log_level,
+                start.elapsed().as_micros(),
+            ));
+        }
+        Rejected {
+            errno: r.errno,
+            insn_idx: r.insn_idx,
+            message: r.message,
+            log: log.into_text(),
+        }
+    };
+    if insns.is_empty() || insns.len() as u64 > explore::COMPLEXITY_LIMIT {
+        return Err(Rejected {
+            errno: Errno::E2BIG,
+            insn_idx: 0,
+            message: format!("program has {} instructions", insns.len()),
+            log: String::new(),
+        });
+    }
+    let none = Stats::default();
+    let subprogs = match cfg::check_subprogs(insns) {
+        Ok(s) => s,
+        Err(r) => return Err(reject(r, log, &none, &[0])),
+    };
+    if log.level2() {
+        for (i, s) in subprogs.iter().enumerate() {
+            log.push(&format!("func#{i} @{s}\n"));
+        }
+    }
+    if let Err(r) = cfg::check_opcodes(insns) {
+        return Err(reject(r, log, &none, &[0]));
+    }
+    // Map references are resolved before the control-flow check (`resolve_pseudo_ldimm64`).
+    for (i, insn) in insns.iter().enumerate() {
+        if !(insn.is_ld_imm64() && matches!(insn.src, 1 | 2)) {
+            continue;
+        }
+        let Some(map) = env.map(insn.imm) else {
+            let r = Reject::new(
+                Errno::EBADF,
+                i,
+                format!("fd {} is not pointing to valid bpf_map", insn.imm),
+            );
+            return Err(reject(r, log, &none, &[0]));
+        };
+        if insn.src == 2 {
+            // Direct value access: single-element arrays only (`array_map_direct_value_addr`).
+            let off = insns.get(i + 1).map_or(0, |n| n.imm) as u32;
+            let msg = format!(
+                "invalid access to map value pointer, value_size={} off={off}",
+                map.value_size
+            );
+            let r = if map.map_type != env::MapType::Array {
+                Some(Reject::new(
+                    Errno::EINVAL,
+                    i,
+                    "no direct value access support for this map type",
+                ))
+            } else if map.max_entries != 1 {
+                Some(Reject::new(Errno::ENOTSUPP, i, msg))
+            } else if off >= map.value_size {
+                Some(Reject::new(Errno::EINVAL, i, msg))
+            } else {
+                None
+            };
+            if let Some(r) = r {
+                return Err(reject(r, log, &none, &[0]));
+            }
+        }
+    }
+    let cfg = match cfg::check_cfg(insns, subprogs) {
+        Ok(c) => c,
+        Err(r) => return Err(reject(r, log, &none, &[0])),
+    };
+    // Decode every reachable instruction start once; errors surface when a path reaches them.
+    let mut ops: Vec<Option<Op>> = vec![None; insns.len()];
+    let mut decode_errors: Vec<Option<Reject>> = vec![None; insns.len()];
+    let mut i = 0;
+    while i < insns.len() {
+        match bpfkit_isa::decode(insns, i) {
+            Ok(op) => {
+                ops[i] = Some(op);
+                i += op.slots();
+            }
+            Err(e) => {
+                decode_errors[i] = Some(Reject::new(Errno::EINVAL, i, e.kind.kernel_message()));
+                i += if insns[i].is_ld_imm64() { 2 } else { 1 };
+            }
+        }
+    }
+    let cx = rules::Cx {
+        env,
+        prog_type: opts.prog_type,
+        gpl: license_is_gpl_compatible(&opts.license),
+        insns,
+        cfg: &cfg,
+    };
+    let mut ex = explore::Explorer::new(cx, &ops, log, decode_errors);
+    if ex.log.level2() {
+        ex.print_liveness();
+    }
+    let result = ex.run();
+    let stats = ex.stats;
+    let depth = ex.depth.clone();
+    match result {
+        Ok(()) => {
+            let mut log = ex.log;
+            if opts.log_level & (log::LEVEL1 | log::LEVEL2) == log::LEVEL1 {
+                // A successful level-1 load keeps no path (the kernel rewinds the log).
+                log.reset(0);
+            }
+            if opts.log_level != 0 {
+                log.push(&stats_text(
+                    &stats,
+                    &depth,
+                    opts.log_level,
+                    start.elapsed().as_micros(),
+                ));
+            }
+            Ok(Verified {
+                insns: insns.to_vec(),
+                log: log.into_text(),
+                stats,
+                stack_depth: depth,
+            })
+        }
+        Err(r) => Err(reject(r, ex.log, &stats, &depth)),
     }
 }

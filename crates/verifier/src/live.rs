@@ -1,0 +1,138 @@
+//! Static register liveness (`compute_live_registers`): which registers an instruction's
+//! successors may read before writing them. Pruning ignores dead registers, and log level 2
+//! prints the table as the kernel does.
+
+use crate::env::{ArgType, Env, ProgType};
+use bpfkit_isa::{AtomicOp, CallTarget, Insn, Op, Operand};
+
+fn bit(r: u8) -> u16 {
+    1 << r
+}
+
+/// Registers read (`use`) and written (`def`) by one instruction.
+#[must_use]
+pub fn use_def(op: &Op, env: &dyn Env, prog_type: ProgType) -> (u16, u16) {
+    let src_bits = |s: &Operand| match s {
+        Operand::Reg(r) => bit(r.num()),
+        Operand::Imm(_) => 0,
+    };
+    match op {
+        Op::Alu {
+            op: bpfkit_isa::AluOp::Mov | bpfkit_isa::AluOp::Movsx(_),
+            dst,
+            src,
+            ..
+        } => (src_bits(src), bit(dst.num())),
+        Op::Alu { dst, src, .. } => (bit(dst.num()) | src_bits(src), bit(dst.num())),
+        Op::Neg { dst, .. } | Op::End { dst, .. } => (bit(dst.num()), bit(dst.num())),
+        Op::LdImm64 { dst, .. } => (0, bit(dst.num())),
+        Op::LdAbs { .. } => (bit(6), 0x3f),
+        Op::LdInd { src, .. } => (bit(6) | bit(src.num()), 0x3f),
+        Op::Load { dst, src, .. } => (bit(src.num()), bit(dst.num())),
+        Op::StoreImm { dst, .. } => (bit(dst.num()), 0),
+        Op::StoreReg { dst, src, .. } => (bit(dst.num()) | bit(src.num()), 0),
+        Op::Atomic { dst, src, op, .. } => {
+            let mut u = bit(dst.num()) | bit(src.num());
+            let mut d = 0;
+            match op {
+                AtomicOp::Cmpxchg => {
+                    u |= bit(0);
+                    d |= bit(0);
+                }
+                AtomicOp::Xchg => d |= bit(src.num()),
+                AtomicOp::Add { fetch }
+                | AtomicOp::Or { fetch }
+                | AtomicOp::And { fetch }
+                | AtomicOp::Xor { fetch } => {
+                    if *fetch {
+                        d |= bit(src.num());
+                    }
+                }
+            }
+            (u, d)
+        }
+        Op::Ja { .. } | Op::MayGoto { .. } => (0, 0),
+        Op::LoadAcquire { dst, src, .. } => (bit(src.num()), bit(dst.num())),
+        Op::StoreRelease { dst, src, .. } => (bit(dst.num()) | bit(src.num()), 0),
+        Op::Jcond { dst, src, .. } => (bit(dst.num()) | src_bits(src), 0),
+        Op::Call(CallTarget::Helper(id)) => {
+            let args = env.helper(prog_type, *id).map_or(5, |p| {
+                p.args
+                    .iter()
+                    .take_while(|a| **a != ArgType::DontCare)
+                    .count()
+            });
+            let u = ((1u16 << (args + 1)) - 1) & !1;
+            (u, 0x3f)
+        }
+        Op::Call(_) => (0x3e, 0x3f),
+        Op::Exit => (bit(0), 0),
+    }
+}
+
+/// Live-in register masks per instruction slot (bit `i` = register `i`), computed over the
+/// decoded instructions `ops` (`None` for second LD_IMM64 slots and undecodable slots).
+#[must_use]
+pub fn live_in(insns: &[Insn], ops: &[Option<Op>], env: &dyn Env, prog_type: ProgType) -> Vec<u16> {
+    let n = insns.len();
+    let ud: Vec<(u16, u16)> = ops
+        .iter()
+        .map(|o| o.as_ref().map_or((0, 0), |op| use_def(op, env, prog_type)))
+        .collect();
+    let succ = |i: usize| -> [Option<usize>; 2] {
+        let Some(op) = &ops[i] else {
+            return [None, None];
+        };
+        let next = |k: usize| if i + k < n { Some(i + k) } else { None };
+        let tgt = |off: i64| {
+            let t = i as i64 + 1 + off;
+            if t >= 0 && (t as usize) < n {
+                Some(t as usize)
+            } else {
+                None
+            }
+        };
+        match op {
+            Op::Exit => [None, None],
+            Op::Ja { off, .. } => [tgt(i64::from(*off)), None],
+            Op::Jcond { off, .. } | Op::MayGoto { off } => [next(1), tgt(i64::from(*off))],
+            Op::LdImm64 { .. } => [next(2), None],
+            _ => [next(1), None],
+        }
+    };
+    let mut live = vec![0u16; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in (0..n).rev() {
+            if ops[i].is_none() {
+                continue;
+            }
+            let mut out = 0u16;
+            for s in succ(i).into_iter().flatten() {
+                out |= live[s];
+            }
+            let (u, d) = ud[i];
+            let new = u | (out & !d);
+            if new != live[i] {
+                live[i] = new;
+                changed = true;
+            }
+        }
+    }
+    live
+}
+
+/// The kernel's text for a live mask: `01........` (digit when live).
+#[must_use]
+pub fn mask_text(mask: u16) -> String {
+    (0..10)
+        .map(|r| {
+            if mask & (1 << r) != 0 {
+                char::from(b'0' + r as u8)
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}

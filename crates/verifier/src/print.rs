@@ -1,0 +1,159 @@
+//! The verifier state in the kernel's log format (`print_verifier_state`, `print_reg_state`).
+
+use crate::num;
+use crate::state::{Frame, RegState, RegType, SlotType, State};
+use std::fmt::Write;
+
+/// Which registers and stack slots an instruction touched (`mark_reg_scratched`,
+/// `mark_stack_slot_scratched`): the log prints only those after the instruction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Scratch {
+    /// Bit `i` = register `i`.
+    pub regs: u16,
+    /// Bit `i` = stack slot `i` (`fp-8*(i+1)`).
+    pub slots: u64,
+}
+
+impl Scratch {
+    /// Everything (the state printed at entry and after a branch is resumed).
+    pub const ALL: Scratch = Scratch {
+        regs: u16::MAX,
+        slots: u64::MAX,
+    };
+
+    /// Marks register `r`.
+    pub fn reg(&mut self, r: u8) {
+        self.regs |= 1 << r;
+    }
+
+    /// Marks the stack slot holding frame offset `off` (negative).
+    pub fn slot_at(&mut self, off: i32) {
+        if (-512..0).contains(&off) {
+            self.slots |= 1 << ((-off - 1) / 8);
+        }
+    }
+
+    /// Whether anything is marked.
+    #[must_use]
+    pub fn any(&self) -> bool {
+        self.regs != 0 || self.slots != 0
+    }
+}
+
+fn snum(v: i64) -> String {
+    if (i64::from(i16::MIN)..=i64::from(i16::MAX)).contains(&v) {
+        format!("{v}")
+    } else {
+        format!("{:#x}", v as u64)
+    }
+}
+
+fn unum(v: u64) -> String {
+    if v <= u64::from(u16::MAX) {
+        format!("{v}")
+    } else {
+        format!("{v:#x}")
+    }
+}
+
+/// One register's text (`print_reg_state`), e.g. `ctx()`, `fp-8`, `map_value(ks=4,vs=8)`.
+#[must_use]
+pub fn reg_text(reg: &RegState, frameno: u8) -> String {
+    let t = reg.ty;
+    if t == RegType::Scalar {
+        return num::log_text(&reg.var);
+    }
+    let mut s = String::from(t.kernel_name());
+    if t == RegType::Stack {
+        if frameno != reg.frameno {
+            let _ = write!(s, "[{}]", reg.frameno);
+        }
+        if let Some(v) = reg.var.const_value() {
+            s.push_str(&snum((v as i64).wrapping_add(i64::from(reg.off))));
+            return s;
+        }
+    }
+    let mut attrs: Vec<String> = Vec::new();
+    if reg.id != 0 {
+        attrs.push(format!("id={}", reg.id));
+    }
+    if let Some(m) = &reg.map {
+        if matches!(
+            t,
+            RegType::MapPtr | RegType::MapValue | RegType::MapValueOrNull
+        ) {
+            attrs.push(format!("ks={},vs={}", m.key_size, m.value_size));
+        }
+    }
+    if reg.off != 0 {
+        attrs.push(format!("off={}", snum(i64::from(reg.off))));
+    }
+    if t.is_pkt_pointer() {
+        attrs.push(format!("r={}", unum(u64::from(reg.range))));
+    }
+    match reg.var.const_value() {
+        Some(0) => {}
+        Some(v) => attrs.push(format!("imm={}", snum(v as i64))),
+        None => {
+            let text = num::log_text(&reg.var);
+            // The scalar printer yields `scalar(a,b,...)`; a pointer shows the same list.
+            if let Some(inner) = text
+                .strip_prefix("scalar(")
+                .and_then(|x| x.strip_suffix(')'))
+            {
+                if !inner.is_empty() {
+                    attrs.push(inner.to_string());
+                }
+            }
+        }
+    }
+    s.push('(');
+    s.push_str(&attrs.join(","));
+    s.push(')');
+    s
+}
+
+/// The state of the innermost frame as the log prints it after an instruction: the scratched
+/// registers and stack slots (all of them with `Scratch::ALL`), each preceded by a space.
+#[must_use]
+pub fn state_text(state: &State, scratch: Scratch) -> String {
+    let frame = state.cur();
+    let mut s = String::new();
+    if frame.frameno != 0 {
+        let _ = write!(s, " frame{}:", frame.frameno);
+    }
+    frame_text(&mut s, frame, scratch);
+    s
+}
+
+fn frame_text(s: &mut String, frame: &Frame, scratch: Scratch) {
+    for (i, reg) in frame.regs.iter().enumerate() {
+        if reg.ty == RegType::NotInit || scratch.regs & (1 << i) == 0 {
+            continue;
+        }
+        let _ = write!(s, " R{i}={}", reg_text(reg, frame.frameno));
+    }
+    for (i, slot) in frame.stack.iter().enumerate() {
+        if i < 64 && scratch.slots & (1 << i) == 0 {
+            continue;
+        }
+        let off = -8 * (i as i32 + 1);
+        if slot.bytes[7] == SlotType::Spill {
+            let _ = write!(s, " fp{off}=");
+            for b in &slot.bytes {
+                if *b != SlotType::Spill {
+                    s.push(b.letter());
+                }
+            }
+            s.push_str(&reg_text(&slot.spilled, frame.frameno));
+        } else {
+            if slot.bytes.iter().all(|b| *b == SlotType::Invalid) {
+                continue;
+            }
+            let _ = write!(s, " fp{off}=");
+            for b in &slot.bytes {
+                s.push(b.letter());
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! State subsumption for pruning (`states_equal`, `regsafe`, `stacksafe`, `check_ids`): a
+//! new state that is within an already fully explored one at the same instruction needs no
+//! further exploration.
+
+use crate::num;
+use crate::state::{Frame, RegState, RegType, SlotType, State};
+
+/// A consistent mapping of old ids to current ids (`struct bpf_idmap`).
+#[derive(Default)]
+struct IdMap(Vec<(u32, u32)>);
+
+impl IdMap {
+    /// `check_ids`: whether `old` ↔ `cur` is consistent with what was seen so far.
+    fn check(&mut self, old: u32, cur: u32) -> bool {
+        if old == 0 || cur == 0 {
+            return old == cur;
+        }
+        for &(o, c) in &self.0 {
+            if o == old {
+                return c == cur;
+            }
+            if c == cur {
+                return false;
+            }
+        }
+        self.0.push((old, cur));
+        true
+    }
+}
+
+fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
+    if old.ty == RegType::NotInit {
+        return true;
+    }
+    if cur.ty != old.ty {
+        return false;
+    }
+    match old.ty {
+        RegType::NotInit => true,
+        RegType::Scalar => num::within(&cur.var, &old.var),
+        RegType::MapPtr => old.map.map(|m| m.handle) == cur.map.map(|m| m.handle),
+        RegType::MapValue | RegType::MapValueOrNull => {
+            old.map.map(|m| m.handle) == cur.map.map(|m| m.handle)
+                && old.off == cur.off
+                && num::within(&cur.var, &old.var)
+                && ids.check(old.id, cur.id)
+        }
+        RegType::Packet | RegType::PacketMeta => {
+            old.off == cur.off
+                && cur.range >= old.range
+                && num::within(&cur.var, &old.var)
+                && ids.check(old.id, cur.id)
+        }
+        RegType::Stack => old.frameno == cur.frameno && old.off == cur.off && old.var == cur.var,
+        RegType::Ctx | RegType::PacketEnd => old.off == cur.off && old.var == cur.var,
+    }
+}
+
+fn stacksafe(old: &Frame, cur: &Frame, ids: &mut IdMap) -> bool {
+    for (spi, os) in old.stack.iter().enumerate() {
+        for b in 0..8 {
+            let ot = os.bytes[b];
+            // Privileged programs may read uninitialised stack: unset and data bytes of the
+            // old state match anything.
+            if ot == SlotType::Invalid || ot == SlotType::Misc {
+                continue;
+            }
+            let Some(cs) = cur.stack.get(spi) else {
+                return false;
+            };
+            if cs.bytes[b] != ot {
+                return false;
+            }
+        }
+        if os.bytes[7] == SlotType::Spill {
+            let Some(cs) = cur.stack.get(spi) else {
+                return false;
+            };
+            if !regsafe(&os.spilled, &cs.spilled, ids) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Whether `cur` is within `old` (both at the same instruction); `live` masks the registers of
+/// the innermost frame that may still be read.
+#[must_use]
+pub fn states_equal(old: &State, cur: &State, live: u16) -> bool {
+    if old.frames.len() != cur.frames.len() {
+        return false;
+    }
+    let mut ids = IdMap::default();
+    let last = old.frames.len() - 1;
+    for (i, (of, cf)) in old.frames.iter().zip(&cur.frames).enumerate() {
+        if of.callsite != cur.frames[i].callsite {
+            return false;
+        }
+        for r in 0..11 {
+            if i == last && r < 10 && live & (1 << r) == 0 {
+                continue;
+            }
+            if !regsafe(&of.regs[r], &cf.regs[r], &mut ids) {
+                return false;
+            }
+        }
+        if !stacksafe(of, cf, &mut ids) {
+            return false;
+        }
+    }
+    true
+}

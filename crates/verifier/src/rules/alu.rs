@@ -1,0 +1,314 @@
+//! ALU rules (`check_alu_op`, `adjust_reg_min_max_vals`, `adjust_ptr_min_max_vals`): moves,
+//! scalar arithmetic through the scalar domain, and pointer arithmetic with the kernel's
+//! restrictions for a privileged load.
+
+use super::{check_write_reg, eacces, einval, read_reg, Flow, Out};
+use crate::num::{self, Scalar};
+use crate::reject::Reject;
+use crate::state::{RegState, RegType, State};
+use bpfkit_isa::{AluOp, Op, Operand, Reg, Width};
+
+/// Bounds beyond which a pointer offset is refused (`BPF_MAX_VAR_OFF`).
+pub const MAX_VAR_OFF: i64 = 1 << 29;
+
+fn op_str(op: AluOp) -> &'static str {
+    match op {
+        AluOp::Add => "+=",
+        AluOp::Sub => "-=",
+        AluOp::Mul => "*=",
+        AluOp::Div | AluOp::Sdiv => "/=",
+        AluOp::Or => "|=",
+        AluOp::And => "&=",
+        AluOp::Lsh => "<<=",
+        AluOp::Rsh => ">>=",
+        AluOp::Mod | AluOp::Smod => "%=",
+        AluOp::Xor => "^=",
+        AluOp::Mov | AluOp::Movsx(_) => "=",
+        AluOp::Arsh => "s>>=",
+    }
+}
+
+/// The ALU step.
+///
+/// # Errors
+/// `R%d !read_ok`, `frame pointer is read only`, `div by zero`, `invalid shift %d`, and the
+/// pointer arithmetic rejections.
+pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Flow, Reject> {
+    match *op {
+        Op::Neg { width, dst } => {
+            let d = read_reg(st, dst, idx, out)?;
+            check_write_reg(dst, idx, out)?;
+            let v = if d.ty == RegType::Scalar {
+                d.var
+            } else {
+                Scalar::unknown()
+            };
+            let r = num::neg(width, v);
+            st.cur_mut().regs[dst.index()] = RegState::scalar(r);
+            Ok(Flow::Next)
+        }
+        Op::End { kind, bits, dst } => {
+            let d = read_reg(st, dst, idx, out)?;
+            check_write_reg(dst, idx, out)?;
+            let v = if d.ty == RegType::Scalar {
+                d.var
+            } else {
+                Scalar::unknown()
+            };
+            st.cur_mut().regs[dst.index()] = RegState::scalar(num::end(kind, bits, v));
+            Ok(Flow::Next)
+        }
+        Op::Alu {
+            width,
+            op: AluOp::Mov,
+            dst,
+            src,
+        } => mov(st, idx, width, None, dst, src, out),
+        Op::Alu {
+            width,
+            op: AluOp::Movsx(bits),
+            dst,
+            src,
+        } => mov(st, idx, width, Some(bits), dst, src, out),
+        Op::Alu {
+            width,
+            op,
+            dst,
+            src,
+        } => arith(st, idx, width, op, dst, src, out),
+        _ => Ok(Flow::Next),
+    }
+}
+
+fn mov(
+    st: &mut State,
+    idx: usize,
+    width: Width,
+    sx: Option<u8>,
+    dst: Reg,
+    src: Operand,
+    out: &mut Out<'_>,
+) -> Result<Flow, Reject> {
+    let new = match src {
+        Operand::Reg(s) => {
+            let s = read_reg(st, s, idx, out)?;
+            check_write_reg(dst, idx, out)?;
+            match (width, sx) {
+                (Width::W64, None) => s,
+                (_, Some(bits)) => {
+                    let v = if s.ty == RegType::Scalar {
+                        s.var
+                    } else {
+                        Scalar::unknown()
+                    };
+                    RegState::scalar(num::movsx(width, bits, v))
+                }
+                (Width::W32, None) => {
+                    let v = if s.ty == RegType::Scalar {
+                        s.var
+                    } else {
+                        Scalar::unknown()
+                    };
+                    RegState::scalar(num::alu(AluOp::Mov, Width::W32, Scalar::known(0), v))
+                }
+            }
+        }
+        Operand::Imm(imm) => {
+            check_write_reg(dst, idx, out)?;
+            let v = match width {
+                Width::W64 => imm as i64 as u64,
+                Width::W32 => u64::from(imm as u32),
+            };
+            RegState::scalar(Scalar::known(v))
+        }
+    };
+    st.cur_mut().regs[dst.index()] = new;
+    Ok(Flow::Next)
+}
+
+fn arith(
+    st: &mut State,
+    idx: usize,
+    width: Width,
+    op: AluOp,
+    dst: Reg,
+    src: Operand,
+    out: &mut Out<'_>,
+) -> Result<Flow, Reject> {
+    let s = match src {
+        Operand::Reg(r) => read_reg(st, r, idx, out)?,
+        Operand::Imm(imm) => {
+            let v = match width {
+                Width::W64 => imm as i64 as u64,
+                Width::W32 => u64::from(imm as u32),
+            };
+            RegState::scalar(Scalar::known(v))
+        }
+    };
+    let d = read_reg(st, dst, idx, out)?;
+    if let Operand::Imm(imm) = src {
+        if matches!(op, AluOp::Div | AluOp::Sdiv | AluOp::Mod | AluOp::Smod) && imm == 0 {
+            return Err(einval(idx, "div by zero"));
+        }
+        let bits = if width == Width::W64 { 64 } else { 32 };
+        if matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) && !(0..bits).contains(&imm) {
+            return Err(einval(idx, format!("invalid shift {imm}")));
+        }
+    }
+    check_write_reg(dst, idx, out)?;
+    let result = match (d.ty == RegType::Scalar, s.ty == RegType::Scalar) {
+        (true, true) => RegState::scalar(num::alu(op, width, d.var, s.var)),
+        (false, false) => {
+            // pointer op pointer: only subtraction, which yields an unknown number.
+            if op == AluOp::Sub {
+                if width == Width::W64 {
+                    RegState::unknown()
+                } else {
+                    RegState::scalar(num::unknown_of_size(4))
+                }
+            } else {
+                return Err(eacces(
+                    idx,
+                    format!("R{} pointer {} pointer prohibited", dst.num(), op_str(op)),
+                ));
+            }
+        }
+        (false, true) => ptr_arith(idx, width, op, dst, d, s, false, out)?,
+        (true, false) => ptr_arith(idx, width, op, dst, s, d, true, out)?,
+    };
+    st.cur_mut().regs[dst.index()] = result;
+    Ok(Flow::Next)
+}
+
+/// `adjust_ptr_min_max_vals`: `ptr op off`, where `swapped` means the scalar was the
+/// destination (`scalar += pointer`).
+#[allow(clippy::too_many_arguments)]
+fn ptr_arith(
+    idx: usize,
+    width: Width,
+    op: AluOp,
+    dst: Reg,
+    ptr: RegState,
+    off: RegState,
+    swapped: bool,
+    out: &mut Out<'_>,
+) -> Result<RegState, Reject> {
+    let d = dst.num();
+    if width == Width::W32 {
+        if op == AluOp::Sub {
+            return Ok(RegState::scalar(num::unknown_of_size(4)));
+        }
+        return Err(eacces(
+            idx,
+            format!("R{d} 32-bit pointer arithmetic prohibited"),
+        ));
+    }
+    if ptr.ty == RegType::MapValueOrNull {
+        return Err(eacces(
+            idx,
+            format!(
+                "R{d} pointer arithmetic on {} prohibited, null-check it first",
+                ptr.ty.kernel_name()
+            ),
+        ));
+    }
+    let known = off.var.const_value();
+    match ptr.ty {
+        RegType::Ctx
+        | RegType::MapValue
+        | RegType::Stack
+        | RegType::Packet
+        | RegType::PacketMeta => {}
+        RegType::MapPtr if known == Some(0) && op == AluOp::Add => {}
+        _ => {
+            return Err(eacces(
+                idx,
+                format!(
+                    "R{d} pointer arithmetic on {} prohibited",
+                    ptr.ty.kernel_name()
+                ),
+            ))
+        }
+    }
+    // `check_reg_sane_offset`.
+    let sane = |v: &Scalar, fixed: i32, ty: RegType| -> Result<(), Reject> {
+        let name = ty.kernel_name();
+        let big = |c: u64| (c as i64).unsigned_abs() >= MAX_VAR_OFF as u64;
+        let msg = if let Some(c) = v.const_value().filter(|c| big(*c)) {
+            format!(
+                "math between {name} pointer and {} is not allowed",
+                c as i64
+            )
+        } else if i64::from(fixed).abs() >= MAX_VAR_OFF {
+            format!("{name} pointer offset {fixed} is not allowed")
+        } else if v.smin == i64::MIN {
+            format!(
+                "math between {name} pointer and register with unbounded min value is not allowed"
+            )
+        } else if v.smin >= MAX_VAR_OFF || v.smin <= -MAX_VAR_OFF {
+            format!("value {} makes {name} pointer be out of bounds", v.smin)
+        } else {
+            return Ok(());
+        };
+        Err(einval(idx, msg))
+    };
+    sane(&off.var, 0, ptr.ty)?;
+    let mut r = ptr;
+    match op {
+        AluOp::Add => {
+            if let Some(c) = known {
+                let sum = i64::from(ptr.off) + c as i64;
+                if sum == i64::from(sum as i32) {
+                    r.off = sum as i32;
+                } else {
+                    r.var = num::alu(AluOp::Add, Width::W64, ptr.var, off.var);
+                }
+            } else {
+                r.var = num::alu(AluOp::Add, Width::W64, ptr.var, off.var);
+                if ptr.ty.is_pkt_pointer() {
+                    r.id = out.new_id();
+                    r.range = 0;
+                }
+            }
+        }
+        AluOp::Sub => {
+            if swapped {
+                return Err(eacces(
+                    idx,
+                    format!("R{d} tried to subtract pointer from scalar"),
+                ));
+            }
+            if let Some(c) = known {
+                let diff = i64::from(ptr.off) - c as i64;
+                if diff == i64::from(diff as i32) {
+                    r.off = diff as i32;
+                } else {
+                    r.var = num::alu(AluOp::Sub, Width::W64, ptr.var, off.var);
+                }
+            } else {
+                r.var = num::alu(AluOp::Sub, Width::W64, ptr.var, off.var);
+                if ptr.ty.is_pkt_pointer() {
+                    r.id = out.new_id();
+                    r.range = 0;
+                }
+            }
+        }
+        AluOp::And | AluOp::Or | AluOp::Xor => {
+            return Err(eacces(
+                idx,
+                format!("R{d} bitwise operator {} on pointer prohibited", op_str(op)),
+            ))
+        }
+        _ => {
+            return Err(eacces(
+                idx,
+                format!(
+                    "R{d} pointer arithmetic with {} operator prohibited",
+                    op_str(op)
+                ),
+            ))
+        }
+    }
+    sane(&r.var, r.off, ptr.ty)?;
+    Ok(r)
+}

@@ -1,0 +1,382 @@
+//! Calls and exits (`check_helper_call`, `check_func_arg`, `check_func_call`,
+//! `prepare_func_exit`, the exit checks of `do_check`).
+
+use super::mem::{access, Access};
+use super::{eacces, einval, read_reg, Cx, Flow, Out};
+use crate::env::{AccessKind, ArgType, HelperProto, RetType};
+use crate::reject::{Errno, Reject};
+use crate::state::{Frame, MapRef, RegState, RegType, State, MAX_FRAMES};
+use bpfkit_isa::{CallTarget, Reg};
+
+/// One past the largest helper id Linux 6.18 defines (`__BPF_FUNC_MAX_ID`).
+pub const FUNC_MAX_ID: i32 = 212;
+
+/// Largest size a helper memory argument may have (`BPF_MAX_VAR_SIZ`).
+const MAX_VAR_SIZ: u64 = 1 << 29;
+
+/// The kernel's list of types accepted for memory arguments (`mem_types`), as it prints them.
+const MEM_TYPES: &str =
+    "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
+
+/// A call instruction.
+///
+/// # Errors
+/// Unknown or disallowed helpers, argument mismatches, too deep calls.
+pub fn call(
+    cx: &Cx<'_>,
+    st: &mut State,
+    idx: usize,
+    target: CallTarget,
+    out: &mut Out<'_>,
+) -> Result<Flow, Reject> {
+    match target {
+        CallTarget::Helper(id) => helper_call(cx, st, idx, id, out),
+        CallTarget::Local(off) => local_call(cx, st, idx, off),
+        CallTarget::Kfunc { .. } => Err(einval(idx, "calling kernel functions is not supported")),
+    }
+}
+
+fn local_call(cx: &Cx<'_>, st: &mut State, idx: usize, off: i32) -> Result<Flow, Reject> {
+    let target = (idx as i64 + 1 + i64::from(off)) as usize;
+    if st.frames.len() >= MAX_FRAMES {
+        return Err(Reject::new(
+            Errno::E2BIG,
+            idx,
+            format!(
+                "the call stack of {} frames is too deep",
+                st.frames.len() + 1
+            ),
+        ));
+    }
+    let subprog = cx.cfg.subprog_at(target).unwrap_or(0);
+    let frameno = st.frames.len() as u8;
+    let mut callee = Frame::new(frameno, idx, subprog);
+    {
+        let caller = st.cur_mut();
+        for r in 1..=5 {
+            callee.regs[r] = caller.regs[r];
+        }
+        for r in 0..=5 {
+            caller.regs[r] = RegState::NOT_INIT;
+        }
+    }
+    st.frames.push(callee);
+    Ok(Flow::Call(target))
+}
+
+/// The exit instruction: return to the caller or end the path.
+///
+/// # Errors
+/// `R0 !read_ok`, returning a pointer to the callee's stack.
+pub fn exit(st: &mut State, idx: usize, out: &mut Out<'_>) -> Result<Flow, Reject> {
+    let r0 = read_reg(st, Reg::R0, idx, out)?;
+    if st.frames.len() == 1 {
+        return Ok(Flow::Exit);
+    }
+    let callee = st.frames.len() - 1;
+    if r0.ty == RegType::Stack && usize::from(r0.frameno) == callee {
+        return Err(einval(idx, "cannot return stack pointer to the caller"));
+    }
+    let callsite = st.cur().callsite;
+    st.frames.pop();
+    st.cur_mut().regs[0] = r0;
+    Ok(Flow::Return(callsite + 1))
+}
+
+fn helper_name(cx: &Cx<'_>, id: i32) -> &'static str {
+    cx.env.helper_name(id).unwrap_or("unknown")
+}
+
+/// Whether map type `type_id` may be passed to helper `name` (`check_map_func_compatibility`).
+fn map_func_ok(type_id: u32, name: &str) -> bool {
+    const PROG_ARRAY: u32 = 3;
+    const PERF_EVENT_ARRAY: u32 = 4;
+    const QUEUE: u32 = 22;
+    const STACK: u32 = 23;
+    const RINGBUF: u32 = 27;
+    let map_ok = match type_id {
+        PROG_ARRAY => name == "bpf_tail_call",
+        PERF_EVENT_ARRAY => matches!(
+            name,
+            "bpf_perf_event_read"
+                | "bpf_perf_event_output"
+                | "bpf_skb_output"
+                | "bpf_perf_event_read_value"
+                | "bpf_xdp_output"
+        ),
+        RINGBUF => matches!(
+            name,
+            "bpf_ringbuf_output"
+                | "bpf_ringbuf_reserve"
+                | "bpf_ringbuf_query"
+                | "bpf_ringbuf_reserve_dynptr"
+        ),
+        QUEUE | STACK => matches!(
+            name,
+            "bpf_map_peek_elem" | "bpf_map_pop_elem" | "bpf_map_push_elem"
+        ),
+        _ => true,
+    };
+    let func_ok = match name {
+        "bpf_tail_call" => type_id == PROG_ARRAY,
+        "bpf_perf_event_read"
+        | "bpf_perf_event_output"
+        | "bpf_perf_event_read_value"
+        | "bpf_skb_output"
+        | "bpf_xdp_output" => type_id == PERF_EVENT_ARRAY,
+        "bpf_ringbuf_output" | "bpf_ringbuf_reserve" | "bpf_ringbuf_query" => type_id == RINGBUF,
+        "bpf_map_peek_elem" | "bpf_map_pop_elem" | "bpf_map_push_elem" => {
+            matches!(type_id, QUEUE | STACK)
+        }
+        _ => true,
+    };
+    map_ok && func_ok
+}
+
+fn helper_call(
+    cx: &Cx<'_>,
+    st: &mut State,
+    idx: usize,
+    id: i32,
+    out: &mut Out<'_>,
+) -> Result<Flow, Reject> {
+    if !(0..FUNC_MAX_ID).contains(&id) {
+        return Err(einval(
+            idx,
+            format!("invalid func {}#{id}", helper_name(cx, id)),
+        ));
+    }
+    let Some(proto) = cx.env.helper(cx.prog_type, id) else {
+        return Err(einval(
+            idx,
+            format!(
+                "program of this type cannot use helper {}#{id}",
+                helper_name(cx, id)
+            ),
+        ));
+    };
+    if proto.gpl_only && !cx.gpl {
+        return Err(einval(
+            idx,
+            "cannot call GPL-restricted function from non-GPL compatible program",
+        ));
+    }
+    let map = check_args(cx, st, idx, id, &proto, out)?;
+    let frame = st.cur_mut();
+    for r in 0..=5 {
+        frame.regs[r] = RegState::NOT_INIT;
+    }
+    out.scratch.reg(0);
+    frame.regs[0] = match proto.ret {
+        RetType::Integer => RegState::unknown(),
+        RetType::Void => RegState::NOT_INIT,
+        RetType::PtrToMapValueOrNull => {
+            let map = map.ok_or_else(|| einval(idx, "kernel subsystem misconfigured verifier"))?;
+            RegState {
+                map: Some(map),
+                id: out.new_id(),
+                ..RegState::pointer(RegType::MapValueOrNull)
+            }
+        }
+    };
+    Ok(Flow::Next)
+}
+
+fn type_error(idx: usize, r: usize, reg: &RegState, expected: &str) -> Reject {
+    eacces(
+        idx,
+        format!("R{r} type={} expected={expected}", reg.ty.kernel_name()),
+    )
+}
+
+fn is_mem_ptr(t: RegType) -> bool {
+    matches!(
+        t,
+        RegType::Stack | RegType::Packet | RegType::PacketMeta | RegType::MapValue
+    )
+}
+
+/// `check_func_arg` for every argument; returns the map of an `ARG_CONST_MAP_PTR`.
+fn check_args(
+    cx: &Cx<'_>,
+    st: &mut State,
+    idx: usize,
+    id: i32,
+    proto: &HelperProto,
+    out: &mut Out<'_>,
+) -> Result<Option<MapRef>, Reject> {
+    let mut map: Option<MapRef> = None;
+    for (i, arg) in proto.args.iter().enumerate() {
+        let r = i + 1;
+        if *arg == ArgType::DontCare {
+            break;
+        }
+        let reg = read_reg(st, Reg::new(r as u8).unwrap_or(Reg::R1), idx, out)?;
+        match arg {
+            ArgType::DontCare | ArgType::Anything => {}
+            ArgType::ConstMapPtr => {
+                if reg.ty != RegType::MapPtr {
+                    return Err(type_error(idx, r, &reg, "map_ptr"));
+                }
+                let m = reg.map.ok_or_else(|| type_error(idx, r, &reg, "map_ptr"))?;
+                let name = helper_name(cx, id);
+                if name == "bpf_tail_call" && m.type_id != 3 {
+                    return Err(einval(idx, "expected prog array map for tail call"));
+                }
+                if !map_func_ok(m.type_id, name) {
+                    return Err(einval(
+                        idx,
+                        format!("cannot pass map_type {} into func {name}#{id}", m.type_id),
+                    ));
+                }
+                map = Some(m);
+            }
+            ArgType::PtrToCtx => {
+                if reg.ty != RegType::Ctx {
+                    return Err(type_error(idx, r, &reg, "ctx"));
+                }
+                if reg.off != 0 {
+                    return Err(eacces(
+                        idx,
+                        format!(
+                            "dereference of modified ctx ptr R{r} off={} disallowed",
+                            reg.off
+                        ),
+                    ));
+                }
+            }
+            ArgType::PtrToMapKey | ArgType::PtrToMapValue => {
+                if !is_mem_ptr(reg.ty) {
+                    return Err(type_error(idx, r, &reg, MEM_TYPES));
+                }
+                let Some(m) = map else {
+                    let what = if *arg == ArgType::PtrToMapKey {
+                        "key"
+                    } else {
+                        "value"
+                    };
+                    return Err(eacces(
+                        idx,
+                        format!("invalid map_ptr to access map->{what}"),
+                    ));
+                };
+                let size = if *arg == ArgType::PtrToMapKey {
+                    m.key_size
+                } else {
+                    m.value_size
+                };
+                helper_mem(cx, st, idx, r, size, AccessKind::Read, out)?;
+            }
+            ArgType::PtrToMem | ArgType::PtrToUninitMem => {
+                if !is_mem_ptr(reg.ty) {
+                    return Err(type_error(idx, r, &reg, MEM_TYPES));
+                }
+            }
+            ArgType::ConstSize | ArgType::ConstSizeOrZero => {
+                if reg.ty != RegType::Scalar {
+                    return Err(type_error(idx, r, &reg, "scalar"));
+                }
+                let zero_ok = *arg == ArgType::ConstSizeOrZero;
+                if reg.var.smin < 0 {
+                    return Err(eacces(
+                        idx,
+                        format!(
+                            "R{r} min value is negative, either use unsigned or 'var &= const'"
+                        ),
+                    ));
+                }
+                if reg.var.umin == 0 && !zero_ok {
+                    return Err(eacces(
+                        idx,
+                        format!(
+                            "R{r} invalid zero-sized read: u64=[{},{}]",
+                            reg.var.umin, reg.var.umax
+                        ),
+                    ));
+                }
+                if reg.var.umax >= MAX_VAR_SIZ {
+                    return Err(eacces(idx, format!("R{r} unbounded memory access, use 'var &= const' or 'if (var < const)'")));
+                }
+                let kind = if i > 0 && proto.args[i - 1] == ArgType::PtrToUninitMem {
+                    AccessKind::Write
+                } else {
+                    AccessKind::Read
+                };
+                if reg.var.umax > 0 {
+                    helper_mem(cx, st, idx, r - 1, reg.var.umax as u32, kind, out)?;
+                }
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// `check_helper_mem_access`: `size` bytes at register `r` must be accessible.
+fn helper_mem(
+    cx: &Cx<'_>,
+    st: &mut State,
+    idx: usize,
+    r: usize,
+    size: u32,
+    kind: AccessKind,
+    out: &mut Out<'_>,
+) -> Result<(), Reject> {
+    let regno = Reg::new(r as u8).unwrap_or(Reg::R1);
+    let reg = st.cur().regs[r];
+    if reg.ty == RegType::Stack {
+        // Indirect stack access (helper arguments): bytes become data on write.
+        let Some(c) = reg.var.const_value() else {
+            return Ok(());
+        };
+        let off = c as i64 + i64::from(reg.off);
+        if !(-512..=-1).contains(&off) || off + i64::from(size) > 0 {
+            let what = if kind == AccessKind::Read {
+                "read from"
+            } else {
+                "write to"
+            };
+            let errno = if off + i64::from(size) > 0 && (-512..=-1).contains(&off) {
+                Errno::EINVAL
+            } else {
+                Errno::EACCES
+            };
+            return Err(Reject::new(
+                errno,
+                idx,
+                format!("invalid {what} stack R{r} off={} size={size}", reg.off),
+            ));
+        }
+        let frame = {
+            let i = usize::from(reg.frameno).min(st.frames.len() - 1);
+            &mut st.frames[i]
+        };
+        frame.grow_stack((-off) as usize);
+        out.note_depth(frame.subprog, (-off) as usize);
+        for o in off..off + i64::from(size) {
+            out.scratch.slot_at(o as i32);
+            if kind == AccessKind::Write {
+                let (slot, b) = Frame::byte_pos(o as i32);
+                let s = &mut frame.stack[slot];
+                if s.bytes.contains(&crate::state::SlotType::Spill) {
+                    for x in &mut s.bytes {
+                        if *x == crate::state::SlotType::Spill {
+                            *x = crate::state::SlotType::Misc;
+                        }
+                    }
+                    s.spilled = RegState::NOT_INIT;
+                }
+                s.bytes[b] = crate::state::SlotType::Misc;
+            }
+        }
+        return Ok(());
+    }
+    let acc = Access {
+        regno,
+        off: 0,
+        size,
+        kind,
+        stored: None,
+        sign_extend: false,
+    };
+    access(cx, st, idx, acc, out).map(|_| ())
+}

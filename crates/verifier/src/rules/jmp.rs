@@ -1,0 +1,221 @@
+//! Conditional jumps (`check_cond_jmp_op`): branch feasibility from the scalar domain and
+//! pointer facts, refinement of both branches, null checks by id (`mark_ptr_or_null_regs`)
+//! and packet range discovery (`try_match_pkt_pointers`, `find_good_pkt_pointers`).
+
+use super::{read_reg, Flow, Out};
+use crate::num::{self, Scalar};
+use crate::reject::Reject;
+use crate::state::{RegState, RegType, State};
+use bpfkit_isa::{JmpCond, Op, Operand, Reg, Width};
+
+/// Largest packet offset the verifier reasons about (`MAX_PACKET_OFF`).
+const MAX_PACKET_OFF: u64 = 0xffff;
+
+fn flip(c: JmpCond) -> JmpCond {
+    match c {
+        JmpCond::Gt => JmpCond::Lt,
+        JmpCond::Lt => JmpCond::Gt,
+        JmpCond::Ge => JmpCond::Le,
+        JmpCond::Le => JmpCond::Ge,
+        JmpCond::Sgt => JmpCond::Slt,
+        JmpCond::Slt => JmpCond::Sgt,
+        JmpCond::Sge => JmpCond::Sle,
+        JmpCond::Sle => JmpCond::Sge,
+        other => other,
+    }
+}
+
+/// Whether a pointer of this type is never NULL.
+fn non_null(t: RegType) -> bool {
+    // `reg_not_null`: of the types bpfkit models, only map values.
+    t == RegType::MapValue
+}
+
+/// The conditional jump step.
+///
+/// # Errors
+/// `R%d !read_ok`.
+pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Flow, Reject> {
+    let Op::Jcond {
+        width,
+        cond,
+        dst,
+        src,
+        off,
+    } = *op
+    else {
+        return Ok(Flow::Next);
+    };
+    let target = (idx as i64 + 1 + i64::from(off)) as usize;
+    let (src_reg, src_regno) = match src {
+        Operand::Reg(r) => (read_reg(st, r, idx, out)?, Some(r)),
+        Operand::Imm(imm) => {
+            let v = match width {
+                Width::W64 => imm as i64 as u64,
+                Width::W32 => imm as i64 as u64,
+            };
+            (RegState::scalar(Scalar::known(v)), None)
+        }
+    };
+    let d = read_reg(st, dst, idx, out)?;
+    // Decide the branch.
+    let taken = branch_taken(cond, width, &d, &src_reg);
+    match taken {
+        Some(true) => return Ok(Flow::Jump(target)),
+        Some(false) => return Ok(Flow::Next),
+        None => {}
+    }
+    let mut other = st.clone();
+    // Null checks: `ptr == 0` / `ptr != 0` on a maybe-null pointer.
+    if matches!(cond, JmpCond::Eq | JmpCond::Ne) && width == Width::W64 {
+        let null_check = |reg: &RegState, other: &RegState| {
+            reg.ty == RegType::MapValueOrNull && other.is_null() && reg.id != 0
+        };
+        let checked = if null_check(&d, &src_reg) {
+            Some(d.id)
+        } else if null_check(&src_reg, &d) {
+            Some(src_reg.id)
+        } else {
+            None
+        };
+        if let Some(id) = checked {
+            // On the `==` side the pointer is NULL.
+            let (null_state, value_state) = if cond == JmpCond::Eq {
+                (&mut other, &mut *st)
+            } else {
+                (&mut *st, &mut other)
+            };
+            mark_ptr_or_null(null_state, id, true);
+            mark_ptr_or_null(value_state, id, false);
+            return Ok(Flow::Branch {
+                fall: true,
+                taken: Some(Box::new(other)),
+                target,
+            });
+        }
+    }
+    // Packet range discovery.
+    if let Some(r) = src_regno {
+        if width == Width::W64 && d.ty.is_pointer() && src_reg.ty.is_pointer() {
+            match_pkt_pointers(cond, d, src_reg, st, &mut other);
+            return Ok(Flow::Branch {
+                fall: true,
+                taken: Some(Box::new(other)),
+                target,
+            });
+        }
+        if d.ty == RegType::Scalar && r == dst {
+            set_scalar(&mut other, dst, num::refine_same(cond, width, d.var, true));
+            set_scalar(st, dst, num::refine_same(cond, width, d.var, false));
+        } else if d.ty == RegType::Scalar && src_reg.ty == RegType::Scalar {
+            let (a, b) = num::refine(cond, width, d.var, src_reg.var, true);
+            set_scalar(&mut other, dst, a);
+            set_scalar(&mut other, r, b);
+            let (a, b) = num::refine(cond, width, d.var, src_reg.var, false);
+            set_scalar(st, dst, a);
+            set_scalar(st, r, b);
+        }
+    } else if d.ty == RegType::Scalar {
+        let (a, _) = num::refine(cond, width, d.var, src_reg.var, true);
+        set_scalar(&mut other, dst, a);
+        let (a, _) = num::refine(cond, width, d.var, src_reg.var, false);
+        set_scalar(st, dst, a);
+    }
+    Ok(Flow::Branch {
+        fall: true,
+        taken: Some(Box::new(other)),
+        target,
+    })
+}
+
+fn set_scalar(st: &mut State, r: Reg, v: Scalar) {
+    let reg = &mut st.cur_mut().regs[r.index()];
+    if reg.ty == RegType::Scalar {
+        reg.var = v;
+    }
+}
+
+/// `is_branch_taken`: decided by scalar bounds, or by a non-NULL pointer compared with 0.
+fn branch_taken(cond: JmpCond, width: Width, d: &RegState, s: &RegState) -> Option<bool> {
+    if d.ty == RegType::Scalar && s.ty == RegType::Scalar {
+        return num::branch_taken(cond, width, d.var, s.var);
+    }
+    let (ptr, other, c) = if d.ty.is_pointer() && s.is_null() {
+        (d, s, cond)
+    } else if s.ty.is_pointer() && d.is_null() {
+        (s, d, flip(cond))
+    } else {
+        return None;
+    };
+    let _ = other;
+    if width == Width::W64 && non_null(ptr.ty) {
+        return match c {
+            JmpCond::Eq => Some(false),
+            JmpCond::Ne => Some(true),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// `mark_ptr_or_null_regs`: every register and spilled register with `id` becomes the
+/// scalar 0 (`is_null`) or a map value pointer without id.
+pub fn mark_ptr_or_null(st: &mut State, id: u32, is_null: bool) {
+    st.for_each_reg(|r| {
+        if r.ty == RegType::MapValueOrNull && r.id == id {
+            if is_null {
+                *r = RegState::scalar(Scalar::known(0));
+            } else {
+                r.ty = RegType::MapValue;
+                r.id = 0;
+            }
+        }
+    });
+}
+
+/// `try_match_pkt_pointers` with `find_good_pkt_pointers`: `fall` is the fall-through state,
+/// `taken` the jump state.
+fn match_pkt_pointers(
+    cond: JmpCond,
+    d: RegState,
+    s: RegState,
+    fall: &mut State,
+    taken: &mut State,
+) {
+    let (mut d, mut s, mut c) = (d, s, cond);
+    if d.ty == RegType::PacketEnd || s.ty == RegType::PacketMeta {
+        std::mem::swap(&mut d, &mut s);
+        c = flip(c);
+    }
+    let ok = (d.ty == RegType::Packet && s.ty == RegType::PacketEnd)
+        || (d.ty == RegType::PacketMeta
+            && s.ty == RegType::Packet
+            && s.off == 0
+            && s.var.is_zero());
+    if !ok {
+        return;
+    }
+    match c {
+        JmpCond::Gt => good_pkt_pointers(fall, &d, false),
+        JmpCond::Lt => good_pkt_pointers(taken, &d, true),
+        JmpCond::Ge => good_pkt_pointers(fall, &d, true),
+        JmpCond::Le => good_pkt_pointers(taken, &d, false),
+        _ => {}
+    }
+}
+
+fn good_pkt_pointers(st: &mut State, d: &RegState, right_open: bool) {
+    if d.off < 0 || (d.off == 0 && right_open) {
+        return;
+    }
+    if d.var.umax > MAX_PACKET_OFF || d.var.umax + d.off as u64 > MAX_PACKET_OFF {
+        return;
+    }
+    let new_range = d.off as u32 + u32::from(right_open);
+    let (ty, id) = (d.ty, d.id);
+    st.for_each_reg(|r| {
+        if r.ty == ty && r.id == id {
+            r.range = r.range.max(new_range);
+        }
+    });
+}

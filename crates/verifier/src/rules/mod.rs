@@ -1,0 +1,181 @@
+//! Transfer functions: each takes the read-only [`Cx`], one abstract [`State`] and one
+//! instruction, and returns the next [`Flow`] or a [`Reject`]. They print nothing; the
+//! explorer owns the log. They record which registers and slots they touched in [`Scratch`]
+//! so the log can show them.
+//!
+//! Kernel counterpart: the per-instruction part of `do_check` (`check_alu_op`,
+//! `check_mem_access`, `check_cond_jmp_op`, `check_helper_call`, `check_func_call`, ...).
+
+pub mod alu;
+pub mod call;
+pub mod jmp;
+pub mod mem;
+
+use crate::cfg::Cfg;
+use crate::env::{Env, ProgType};
+use crate::print::Scratch;
+use crate::reject::{Errno, Reject};
+use crate::state::{RegState, RegType, State};
+use bpfkit_isa::{Insn, Op, Reg};
+
+/// What a rule may read: the program, its control-flow facts and the environment.
+pub struct Cx<'a> {
+    /// The environment (context rules, helpers, maps).
+    pub env: &'a dyn Env,
+    /// The program type.
+    pub prog_type: ProgType,
+    /// Whether the license is GPL-compatible.
+    pub gpl: bool,
+    /// The instruction slots.
+    pub insns: &'a [Insn],
+    /// Control-flow facts.
+    pub cfg: &'a Cfg,
+}
+
+/// Where a path goes after one instruction.
+#[derive(Debug)]
+pub enum Flow {
+    /// Continue at the next instruction (after both slots of an LD_IMM64).
+    Next,
+    /// Continue at `target`.
+    Jump(usize),
+    /// A conditional jump: the fall-through continues in the given state (`None`: never
+    /// falls through), the taken branch in `taken` (`None`: never taken).
+    Branch {
+        /// Whether the fall-through path is feasible (the state is the one passed in).
+        fall: bool,
+        /// The state of the taken branch, if feasible.
+        taken: Option<Box<State>>,
+        /// The jump target.
+        target: usize,
+    },
+    /// A bpf-to-bpf call entered the callee at `target` (a new frame was pushed).
+    Call(usize),
+    /// A subprogram returned to `target` in its caller.
+    Return(usize),
+    /// The main program exited: the path is done.
+    Exit,
+}
+
+/// Per-step outputs besides the flow: touched registers and the id generator.
+pub struct Out<'a> {
+    /// Registers and slots the instruction touched.
+    pub scratch: &'a mut Scratch,
+    /// The id generator (`env->id_gen`), shared by all paths.
+    pub id_gen: &'a mut u32,
+    /// Deepest stack use per subprogram (`subprog_info[].stack_depth`).
+    pub depth: &'a mut Vec<usize>,
+}
+
+impl Out<'_> {
+    /// A fresh id.
+    pub fn new_id(&mut self) -> u32 {
+        *self.id_gen += 1;
+        *self.id_gen
+    }
+
+    /// Records that subprogram `subprog` uses `depth` bytes of stack.
+    pub fn note_depth(&mut self, subprog: usize, depth: usize) {
+        if let Some(d) = self.depth.get_mut(subprog) {
+            *d = (*d).max(depth);
+        }
+    }
+}
+
+/// `EACCES` at `idx`.
+pub fn eacces(idx: usize, msg: impl Into<String>) -> Reject {
+    Reject::new(Errno::EACCES, idx, msg)
+}
+
+/// `EINVAL` at `idx`.
+pub fn einval(idx: usize, msg: impl Into<String>) -> Reject {
+    Reject::new(Errno::EINVAL, idx, msg)
+}
+
+/// Reads register `r` (`check_reg_arg(..., SRC_OP)`): `R%d !read_ok` when uninitialised.
+pub fn read_reg(st: &State, r: Reg, idx: usize, out: &mut Out<'_>) -> Result<RegState, Reject> {
+    out.scratch.reg(r.num());
+    let reg = st.cur().regs[r.index()];
+    if reg.ty == RegType::NotInit {
+        return Err(eacces(idx, format!("R{} !read_ok", r.num())));
+    }
+    Ok(reg)
+}
+
+/// Checks register `r` may be written (`check_reg_arg(..., DST_OP)`): r10 is read-only.
+pub fn check_write_reg(r: Reg, idx: usize, out: &mut Out<'_>) -> Result<(), Reject> {
+    out.scratch.reg(r.num());
+    if r == Reg::R10 {
+        return Err(eacces(idx, "frame pointer is read only"));
+    }
+    Ok(())
+}
+
+/// One step: dispatches instruction `op` at `idx` to its rule.
+///
+/// # Errors
+/// The rule's rejection.
+pub fn step(
+    cx: &Cx<'_>,
+    st: &mut State,
+    idx: usize,
+    op: &Op,
+    out: &mut Out<'_>,
+) -> Result<Flow, Reject> {
+    match *op {
+        Op::Alu { .. } | Op::Neg { .. } | Op::End { .. } => alu::step(st, idx, op, out),
+        Op::LdImm64 {
+            dst,
+            pseudo,
+            imm,
+            next_imm,
+        } => mem::ld_imm64(cx, st, idx, dst, pseudo, imm, next_imm, out),
+        Op::LdAbs { size, .. } => mem::ld_abs(cx, st, idx, size, None, out),
+        Op::LdInd { size, src, .. } => mem::ld_abs(cx, st, idx, size, Some(src), out),
+        Op::Load { .. } | Op::StoreImm { .. } | Op::StoreReg { .. } | Op::Atomic { .. } => {
+            mem::step(cx, st, idx, op, out)
+        }
+        Op::Ja { off, .. } => Ok(Flow::Jump((idx as i64 + 1 + i64::from(off)) as usize)),
+        Op::Jcond { .. } => jmp::step(st, idx, op, out),
+        Op::Call(target) => call::call(cx, st, idx, target, out),
+        Op::Exit => call::exit(st, idx, out),
+        Op::LoadAcquire {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let load = Op::Load {
+                size,
+                sign_extend: false,
+                dst,
+                src,
+                off,
+            };
+            mem::step(cx, st, idx, &load, out)
+        }
+        Op::StoreRelease {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let store = Op::StoreReg {
+                size,
+                dst,
+                src,
+                off,
+            };
+            mem::step(cx, st, idx, &store, out)
+        }
+        Op::MayGoto { off } => {
+            // The loop budget may run out at any iteration: both ways are possible.
+            let target = (idx as i64 + 1 + i64::from(off)) as usize;
+            Ok(Flow::Branch {
+                fall: true,
+                taken: Some(Box::new(st.clone())),
+                target,
+            })
+        }
+    }
+}
