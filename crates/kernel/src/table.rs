@@ -37,7 +37,9 @@ impl MapSpec {
     pub fn parse(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.trim().split(':').collect();
         let [ty, k, v, m] = parts.as_slice() else {
-            return Err(format!("map `{s}`: expected TYPE:KEY_SIZE:VALUE_SIZE:MAX_ENTRIES"));
+            return Err(format!(
+                "map `{s}`: expected TYPE:KEY_SIZE:VALUE_SIZE:MAX_ENTRIES"
+            ));
         };
         if names::map_type_by_name(ty).is_none() {
             return Err(format!("map `{s}`: unknown map type `{ty}`"));
@@ -148,7 +150,10 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, ParseError> {
             continue;
         }
         let Some(name) = t.strip_prefix("===") else {
-            return Err(err(i + 1, format!("expected `=== NAME` to open a case, found `{t}`")));
+            return Err(err(
+                i + 1,
+                format!("expected `=== NAME` to open a case, found `{t}`"),
+            ));
         };
         let name = name.trim().to_string();
         if name.is_empty() || name.contains(char::is_whitespace) {
@@ -173,7 +178,10 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, ParseError> {
         // Header fields up to `---`.
         loop {
             let Some(raw) = lines.get(i) else {
-                return Err(err(header_line, "case has no `---` before its program".into()));
+                return Err(err(
+                    header_line,
+                    "case has no `---` before its program".into(),
+                ));
             };
             let t = raw.trim();
             i += 1;
@@ -195,7 +203,9 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, ParseError> {
                     case.prog_type = value.to_string();
                 }
                 "license" => case.license = value.to_string(),
-                "map" => case.maps.push(MapSpec::parse(value).map_err(|m| err(i, m))?),
+                "map" => case
+                    .maps
+                    .push(MapSpec::parse(value).map_err(|m| err(i, m))?),
                 "flags" => {
                     for f in value.split_whitespace() {
                         if !FLAGS.iter().any(|(n, _)| *n == f) {
@@ -339,7 +349,9 @@ impl Case {
                 },
             ) => {
                 if errno != got_errno {
-                    Err(format!("expected reject {errno}, got reject {got_errno}: {got_error}"))
+                    Err(format!(
+                        "expected reject {errno}, got reject {got_errno}: {got_error}"
+                    ))
                 } else if error != got_error {
                     Err(format!(
                         "error line differs:\n  expected: {error}\n  got:      {got_error}"
@@ -384,9 +396,9 @@ fn rewrite_map_ref(code: &str) -> Result<String, String> {
             Some(t) => {
                 let t = t.trim_start();
                 let end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-                let off: u32 = t[..end].parse().map_err(|_| {
-                    format!("`{}`: expected `map_value[I] + OFF ll`", code.trim())
-                })?;
+                let off: u32 = t[..end]
+                    .parse()
+                    .map_err(|_| format!("`{}`: expected `map_value[I] + OFF ll`", code.trim()))?;
                 (off, t[end..].trim())
             }
             None => (0, tail),
@@ -484,7 +496,10 @@ pub fn error_lines(log: &str) -> Vec<&str> {
         let digits = l.bytes().take_while(u8::is_ascii_digit).count();
         (digits > 0 && l[digits..].starts_with(':')) || l.starts_with("from ")
     };
-    let start = lines.iter().rposition(|l| is_progress(l)).map_or(0, |p| p + 1);
+    let start = lines
+        .iter()
+        .rposition(|l| is_progress(l))
+        .map_or(0, |p| p + 1);
     lines[start..]
         .iter()
         .copied()
@@ -611,6 +626,10 @@ pub fn rewrite_expectations(text: &str, outcomes: &[(String, Outcome)]) -> Strin
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 mod tests {
     use super::*;
 
@@ -661,8 +680,15 @@ expect: accept
     #[test]
     fn bad_headers_name_their_line() {
         let e = parse("=== a\ntype: nope\n---\nexit\n", Path::new("f")).unwrap_err();
-        assert_eq!((e.line, e.message.as_str()), (2, "unknown program type `nope`"));
-        let e = parse("=== a\ntype: xdp\nexpect: maybe\n---\nexit\n", Path::new("f")).unwrap_err();
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (2, "unknown program type `nope`")
+        );
+        let e = parse(
+            "=== a\ntype: xdp\nexpect: maybe\n---\nexit\n",
+            Path::new("f"),
+        )
+        .unwrap_err();
         assert_eq!(e.line, 3);
         let e = parse("r0 = 0\n", Path::new("f")).unwrap_err();
         assert_eq!(e.line, 1);
@@ -693,13 +719,22 @@ expect: accept
         let cfg = "unreachable insn 2\nprocessed 0 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n";
         assert_eq!(error_lines(cfg), vec!["unreachable insn 2"]);
         let joined = "0: (85) call bpf_tail_call#12\nexpected prog array map for tail callprocessed 3 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n";
-        assert_eq!(error_lines(joined), vec!["expected prog array map for tail call"]);
+        assert_eq!(
+            error_lines(joined),
+            vec!["expected prog array map for tail call"]
+        );
     }
 
     #[test]
     fn rewriting_expectations_keeps_everything_else() {
         let outcomes = vec![
-            ("uninit_r2".to_string(), Outcome::Rejected { errno: "EACCES".into(), error: "R2 !read_ok (new)".into() }),
+            (
+                "uninit_r2".to_string(),
+                Outcome::Rejected {
+                    errno: "EACCES".into(),
+                    error: "R2 !read_ok (new)".into(),
+                },
+            ),
             ("ok".to_string(), Outcome::Accepted),
         ];
         let out = rewrite_expectations(SAMPLE, &outcomes);
