@@ -2,4 +2,5 @@
 //! to run the flow dissector (examples/flow_dissector) on one packet, so the benches and the
 //! tests that check the peers agree use the same glue.
 
+pub mod clock;
 pub mod peers;

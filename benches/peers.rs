@@ -1,4 +1,5 @@
-//! The peers bpfkit is measured against: the `rbpf` crate's interpreter and native C.
+//! The peers bpfkit is measured against: the `rbpf` crate's interpreter, native C and the Linux
+//! kernel.
 
 use bpfkit_flow_dissector::native::FlowCtx;
 
@@ -38,4 +39,33 @@ pub fn flow_ctx_bytes(packet: &[u8]) -> [u8; 16] {
     bytes[..8].copy_from_slice(&ctx.data.to_le_bytes());
     bytes[8..].copy_from_slice(&ctx.data_end.to_le_bytes());
     bytes
+}
+
+/// The flow dissector's `xdp` build loaded into the running kernel (JIT-compiled there when the
+/// kernel's JIT is on), run through `BPF_PROG_TEST_RUN`.
+pub struct KernelFlow {
+    prog: bpfkit_kernel::Prog,
+}
+
+impl KernelFlow {
+    /// Loads `xdp_program` as an XDP program, or says why the kernel cannot be used here.
+    pub fn new(xdp_program: &[u8]) -> Result<Self, String> {
+        bpfkit_kernel::available()?;
+        let loaded = bpfkit_kernel::ProgLoad::new(bpfkit_kernel::names::PROG_XDP).load(xdp_program);
+        match loaded.result {
+            Ok(prog) => Ok(Self { prog }),
+            Err(errno) => Err(format!(
+                "the kernel rejected the program ({errno}): {}",
+                loaded.log
+            )),
+        }
+    }
+
+    /// Runs the program `repeat` times on `packet`: its return value and the kernel's own mean
+    /// time per run in nanoseconds (which excludes the system call's overhead).
+    pub fn run(&self, packet: &[u8], repeat: u32) -> Result<(u32, u32), String> {
+        bpfkit_kernel::prog_test_run(&self.prog, packet, None, repeat)
+            .map(|run| (run.retval, run.duration_ns))
+            .map_err(|errno| format!("BPF_PROG_TEST_RUN failed: {errno}"))
+    }
 }

@@ -33,9 +33,9 @@
  *                                     absolute packet pointers, the layout of rbpf's
  *                                     EbpfVmFixedMbuff with offsets 0 and 8. The benchmarked
  *                                     program.
- *   flow_hash_buf(struct flow_buf *)  section "flow_buf": r1 points to {u64 len; u8 data[len]},
- *                                     a length-prefixed packet, for runners that hand a program
- *                                     one flat memory block (`bpfkit run --mem-hex`).
+ *   flow_hash_mem(data, len)          section "flow_mem": r1 = the packet, r2 = its length, the
+ *                                     convention of `bpfkit run --mem-hex` and of the
+ *                                     conformance suite (one flat memory block).
  *   flow_hash_xdp(struct xdp_md *)    section "xdp" (eBPF build only): the same dissector as an
  *                                     XDP program, so the Linux verifier and BPF_PROG_TEST_RUN
  *                                     can check it.
@@ -103,12 +103,6 @@ static inline u32 load32(const u8 *p)
 struct flow_ctx {
 	u64 data;
 	u64 data_end;
-};
-
-/* The memory of the "flow_buf" entry point: a length, then that many bytes of packet. */
-struct flow_buf {
-	u64 len;
-	u8 data[];
 };
 
 static inline __attribute__((always_inline)) u32 rotl32(u32 x, int r)
@@ -217,10 +211,10 @@ u32 flow_hash(const struct flow_ctx *ctx)
 			    (const u8 *)(unsigned long)ctx->data_end);
 }
 
-SEC("flow_buf")
-u32 flow_hash_buf(const struct flow_buf *buf)
+SEC("flow_mem")
+u32 flow_hash_mem(const u8 *data, u64 len)
 {
-	return flow_dissect(buf->data, buf->data + buf->len);
+	return flow_dissect(data, data + len);
 }
 
 #ifdef __bpf__

@@ -1,4 +1,4 @@
-//! The object table: maps (and, later, programs) behind small integer descriptors, with the
+//! The object table: maps and programs behind small integer descriptors, with the
 //! commands of the `bpf()` system call.
 //!
 //! [`Bpf`] is what a process's descriptor table and `kernel/bpf/syscall.c` are to the kernel's
@@ -37,6 +37,8 @@ pub const FIRST_FD: u32 = 3;
 pub enum Object {
     /// A map.
     Map(MapRef),
+    /// A loaded program.
+    Prog(Arc<crate::prog::load::LoadedProg>),
 }
 
 impl Object {
@@ -45,6 +47,7 @@ impl Object {
     pub fn as_map(&self) -> Option<&MapRef> {
         match self {
             Self::Map(m) => Some(m),
+            Self::Prog(_) => None,
         }
     }
 
@@ -53,6 +56,7 @@ impl Object {
     pub fn as_prog_entry(&self) -> Option<Arc<dyn ProgEntry>> {
         match self {
             Self::Map(_) => None,
+            Self::Prog(p) => Some(Arc::clone(p) as Arc<dyn ProgEntry>),
         }
     }
 
@@ -61,6 +65,7 @@ impl Object {
     pub fn kind_name(&self) -> &'static str {
         match self {
             Self::Map(_) => "map",
+            Self::Prog(_) => "program",
         }
     }
 }
@@ -119,6 +124,7 @@ impl Bpf {
         match t.get(fd.0 as usize).and_then(Option::as_ref) {
             None => Err(ebadf(fd)),
             Some(Object::Map(m)) => f(m),
+            Some(Object::Prog(_)) => Err(Errno::Einval(format!("fd {fd} is not a map").into())),
         }
     }
 
@@ -266,7 +272,10 @@ impl Bpf {
         while t.last().is_some_and(Option::is_none) && t.len() > FIRST_FD as usize {
             t.pop();
         }
-        let Object::Map(map) = obj;
+        let Object::Map(map) = obj else {
+            // A program lives on while a prog array or a running caller holds it.
+            return Ok(());
+        };
         let still_open = t
             .iter()
             .flatten()

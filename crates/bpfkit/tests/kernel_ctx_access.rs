@@ -6,7 +6,7 @@
 //! Skips, saying why, where the `bpf()` system call is unavailable.
 
 use bpfkit::progtype::access::{ctx_access, Direction};
-use bpfkit::progtype::ProgType;
+use bpfkit::progtype::{ctx_size, ProgType};
 use bpfkit_isa::Insn;
 use bpfkit_kernel::ProgLoad;
 
@@ -43,7 +43,7 @@ fn offsets(t: ProgType) -> Vec<i16> {
         // The tracepoint record is 8 KiB of uniform rules: probe its edges.
         ProgType::Tracepoint => (-8..40).chain(8150..8200).collect(),
         _ => {
-            let size = i16::try_from(t.ctx_size()).expect("small context");
+            let size = i16::try_from(ctx_size(t)).expect("small context");
             (-8..size + 16).collect()
         }
     }

@@ -8,79 +8,17 @@
 
 mod loader_util;
 
-use bpfkit::loader::{MapDef, Object, SlotTarget};
-use bpfkit_kernel::{
-    available, map_create, map_update, resolve_map_indices, Map, ProgLoad, BPF_ANY,
-};
-
-fn create(m: &MapDef) -> Map {
-    let map = map_create(
-        m.map_type,
-        m.key_size,
-        m.value_size,
-        m.max_entries,
-        m.map_flags,
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "map {} ({}): BPF_MAP_CREATE failed: {e}",
-            m.name,
-            m.type_name()
-        )
-    });
-    if let Some(init) = &m.initial_value {
-        map_update(&map, &0u32.to_le_bytes(), init, BPF_ANY)
-            .unwrap_or_else(|e| panic!("map {}: initial value: {e}", m.name));
-    }
-    map
-}
+use bpfkit::loader::Object;
+use bpfkit_kernel::available;
 
 fn load_all(obj: &Object, ctx: &str) {
     if let Some(m) = obj.maps.iter().find(|m| m.inner.is_some()) {
         // BPF_MAP_CREATE of a map-in-map needs inner_map_fd, which bpfkit-kernel's map_create
-        // does not pass; bpftool prog loadall covers this object (see examples/build.sh users).
+        // does not pass; the libbpf test below covers this object.
         println!("skipped {ctx}: map-in-map {} needs inner_map_fd", m.name);
         return;
     }
-    let maps: Vec<Map> = obj.maps.iter().map(create).collect();
-    let fds: Vec<i32> = maps.iter().map(Map::fd).collect();
-    let mut progs = Vec::new();
-    for p in &obj.programs {
-        let mut insns = p.insns.clone();
-        resolve_map_indices(&mut insns, &fds).unwrap_or_else(|e| panic!("{ctx} {}: {e}", p.name));
-        let loaded = ProgLoad {
-            license: &obj.license,
-            kern_version: obj.kern_version.unwrap_or(0),
-            name: &p.name,
-            ..ProgLoad::new(p.prog_type())
-        }
-        .load(&insns[..]);
-        let prog = loaded.result.unwrap_or_else(|e| {
-            panic!(
-                "{ctx} {}: kernel rejected the linked program ({e}):\n{}",
-                p.name, loaded.log
-            )
-        });
-        progs.push((p.name.clone(), prog));
-    }
-    for (m, map) in obj.maps.iter().zip(&maps) {
-        for slot in &m.init_slots {
-            let SlotTarget::Program(name) = &slot.target else {
-                continue;
-            };
-            let (_, prog) = progs
-                .iter()
-                .find(|(n, _)| n == name)
-                .unwrap_or_else(|| panic!("{ctx}: no program {name}"));
-            map_update(
-                map,
-                &slot.slot.to_le_bytes(),
-                &prog.fd().to_le_bytes(),
-                BPF_ANY,
-            )
-            .unwrap_or_else(|e| panic!("{ctx}: {}[{}] = {name}: {e}", m.name, slot.slot));
-        }
-    }
+    let _ = loader_util::kernel::instantiate(obj, ctx);
 }
 
 #[test]
@@ -144,4 +82,83 @@ fn every_example_loads_with_libbpf() {
             );
         }
     }
+}
+
+/// Line info as the kernel prints it: libbpf loads each example with its BTF and line info
+/// (`bpftool -d prog loadall` shows the verifier log at level 1|2|4); every `; SOURCE @ FILE:LINE`
+/// line before instruction N must be [`bpfkit::loader::LineInfo::log_text`] of the loader's
+/// line info covering N.
+#[test]
+fn line_info_matches_the_kernel_verifier_log() {
+    if let Err(why) = available() {
+        println!("skipped: {why}");
+        return;
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if !mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    {
+        println!("skipped: no bpffs mounted at /sys/fs/bpf");
+        return;
+    }
+    let names = loader_util::EXAMPLES
+        .iter()
+        .filter(|n| **n != "legacy_maps");
+    let mut checked = 0;
+    for name in names {
+        for (path, obj) in loader_util::parsed(name) {
+            let pin = format!(
+                "/sys/fs/bpf/bpfkit_loader_linfo_{}_{name}",
+                std::process::id()
+            );
+            let out = match std::process::Command::new("bpftool")
+                .args(["-d", "prog", "loadall"])
+                .arg(&path)
+                .arg(&pin)
+                .output()
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    println!("skipped: bpftool not available ({e})");
+                    return;
+                }
+            };
+            let _ = std::fs::remove_dir_all(&pin);
+            let log = String::from_utf8_lossy(&out.stderr);
+            let mut prog = None;
+            let mut pending: Option<&str> = None;
+            for line in log.lines() {
+                if let Some(rest) = line.strip_prefix("libbpf: prog '") {
+                    if rest.ends_with("-- BEGIN PROG LOAD LOG --") {
+                        let pname = rest.split('\'').next().unwrap_or("");
+                        prog = obj.program(pname);
+                    }
+                    continue;
+                }
+                let Some(p) = prog else { continue };
+                if let Some(text) = line.strip_prefix("; ").filter(|t| t.contains(" @ ")) {
+                    pending = Some(text);
+                } else if let Some(text) = pending {
+                    let Some(n) = line
+                        .split_once(':')
+                        .and_then(|(n, _)| n.parse::<usize>().ok())
+                    else {
+                        continue;
+                    };
+                    let ours = p.line_at(n).map(bpfkit::loader::LineInfo::log_text);
+                    assert_eq!(
+                        ours.as_deref(),
+                        Some(text),
+                        "{} {} insn {n}",
+                        path.display(),
+                        p.name
+                    );
+                    pending = None;
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} source lines compared");
 }

@@ -366,3 +366,139 @@ fn kfunc_calls_are_refused_naming_the_extern() {
         );
     }
 }
+
+#[test]
+fn kernel_btf_has_section_sizes_and_variable_offsets() {
+    for name in loader_util::EXAMPLES {
+        for (path, obj) in loader_util::parsed(name) {
+            let Some(d) = dump(&path) else { return };
+            let blob = obj.kernel_btf.as_ref().expect("examples are built with -g");
+            let tmp = std::env::temp_dir()
+                .join(format!("bpfkit_loader_{}_{name}.btf", std::process::id()));
+            std::fs::write(&tmp, blob).expect("temp file");
+            let text = loader_util::llvm("bpftool", &["btf", "dump", "file"], &tmp);
+            let _ = std::fs::remove_file(&tmp);
+            let Some(text) = text else { return };
+            // `[36] DATASEC '.bss' size=40 vlen=1` then `\ttype_id=33 offset=0 size=40 (VAR 'verdicts')`
+            let mut sec = None;
+            let mut checked = 0;
+            for line in text.lines() {
+                if let Some(rest) = line.split_once(" DATASEC '").map(|p| p.1) {
+                    let (s, rest) = rest.split_once('\'').expect("name");
+                    let size: u64 = rest
+                        .split_once("size=")
+                        .expect("size")
+                        .1
+                        .split_whitespace()
+                        .next()
+                        .expect("n")
+                        .parse()
+                        .expect("int");
+                    // The size must be the ELF section's (llvm-readelf's section headers).
+                    sec = Some(s.to_string());
+                    let want = section_size(&path, s);
+                    assert_eq!(Some(size), want, "{}: DATASEC {s} size", path.display());
+                } else if let (Some(s), Some(var)) = (
+                    &sec,
+                    line.split_once("(VAR '")
+                        .map(|p| p.1.trim_end_matches("')")),
+                ) {
+                    let off: u64 = line
+                        .split_once("offset=")
+                        .expect("offset")
+                        .1
+                        .split_whitespace()
+                        .next()
+                        .expect("n")
+                        .parse()
+                        .expect("int");
+                    let sym = &d.syms[var];
+                    assert_eq!(
+                        sym.section.as_deref(),
+                        Some(s.as_str()),
+                        "{}: {var}",
+                        path.display()
+                    );
+                    assert_eq!(off, sym.value, "{}: offset of {var} in {s}", path.display());
+                    checked += 1;
+                } else if !line.starts_with('\t') {
+                    sec = None;
+                }
+            }
+            assert!(
+                checked > 0,
+                "{}: no DATASEC variable checked",
+                path.display()
+            );
+        }
+    }
+}
+
+/// `sh_size` of section `name` from `llvm-readelf -S` (the Size column, hex).
+fn section_size(obj: &Path, name: &str) -> Option<u64> {
+    let text = loader_util::llvm("llvm-readelf-19", &["-S", "--wide"], obj)?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(']').nth(1)?.split_whitespace().collect();
+        (f.first() == Some(&name))
+            .then(|| u64::from_str_radix(f.get(4)?, 16).ok())
+            .flatten()
+    })
+}
+
+/// `obj` with .BTF and .BTF.ext removed by `llvm-objcopy-19` (as if built without `-g`).
+fn without_btf(obj: &Path) -> Option<Vec<u8>> {
+    let out = std::env::temp_dir().join(format!(
+        "bpfkit_loader_nobtf_{}_{}",
+        std::process::id(),
+        obj.file_name()?.to_string_lossy()
+    ));
+    let args = [
+        "--remove-section=.BTF",
+        "--remove-section=.BTF.ext",
+        "--remove-section=.rel.BTF",
+        "--remove-section=.rel.BTF.ext",
+    ];
+    let status = std::process::Command::new("llvm-objcopy-19")
+        .args(args)
+        .arg(obj)
+        .arg(&out)
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("llvm-objcopy-19 failed on {}: {s}", obj.display()),
+        Err(e) => {
+            println!("skipped: llvm-objcopy-19 not available ({e})");
+            return None;
+        }
+    }
+    let bytes = std::fs::read(&out).ok();
+    let _ = std::fs::remove_file(&out);
+    bytes
+}
+
+#[test]
+fn objects_without_btf() {
+    for (path, obj) in loader_util::parsed("legacy_maps") {
+        let Some(bytes) = without_btf(&path) else {
+            return;
+        };
+        let bare = Object::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(bare.btf.is_none() && bare.kernel_btf.is_none());
+        assert_eq!(bare.maps, obj.maps, "legacy maps need no BTF");
+        for (a, b) in bare.programs.iter().zip(&obj.programs) {
+            assert_eq!(a.insns, b.insns, "{}: same code without BTF", a.name);
+            assert!(a.line_info.is_empty() && a.func_info.is_empty());
+        }
+    }
+    for (path, _) in loader_util::objects("sockex1") {
+        let Some(bytes) = without_btf(&path) else {
+            return;
+        };
+        // BTF-defined maps cannot be read without BTF (libbpf refuses them too).
+        assert!(
+            matches!(Object::parse(&bytes), Err(bpfkit::loader::LoadError::Section { ref section, .. }) if section == ".maps"),
+            "{:?}",
+            Object::parse(&bytes)
+        );
+    }
+}

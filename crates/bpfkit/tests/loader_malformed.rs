@@ -9,7 +9,7 @@
 mod loader_util;
 
 use bpfkit::loader::{LoadError, Object};
-use object::{Object as _, ObjectSection as _};
+use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use proptest::prelude::*;
 
 fn example(name: &str) -> Vec<u8> {
@@ -148,6 +148,69 @@ fn unknown_program_section() {
             section: "sockeX".into(),
             symbol: "count_proto_bytes".into()
         })
+    );
+}
+
+/// Sets `st_value` of symbol `name` (Elf64_Sym: name u32, info u8, other u8, shndx u16,
+/// value u64, size u64).
+fn set_symbol_value(data: &mut [u8], name: &str, value: u64) {
+    let file = object::File::parse(&*data).expect("valid");
+    let index = file
+        .symbols()
+        .find(|s| s.name() == Ok(name))
+        .expect("symbol")
+        .index()
+        .0;
+    let (symtab, _) = section_range(data, ".symtab");
+    let at = symtab + 24 * index + 8;
+    data[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+#[test]
+fn legacy_map_symbol_outside_its_section() {
+    let mut data = example("legacy_maps");
+    set_symbol_value(&mut data, "frames_by_len", u64::MAX - 3);
+    assert!(
+        matches!(Object::parse(&data), Err(LoadError::MapDef { ref map, .. }) if map == "frames_by_len"),
+        "{:?}",
+        Object::parse(&data)
+    );
+}
+
+#[test]
+fn function_symbol_outside_its_section() {
+    let mut data = example("sockex1");
+    set_symbol_value(&mut data, "count_proto_bytes", 1 << 40);
+    assert!(
+        matches!(Object::parse(&data), Err(LoadError::Section { ref section, .. }) if section == "socket"),
+        "{:?}",
+        Object::parse(&data)
+    );
+}
+
+#[test]
+fn prog_array_slot_pointing_at_a_subprogram() {
+    let mut data = example("sockex3");
+    let file = object::File::parse(&*data).expect("valid");
+    let account = file
+        .symbols()
+        .find(|s| s.name() == Ok("account"))
+        .expect("account()")
+        .index()
+        .0 as u64;
+    let (rel, size) = section_range(&data, ".rel.maps");
+    assert_eq!(
+        size,
+        4 * 16,
+        "four static slots (llvm-objdump -r shows them)"
+    );
+    let info = u64::from_le_bytes(data[rel + 8..rel + 16].try_into().expect("8"));
+    data[rel + 8..rel + 16]
+        .copy_from_slice(&((account << 32) | (info & 0xffff_ffff)).to_le_bytes());
+    assert!(
+        matches!(Object::parse(&data), Err(LoadError::MapDef { ref map, ref reason }) if map == "parsers" && reason.contains("account")),
+        "{:?}",
+        Object::parse(&data)
     );
 }
 

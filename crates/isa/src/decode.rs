@@ -15,6 +15,11 @@
 //! kernel's pass 2 only sees the instructions its path walk reaches; a verifier that wants that
 //! exactly calls [`precheck`] once and [`decode`] as it visits.)
 //!
+//! One unused field Linux does not check: an exit's offset (the live kernel accepts `exit` with
+//! any offset). The decoder accepts it too and [`Op::Exit`] drops it, as the kernel's printer
+//! does; so does `Op::encode`, which is why the conformance suite's `unused-exit-offset.data`
+//! decodes.
+//!
 //! What is checked here is only what depends on the encoding alone. Whether `r10` may be written,
 //! whether a helper id exists, whether a program type may use LD_ABS: the verifier's business.
 

@@ -11,7 +11,7 @@
 
 mod support;
 
-use bpfkit_isa::{decode_all, Insn};
+use bpfkit_isa::decode_all;
 use bpfkit_kernel::{available, names, ProgLoad};
 
 /// The beginnings of the kernel's messages about an encoding (not about program state).
@@ -59,82 +59,6 @@ const EARLIER_ERRORS: [&str; 11] = [
     "jump into the middle of ldimm64",
 ];
 
-fn probes() -> Vec<Vec<Insn>> {
-    let mut out = Vec::new();
-    let fields: &[(u8, u8, i16, i32)] = &[
-        (1, 0, 0, 0),
-        (1, 2, 0, 0),
-        (0, 0, 0, 0),
-        (1, 0, 1, 0),
-        (1, 2, 1, 0),
-        (1, 0, 0, 1),
-        (1, 2, 0, 1),
-        (1, 0, -1, 0),
-        (1, 0, 0, -1),
-        (1, 2, 8, 0),
-        (1, 2, 16, 0),
-        (1, 2, 32, 0),
-        (1, 0, 8, 0),
-        (1, 0, 0, 16),
-        (1, 0, 0, 32),
-        (1, 0, 0, 64),
-        (1, 0, 1, 16),
-        (1, 2, 0, 16),
-        (11, 0, 0, 0),
-        (1, 11, 0, 0),
-        (15, 15, 0, 0),
-        (0, 1, 0, 0),
-        (0, 0, 1, 0),
-        (0, 0, 0, 1),
-        (0, 0, 3, 0),
-        (0, 0, 0, 3),
-        (0, 1, 3, 0),
-        (0, 2, 3, 0),
-        (0, 2, 0, 3),
-        (0, 2, 0, 5),
-        (10, 2, -8, 0),
-        (10, 2, -8, 1),
-        (10, 2, -8, 0x40),
-        (10, 2, -8, 0x41),
-        (10, 2, -8, 0x50),
-        (10, 2, -8, 0x51),
-        (10, 2, -8, 0xa0),
-        (10, 2, -8, 0xa1),
-        (10, 2, -8, 0xe1),
-        (10, 2, -8, 0xf1),
-        (10, 2, -8, 0xe0),
-        (10, 2, -8, 0x10),
-        (10, 2, -8, 0x100),
-        (10, 2, -8, 0x110),
-        (10, 2, -8, 0x101),
-        (2, 10, -8, 0x100),
-        (10, 0, -8, 7),
-    ];
-    for code in 0..=255u8 {
-        if code == 0x18 {
-            continue;
-        }
-        for &(dst, src, off, imm) in fields {
-            out.push(vec![Insn::new(code, dst, src, off, imm)]);
-        }
-    }
-    // LD_IMM64: every src, a dirty first slot, and every field of the second slot.
-    for src in 0..8u8 {
-        for (off, second) in [
-            (0, Insn::new(0, 0, 0, 0, 0)),
-            (0, Insn::new(0, 0, 0, 0, 1)),
-            (1, Insn::new(0, 0, 0, 0, 0)),
-            (0, Insn::new(0, 1, 0, 0, 0)),
-            (0, Insn::new(0, 0, 1, 0, 0)),
-            (0, Insn::new(0, 0, 0, 1, 0)),
-            (0, Insn::new(0xb7, 0, 0, 0, 0)),
-        ] {
-            out.push(vec![Insn::new(0x18, 1, src, off, 0), second]);
-        }
-    }
-    out
-}
-
 #[test]
 fn decoder_accepts_exactly_the_encodings_the_kernel_accepts() {
     if let Err(why) = available() {
@@ -143,7 +67,7 @@ fn decoder_accepts_exactly_the_encodings_the_kernel_accepts() {
     }
     let mut diffs = Vec::new();
     let mut inconclusive = 0;
-    let probes = probes();
+    let probes = support::probes();
     for probe in &probes {
         let prog = support::kernel_probe(probe);
         let loaded = ProgLoad {
@@ -192,4 +116,41 @@ fn decoder_accepts_exactly_the_encodings_the_kernel_accepts() {
         probes.len(),
         diffs.join("\n")
     );
+}
+
+/// Two bad instructions in one program: the kernel reports the one its up-front pass finds
+/// (LDX fields, LD_IMM64 shape, unknown opcodes) before any it finds while verifying, and
+/// `decode_all` reports the same one.
+#[test]
+fn decode_all_reports_the_error_the_kernel_reports_first() {
+    if let Err(why) = available() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let i = bpfkit_isa::Insn::new;
+    let alu_reserved = i(0x07, 1, 2, 0, 1);
+    let exit_reserved = i(0x95, 1, 0, 0, 0);
+    let unknown = i(0x8d, 0, 0, 0, 0);
+    let ldx_reserved = i(0x61, 1, 10, -4, 7);
+    let bad_ld_imm64 = [i(0x18, 1, 0, 0, 0), i(0, 1, 0, 0, 0)];
+    let cases: Vec<Vec<bpfkit_isa::Insn>> = vec![
+        vec![alu_reserved, unknown],
+        vec![unknown, alu_reserved],
+        vec![alu_reserved, ldx_reserved],
+        vec![ldx_reserved, unknown],
+        vec![unknown, ldx_reserved],
+        vec![alu_reserved, bad_ld_imm64[0], bad_ld_imm64[1]],
+        vec![alu_reserved, exit_reserved],
+    ];
+    for probe in cases {
+        let prog = support::kernel_probe(&probe);
+        let loaded = ProgLoad {
+            log_level: 1,
+            ..ProgLoad::new(names::PROG_SOCKET_FILTER)
+        }
+        .load(&prog);
+        let kernel = kernel_encoding_error(&loaded.log);
+        let ours = decode_all(&prog).err().map(|e| e.kind.kernel_message());
+        assert_eq!(kernel, ours, "{probe:?}");
+    }
 }

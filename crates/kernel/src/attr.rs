@@ -17,6 +17,8 @@ pub(crate) const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 pub(crate) const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 /// `BPF_MAP_GET_NEXT_KEY`.
 pub(crate) const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+/// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`.
+pub(crate) const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
 /// `BPF_PROG_LOAD`.
 pub(crate) const BPF_PROG_LOAD: libc::c_long = 5;
 /// `BPF_PROG_TEST_RUN`.

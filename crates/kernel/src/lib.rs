@@ -30,8 +30,8 @@ pub mod table;
 
 pub use errno::Errno;
 pub use map::{
-    map_create, map_delete, map_get_next_key, map_lookup, map_update, possible_cpus, Map, BPF_ANY,
-    BPF_EXIST, BPF_NOEXIST,
+    map_create, map_create_outer, map_delete, map_get_next_key, map_lookup, map_lookup_and_delete,
+    map_update, possible_cpus, Map, BPF_ANY, BPF_EXIST, BPF_NOEXIST,
 };
 pub use prog::{
     prog_load, prog_test_run, Loaded, Prog, ProgLoad, ProgramBytes, TestRun, BPF_F_ANY_ALIGNMENT,

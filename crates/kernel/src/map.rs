@@ -93,6 +93,54 @@ pub fn map_create(
     })
 }
 
+/// Creates a map of maps (`BPF_MAP_TYPE_ARRAY_OF_MAPS` / `HASH_OF_MAPS`) whose inner map
+/// template is the map behind descriptor `inner_map_fd` (any descriptor, to test the kernel's
+/// checks of it).
+pub fn map_create_outer(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+    inner_map_fd: i32,
+) -> Result<Map, Errno> {
+    let mut a = MapCreateAttr {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_flags: flags,
+        inner_map_fd: inner_map_fd as u32,
+        ..MapCreateAttr::default()
+    };
+    // SAFETY: MAP_CREATE reads no pointers from the attr.
+    let ret = unsafe { sys::bpf(attr::BPF_MAP_CREATE, &mut a) }?;
+    Ok(Map {
+        fd: sys::owned_fd(ret)?,
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+    })
+}
+
+/// Looks a key up and deletes it (`BPF_MAP_LOOKUP_AND_DELETE_ELEM`): pops a queue or stack
+/// (empty key), or removes a hash element; returns the value bytes.
+pub fn map_lookup_and_delete(map: &Map, key: &[u8]) -> Result<Vec<u8>, Errno> {
+    check_key(map, key)?;
+    let mut value = vec![0u8; map.lookup_size()];
+    let mut a = ElemAttr {
+        map_fd: map.fd() as u32,
+        key: key_ptr(key),
+        value: attr::ptr_u64(value.as_mut_ptr()),
+        ..ElemAttr::default()
+    };
+    // SAFETY: `key` holds key_size bytes (or is null for key_size 0) and `value` lookup_size
+    // bytes, what the kernel copies.
+    unsafe { sys::bpf(attr::BPF_MAP_LOOKUP_AND_DELETE_ELEM, &mut a) }?;
+    Ok(value)
+}
+
 /// The key pointer of an element command: null for an empty key, as maps with `key_size` 0
 /// (queues, stacks, ring buffers) need (the kernel refuses a non-null key for them).
 fn key_ptr(key: &[u8]) -> u64 {

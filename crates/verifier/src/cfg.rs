@@ -81,7 +81,7 @@ fn einval(idx: usize, msg: String) -> Reject {
 /// # Errors
 /// The kernel's message: `call to invalid destination`, `jump out of range from insn %d to %d`,
 /// `last insn is not an exit or jmp`.
-pub fn check_subprogs(insns: &[Insn]) -> Result<Vec<usize>, Reject> {
+pub fn check_subprogs(insns: &[Insn], btf_func_info: bool) -> Result<Vec<usize>, Reject> {
     let n = insns.len() as i64;
     let mut starts = vec![0usize];
     for (i, insn) in insns.iter().enumerate() {
@@ -96,6 +96,17 @@ pub fn check_subprogs(insns: &[Insn]) -> Result<Vec<usize>, Reject> {
     }
     starts.sort_unstable();
     starts.dedup();
+    if starts.len() > 1 && !btf_func_info {
+        let tail_call = insns
+            .iter()
+            .position(|i| i.code == (c::JMP | c::CALL) && i.src == 0 && i.imm == 12);
+        if let Some(i) = tail_call {
+            return Err(einval(
+                i,
+                "tail_call is not allowed in subprogs without BTF".into(),
+            ));
+        }
+    }
     let mut cur = 0;
     let mut start = 0i64;
     let mut end = starts.get(1).map_or(n, |s| *s as i64);

@@ -27,17 +27,21 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_XDP`
     #[doc(alias = "BPF_PROG_TYPE_XDP")]
     Xdp,
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT`
+    #[doc(alias = "BPF_PROG_TYPE_RAW_TRACEPOINT")]
+    RawTracepoint,
 }
 
 impl ProgType {
     /// Every supported program type.
-    pub const ALL: [ProgType; 6] = [
+    pub const ALL: [ProgType; 7] = [
         ProgType::SocketFilter,
         ProgType::Kprobe,
         ProgType::SchedCls,
         ProgType::SchedAct,
         ProgType::Tracepoint,
         ProgType::Xdp,
+        ProgType::RawTracepoint,
     ];
 
     /// The kernel's number for this type (`BPF_PROG_TYPE_*`).
@@ -50,6 +54,7 @@ impl ProgType {
             ProgType::SchedAct => 4,
             ProgType::Tracepoint => 5,
             ProgType::Xdp => 6,
+            ProgType::RawTracepoint => 17,
         }
     }
 
@@ -63,6 +68,7 @@ impl ProgType {
             ProgType::SchedAct => "sched_act",
             ProgType::Tracepoint => "tracepoint",
             ProgType::Xdp => "xdp",
+            ProgType::RawTracepoint => "raw_tracepoint",
         }
     }
 
@@ -70,6 +76,12 @@ impl ProgType {
     #[must_use]
     pub fn from_name(name: &str) -> Option<ProgType> {
         Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The type with the kernel's number `id`.
+    #[must_use]
+    pub fn from_kernel_id(id: u32) -> Option<ProgType> {
+        Self::ALL.into_iter().find(|t| t.kernel_id() == id)
     }
 
     /// Whether the type may read packet data directly (`may_access_direct_pkt_data`).
@@ -88,6 +100,12 @@ impl ProgType {
             self,
             ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct
         )
+    }
+}
+
+impl std::fmt::Display for ProgType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -147,6 +165,12 @@ pub enum ArgType {
     /// The program's context pointer (`ARG_PTR_TO_CTX`).
     #[doc(alias = "ARG_PTR_TO_CTX")]
     PtrToCtx,
+    /// A constant allocation size (`ARG_CONST_ALLOC_SIZE_OR_ZERO`).
+    #[doc(alias = "ARG_CONST_ALLOC_SIZE_OR_ZERO")]
+    ConstAllocSizeOrZero,
+    /// A ring buffer record to release (`ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE`).
+    #[doc(alias = "ARG_PTR_TO_RINGBUF_MEM")]
+    PtrToRingbufMemRelease,
 }
 
 /// Helper return types (`enum bpf_return_type`).
@@ -162,6 +186,10 @@ pub enum RetType {
     /// (`RET_PTR_TO_MAP_VALUE_OR_NULL`).
     #[doc(alias = "RET_PTR_TO_MAP_VALUE_OR_NULL")]
     PtrToMapValueOrNull,
+    /// A ring buffer record of the constant size argument, or NULL; acquires a reference
+    /// (`RET_PTR_TO_RINGBUF_MEM_OR_NULL`).
+    #[doc(alias = "RET_PTR_TO_RINGBUF_MEM_OR_NULL")]
+    PtrToRingbufMemOrNull,
 }
 
 /// A helper's prototype (`struct bpf_func_proto`).
@@ -175,6 +203,9 @@ pub struct HelperProto {
     pub ret: RetType,
     /// Only callable from programs with a GPL-compatible license.
     pub gpl_only: bool,
+    /// The helper may move packet data: every packet pointer is invalid afterwards
+    /// (`bpf_helper_changes_pkt_data`).
+    pub changes_pkt_data: bool,
 }
 
 /// Map types the verifier distinguishes (`enum bpf_map_type`).
@@ -277,6 +308,12 @@ impl MapType {
     #[must_use]
     pub fn from_name(name: &str) -> Option<MapType> {
         Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The type with the kernel's number `id`.
+    #[must_use]
+    pub fn from_kernel_id(id: u32) -> Option<MapType> {
+        Self::ALL.into_iter().find(|t| t.kernel_id() == id)
     }
 
     /// Whether a pointer into a value of this map may be read and written by the program

@@ -51,13 +51,17 @@ pub struct Explorer<'a> {
     cx: Cx<'a>,
     ops: &'a [Option<Op>],
     decode_errors: Vec<Option<Reject>>,
+    lenient: Vec<Option<Op>>,
     live: Vec<u16>,
+    precise: Vec<u16>,
     /// The log.
     pub log: Log,
     /// Counters.
     pub stats: Stats,
     /// Stack depth per subprogram.
     pub depth: Vec<usize>,
+    /// Base pointer kind of each instruction's memory access.
+    pub base: Vec<crate::rules::BaseKind>,
     checkpoints: Vec<Checkpoint>,
     explored: Vec<Vec<usize>>,
     id_gen: u32,
@@ -74,18 +78,25 @@ impl<'a> Explorer<'a> {
         ops: &'a [Option<Op>],
         log: Log,
         decode_errors: Vec<Option<Reject>>,
+        lenient: Vec<Option<Op>>,
     ) -> Explorer<'a> {
         let live = live::live_in(cx.insns, ops, cx.env, cx.prog_type);
+        let cfg = cx.cfg;
+        let in_subprog = |i: usize| cfg.subprog_of(i) != 0;
+        let precise = live::precise_in(cx.insns, ops, cx.env, cx.prog_type, &in_subprog);
         let n = cx.insns.len();
         let nsub = cx.cfg.subprogs.len();
         Explorer {
             cx,
             ops,
             decode_errors,
+            lenient,
             live,
+            precise,
             log,
             stats: Stats::default(),
             depth: vec![0; nsub],
+            base: vec![crate::rules::BaseKind::None; n],
             checkpoints: Vec::new(),
             explored: (0..n).map(|_| Vec::new()).collect(),
             id_gen: 0,
@@ -135,10 +146,7 @@ impl<'a> Explorer<'a> {
         parent: &mut Option<usize>,
     ) -> Result<bool, Reject> {
         let live = self.live[idx];
-        self.stats.max_states_per_insn = self
-            .stats
-            .max_states_per_insn
-            .max(self.explored[idx].len() as u32);
+        let precise = self.precise[idx];
         for &c in &self.explored[idx] {
             let ck = &self.checkpoints[c];
             if ck.branches > 0 {
@@ -146,15 +154,24 @@ impl<'a> Explorer<'a> {
                     return Err(Reject::new(
                         Errno::EINVAL,
                         idx,
-                        format!("infinite loop detected at insn {idx}"),
+                        format!(
+                            "infinite loop detected at insn {idx}\ncur state:{}\nold state:{}",
+                            state_text(st, Scratch::ALL),
+                            state_text(&ck.state, Scratch::ALL)
+                        ),
                     ));
                 }
                 continue;
             }
-            if states_equal(&ck.state, st, live) {
+            if states_equal(&ck.state, st, live, precise) {
                 return Ok(true);
             }
         }
+        // Counted only when not pruned, over the states compared (`states_cnt`).
+        self.stats.max_states_per_insn = self
+            .stats
+            .max_states_per_insn
+            .max(self.explored[idx].len() as u32);
         let add = self.jmps_processed - self.prev_jmps_processed >= 2
             && self.stats.insns_processed - self.prev_insn_processed >= 8;
         if add {
@@ -201,9 +218,20 @@ impl<'a> Explorer<'a> {
                 ));
             }
             let mut ended = false;
-            if self.cfg().prune_point.get(idx).copied().unwrap_or(false)
-                && self.visit(&st, idx, &mut parent)?
-            {
+            let pruned = if self.cfg().prune_point.get(idx).copied().unwrap_or(false) {
+                match self.visit(&st, idx, &mut parent) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        if log_on && scratch.any() {
+                            self.log.insn_state(idx, &state_text(&st, scratch));
+                        }
+                        return Err(e);
+                    }
+                }
+            } else {
+                false
+            };
+            if pruned {
                 if log_on {
                     if resumed && level2 {
                         self.log.push(&format!("\nfrom {prev} to {idx}: safe\n"));
@@ -215,8 +243,15 @@ impl<'a> Explorer<'a> {
             }
             if !ended {
                 let Some(op) = self.ops.get(idx).copied().flatten() else {
-                    if log_on && scratch.any() {
-                        self.log.insn_state(idx, &state_text(&st, scratch));
+                    if log_on {
+                        if scratch.any() {
+                            self.log.insn_state(idx, &state_text(&st, scratch));
+                        }
+                        if let Some(op) = self.lenient.get(idx).copied().flatten() {
+                            let helper = |id| self.cx.env.helper_name(id);
+                            let text = insn_text(self.cx.insns[idx], &op, &helper);
+                            self.log.insn(idx, &text);
+                        }
                     }
                     return Err(self
                         .decode_errors
@@ -248,11 +283,17 @@ impl<'a> Explorer<'a> {
                 ) {
                     self.jmps_processed += 1;
                 }
+                let callee_text = if log_on && matches!(op, Op::Exit) && st.frames.len() > 1 {
+                    state_text(&st, Scratch::ALL)
+                } else {
+                    String::new()
+                };
                 let flow = {
                     let mut out = Out {
                         scratch: &mut scratch,
                         id_gen: &mut self.id_gen,
                         depth: &mut self.depth,
+                        base: &mut self.base,
                     };
                     rules::step(&self.cx, &mut st, idx, &op, &mut out)?
                 };
@@ -302,10 +343,11 @@ impl<'a> Explorer<'a> {
                     }
                     Flow::Return(t) => {
                         if log_on {
-                            let text =
-                                format!("to caller at {t}:\n{}\n", state_text(&st, Scratch::ALL));
+                            let text = format!(
+                                "returning from callee:\n{callee_text}\nto caller at {t}:\n{}\n",
+                                state_text(&st, Scratch::ALL)
+                            );
                             self.log.push(&text);
-                            scratch = Scratch::ALL;
                         }
                         idx = t;
                     }

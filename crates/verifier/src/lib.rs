@@ -40,6 +40,7 @@ pub struct Verified {
     log: String,
     stats: Stats,
     stack_depth: Vec<usize>,
+    ctx_access: Vec<bool>,
 }
 
 impl Verified {
@@ -59,6 +60,14 @@ impl Verified {
     #[must_use]
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// Whether instruction `idx` is a load or store through the context pointer (on every path
+    /// that reaches it: the verifier rejects mixed uses). The runtime rewrites these accesses
+    /// onto its own context layout, as the kernel's `convert_ctx_accesses` does.
+    #[must_use]
+    pub fn is_ctx_access(&self, idx: usize) -> bool {
+        self.ctx_access.get(idx).copied().unwrap_or(false)
     }
 
     /// Stack bytes used by each subprogram.
@@ -102,6 +111,9 @@ pub struct Options {
     pub log_level: u32,
     /// The license string; GPL-only helpers need a GPL-compatible one.
     pub license: String,
+    /// The program comes with BTF function information (clang objects do): the kernel then
+    /// allows tail calls from subprograms.
+    pub btf_func_info: bool,
 }
 
 impl Default for Options {
@@ -110,6 +122,7 @@ impl Default for Options {
             prog_type: ProgType::SocketFilter,
             log_level: 0,
             license: "GPL".into(),
+            btf_func_info: false,
         }
     }
 }
@@ -144,6 +157,89 @@ fn stats_text(stats: &Stats, depth: &[usize], level: u32, elapsed_us: u128) -> S
         stats.peak_states
     ));
     s
+}
+
+/// The instruction as the kernel's printer would show it despite a reserved field being set:
+/// the fields the printer ignores are cleared and the slot decoded again.
+fn lenient_decode(insns: &[Insn], i: usize) -> Option<Op> {
+    use bpfkit_isa::opcode as c;
+    let mut copy = insns.to_vec();
+    let insn = &mut copy[i];
+    match c::class(insn.code) {
+        c::ALU | c::ALU64 => {
+            if c::source(insn.code) == c::X {
+                insn.imm = 0;
+            } else {
+                insn.src = 0;
+            }
+            if !matches!(insn.off, 0 | 1 | 8 | 16 | 32) {
+                insn.off = 0;
+            }
+        }
+        c::JMP | c::JMP32 => match c::op(insn.code) {
+            c::EXIT => *insn = Insn::new(insn.code, 0, 0, 0, 0),
+            c::CALL => {
+                insn.dst = 0;
+                insn.off = 0;
+            }
+            c::JA => {
+                insn.dst = 0;
+                insn.src = 0;
+            }
+            _ => {
+                if c::source(insn.code) == c::X {
+                    insn.imm = 0;
+                } else {
+                    insn.src = 0;
+                }
+            }
+        },
+        c::LDX => insn.imm = 0,
+        c::ST => insn.src = 0,
+        c::STX if c::mode(insn.code) == c::MEM => insn.imm = 0,
+        _ => {}
+    }
+    bpfkit_isa::decode(&copy, i).ok()
+}
+
+/// `check_max_stack_depth`: along every chain of bpf-to-bpf calls, the frames' stack sizes
+/// (each rounded up to 16 bytes, as with the JIT) add up to at most 512 bytes.
+fn check_max_stack_depth(insns: &[Insn], cfg: &cfg::Cfg, depth: &[usize]) -> Result<(), Reject> {
+    let round = |d: usize| d.div_ceil(16) * 16;
+    // Callees of each subprogram.
+    let mut callees: Vec<Vec<(usize, usize)>> = vec![Vec::new(); cfg.subprogs.len()];
+    for (i, insn) in insns.iter().enumerate() {
+        if insn.code == (bpfkit_isa::opcode::JMP | bpfkit_isa::opcode::CALL) && insn.src == 1 {
+            let target = (i as i64 + 1 + i64::from(insn.imm)) as usize;
+            if let Some(callee) = cfg.subprog_at(target) {
+                callees[cfg.subprog_of(i)].push((callee, i));
+            }
+        }
+    }
+    // Depth-first over call chains; chains are at most 8 frames deep (the explorer ensures it).
+    let mut stack = vec![(
+        0usize,
+        round(depth.first().copied().unwrap_or(0)),
+        1usize,
+        0usize,
+    )];
+    while let Some((sub, total, frames, at)) = stack.pop() {
+        if total > 512 {
+            return Err(Reject::new(
+                Errno::EACCES,
+                at,
+                format!("combined stack size of {frames} calls is {total}. Too large"),
+            ));
+        }
+        if frames >= state::MAX_FRAMES {
+            continue;
+        }
+        for &(callee, site) in &callees[sub] {
+            let d = round(depth.get(callee).copied().unwrap_or(0));
+            stack.push((callee, total + d, frames + 1, site));
+        }
+    }
+    Ok(())
 }
 
 /// Verifies `insns` for `opts.prog_type` in `env`.
@@ -181,7 +277,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         });
     }
     let none = Stats::default();
-    let subprogs = match cfg::check_subprogs(insns) {
+    let subprogs = match cfg::check_subprogs(insns, opts.btf_func_info) {
         Ok(s) => s,
         Err(r) => return Err(reject(r, log, &none, &[0])),
     };
@@ -238,6 +334,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
     // Decode every reachable instruction start once; errors surface when a path reaches them.
     let mut ops: Vec<Option<Op>> = vec![None; insns.len()];
     let mut decode_errors: Vec<Option<Reject>> = vec![None; insns.len()];
+    let mut lenient: Vec<Option<Op>> = vec![None; insns.len()];
     let mut i = 0;
     while i < insns.len() {
         match bpfkit_isa::decode(insns, i) {
@@ -246,6 +343,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 i += op.slots();
             }
             Err(e) => {
+                lenient[i] = lenient_decode(insns, i);
                 decode_errors[i] = Some(Reject::new(Errno::EINVAL, i, e.kind.kernel_message()));
                 i += if insns[i].is_ld_imm64() { 2 } else { 1 };
             }
@@ -258,19 +356,23 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         insns,
         cfg: &cfg,
     };
-    let mut ex = explore::Explorer::new(cx, &ops, log, decode_errors);
+    let mut ex = explore::Explorer::new(cx, &ops, log, decode_errors, lenient);
     if ex.log.level2() {
         ex.print_liveness();
     }
     let result = ex.run();
     let stats = ex.stats;
     let depth = ex.depth.clone();
+    let ctx_access: Vec<bool> = ex.base.iter().map(|b| *b == rules::BaseKind::Ctx).collect();
     match result {
         Ok(()) => {
             let mut log = ex.log;
             if opts.log_level & (log::LEVEL1 | log::LEVEL2) == log::LEVEL1 {
                 // A successful level-1 load keeps no path (the kernel rewinds the log).
                 log.reset(0);
+            }
+            if let Err(r) = check_max_stack_depth(insns, &cfg, &depth) {
+                return Err(reject(r, log, &stats, &depth));
             }
             if opts.log_level != 0 {
                 log.push(&stats_text(
@@ -285,6 +387,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 log: log.into_text(),
                 stats,
                 stack_depth: depth,
+                ctx_access,
             })
         }
         Err(r) => Err(reject(r, ex.log, &stats, &depth)),

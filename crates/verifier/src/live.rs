@@ -136,3 +136,126 @@ pub fn mask_text(mask: u16) -> String {
         })
         .collect()
 }
+
+/// Registers whose scalar value may matter after each instruction (a static stand-in for the
+/// kernel's precision marks, `mark_chain_precision`): a scalar's bounds matter when they can
+/// reach a conditional jump, pointer arithmetic, a helper's size argument, a call argument or
+/// a subprogram's return value. Pruning compares only those scalars by value; the others need
+/// only be scalars. Over-approximating the kernel's per-path marks keeps pruning sound.
+#[must_use]
+pub fn precise_in(
+    insns: &[Insn],
+    ops: &[Option<Op>],
+    env: &dyn Env,
+    prog_type: ProgType,
+    in_subprog: &dyn Fn(usize) -> bool,
+) -> Vec<u16> {
+    use bpfkit_isa::AluOp;
+    let n = insns.len();
+    let reg = |o: &Operand| match o {
+        Operand::Reg(r) => bit(r.num()),
+        Operand::Imm(_) => 0,
+    };
+    let transfer = |i: usize, op: &Op, out: u16| -> u16 {
+        match op {
+            Op::Alu {
+                op: AluOp::Mov,
+                dst,
+                src,
+                ..
+            } => {
+                let d = bit(dst.num());
+                (out & !d) | if out & d != 0 { reg(src) } else { 0 }
+            }
+            Op::Alu {
+                op: AluOp::Movsx(_),
+                dst,
+                src,
+                ..
+            } => {
+                let d = bit(dst.num());
+                (out & !d) | if out & d != 0 { reg(src) } else { 0 }
+            }
+            Op::Alu {
+                op: AluOp::Add | AluOp::Sub,
+                dst,
+                src: src @ Operand::Reg(_),
+                ..
+            } => {
+                // Possibly pointer arithmetic: both operands matter.
+                out | bit(dst.num()) | reg(src)
+            }
+            Op::Alu { dst, src, .. } => {
+                let d = bit(dst.num());
+                if out & d != 0 {
+                    out | reg(src)
+                } else {
+                    out
+                }
+            }
+            Op::Neg { .. } | Op::End { .. } => out,
+            Op::LdImm64 { dst, .. } | Op::Load { dst, .. } | Op::LoadAcquire { dst, .. } => {
+                out & !bit(dst.num())
+            }
+            Op::LdAbs { .. } | Op::LdInd { .. } => out & !0x3f,
+            Op::Atomic { .. }
+            | Op::StoreImm { .. }
+            | Op::StoreReg { .. }
+            | Op::StoreRelease { .. } => out,
+            Op::Ja { .. } | Op::MayGoto { .. } => out,
+            Op::Jcond { dst, src, .. } => out | bit(dst.num()) | reg(src),
+            Op::Call(CallTarget::Helper(id)) => {
+                let sizes = env.helper(prog_type, *id).map_or(0x3e, |p| {
+                    p.args.iter().enumerate().fold(0u16, |m, (k, a)| {
+                        if matches!(a, ArgType::ConstSize | ArgType::ConstSizeOrZero) {
+                            m | bit(k as u8 + 1)
+                        } else {
+                            m
+                        }
+                    })
+                });
+                (out & !0x3f) | sizes
+            }
+            Op::Call(_) => (out & !0x3f) | 0x3e,
+            Op::Exit => {
+                if in_subprog(i) {
+                    bit(0)
+                } else {
+                    0
+                }
+            }
+        }
+    };
+    let succ = |i: usize, op: &Op| -> [Option<usize>; 2] {
+        let next = |k: usize| if i + k < n { Some(i + k) } else { None };
+        let tgt = |off: i64| {
+            let t = i as i64 + 1 + off;
+            (t >= 0 && (t as usize) < n).then_some(t as usize)
+        };
+        match op {
+            Op::Exit => [None, None],
+            Op::Ja { off, .. } => [tgt(i64::from(*off)), None],
+            Op::Jcond { off, .. } | Op::MayGoto { off } => [next(1), tgt(i64::from(*off))],
+            Op::LdImm64 { .. } => [next(2), None],
+            _ => [next(1), None],
+        }
+    };
+    let mut prec = vec![0u16; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in (0..n).rev() {
+            let Some(op) = &ops[i] else { continue };
+            let mut out = 0u16;
+            for s in succ(i, op).into_iter().flatten() {
+                out |= prec[s];
+            }
+            let new = transfer(i, op, out);
+            if new != prec[i] {
+                prec[i] = new;
+                changed = true;
+            }
+        }
+    }
+    prec
+}

@@ -77,6 +77,9 @@ pub fn reg_text(reg: &RegState, frameno: u8) -> String {
     if reg.id != 0 {
         attrs.push(format!("id={}", reg.id));
     }
+    if reg.ref_obj_id != 0 {
+        attrs.push(format!("ref_obj_id={}", reg.ref_obj_id));
+    }
     if let Some(m) = &reg.map {
         if matches!(
             t,
@@ -90,6 +93,9 @@ pub fn reg_text(reg: &RegState, frameno: u8) -> String {
     }
     if t.is_pkt_pointer() {
         attrs.push(format!("r={}", unum(u64::from(reg.range))));
+    }
+    if matches!(t, RegType::RingbufMem | RegType::RingbufMemOrNull) {
+        attrs.push(format!("sz={}", unum(u64::from(reg.range))));
     }
     match reg.var.const_value() {
         Some(0) => {}
@@ -123,6 +129,10 @@ pub fn state_text(state: &State, scratch: Scratch) -> String {
         let _ = write!(s, " frame{}:", frame.frameno);
     }
     frame_text(&mut s, frame, scratch);
+    if !state.refs.is_empty() {
+        let ids: Vec<String> = state.refs.iter().map(|(id, _)| id.to_string()).collect();
+        let _ = write!(s, " refs={}", ids.join(","));
+    }
     s
 }
 

@@ -51,6 +51,13 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
                 && num::within(&cur.var, &old.var)
                 && ids.check(old.id, cur.id)
         }
+        RegType::RingbufMem | RegType::RingbufMemOrNull => {
+            old.off == cur.off
+                && old.range == cur.range
+                && num::within(&cur.var, &old.var)
+                && ids.check(old.id, cur.id)
+                && ids.check(old.ref_obj_id, cur.ref_obj_id)
+        }
         RegType::Stack => old.frameno == cur.frameno && old.off == cur.off && old.var == cur.var,
         RegType::Ctx | RegType::PacketEnd => old.off == cur.off && old.var == cur.var,
     }
@@ -85,13 +92,18 @@ fn stacksafe(old: &Frame, cur: &Frame, ids: &mut IdMap) -> bool {
 }
 
 /// Whether `cur` is within `old` (both at the same instruction); `live` masks the registers of
-/// the innermost frame that may still be read.
+/// the innermost frame that may still be read, `precise` those whose scalar value matters.
 #[must_use]
-pub fn states_equal(old: &State, cur: &State, live: u16) -> bool {
-    if old.frames.len() != cur.frames.len() {
+pub fn states_equal(old: &State, cur: &State, live: u16, precise: u16) -> bool {
+    if old.frames.len() != cur.frames.len() || old.refs.len() != cur.refs.len() {
         return false;
     }
     let mut ids = IdMap::default();
+    for (o, c) in old.refs.iter().zip(&cur.refs) {
+        if !ids.check(o.0, c.0) {
+            return false;
+        }
+    }
     let last = old.frames.len() - 1;
     for (i, (of, cf)) in old.frames.iter().zip(&cur.frames).enumerate() {
         if of.callsite != cur.frames[i].callsite {
@@ -101,7 +113,17 @@ pub fn states_equal(old: &State, cur: &State, live: u16) -> bool {
             if i == last && r < 10 && live & (1 << r) == 0 {
                 continue;
             }
-            if !regsafe(&of.regs[r], &cf.regs[r], &mut ids) {
+            let (o, c) = (&of.regs[r], &cf.regs[r]);
+            if i == last
+                && r < 10
+                && precise & (1 << r) == 0
+                && o.ty == RegType::Scalar
+                && c.ty == RegType::Scalar
+            {
+                // An imprecise scalar: any scalar will do.
+                continue;
+            }
+            if !regsafe(o, c, &mut ids) {
                 return false;
             }
         }

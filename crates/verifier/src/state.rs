@@ -33,6 +33,10 @@ pub enum RegType {
     PacketEnd,
     /// A pointer into packet metadata (`PTR_TO_PACKET_META`).
     PacketMeta,
+    /// A ring buffer record reserved by `bpf_ringbuf_reserve` (`PTR_TO_MEM | MEM_RINGBUF`).
+    RingbufMem,
+    /// A ring buffer reservation before its NULL check.
+    RingbufMemOrNull,
 }
 
 impl RegType {
@@ -50,6 +54,8 @@ impl RegType {
             RegType::Packet => "pkt",
             RegType::PacketEnd => "pkt_end",
             RegType::PacketMeta => "pkt_meta",
+            RegType::RingbufMem => "ringbuf_mem",
+            RegType::RingbufMemOrNull => "ringbuf_mem_or_null",
         }
     }
 
@@ -57,6 +63,12 @@ impl RegType {
     #[must_use]
     pub const fn is_pointer(self) -> bool {
         !matches!(self, RegType::NotInit | RegType::Scalar)
+    }
+
+    /// Whether the pointer may be NULL (`type_may_be_null`).
+    #[must_use]
+    pub const fn maybe_null(self) -> bool {
+        matches!(self, RegType::MapValueOrNull | RegType::RingbufMemOrNull)
     }
 
     /// Whether the type points into a packet (`type_is_pkt_pointer`).
@@ -111,8 +123,11 @@ pub struct RegState {
     pub id: u32,
     /// The map of a map pointer or map value.
     pub map: Option<MapRef>,
-    /// Bytes proven readable after a packet pointer (`range`).
+    /// Bytes proven readable after a packet pointer (`range`), or the size of a ring buffer
+    /// record (`mem_size`).
     pub range: u32,
+    /// The acquired reference this pointer belongs to (`ref_obj_id`), 0 for none.
+    pub ref_obj_id: u32,
     /// The frame a stack pointer points into (`frameno`).
     pub frameno: u8,
 }
@@ -126,6 +141,7 @@ impl RegState {
         id: 0,
         map: None,
         range: 0,
+        ref_obj_id: 0,
         frameno: 0,
     };
 
@@ -288,6 +304,9 @@ impl Frame {
 pub struct State {
     /// Call frames, innermost last.
     pub frames: Vec<Frame>,
+    /// Acquired references not yet released: `(id, instruction that acquired it)`
+    /// (`bpf_verifier_state.refs`).
+    pub refs: Vec<(u32, usize)>,
 }
 
 impl State {
@@ -296,7 +315,10 @@ impl State {
     pub fn entry() -> State {
         let mut f = Frame::new(0, 0, 0);
         f.regs[1] = RegState::pointer(RegType::Ctx);
-        State { frames: vec![f] }
+        State {
+            frames: vec![f],
+            refs: Vec::new(),
+        }
     }
 
     /// The innermost frame.

@@ -13,99 +13,146 @@ pub struct TestEnv {
 
 const D: ArgType = ArgType::DontCare;
 
+const C: ArgType = ArgType::PtrToCtx;
+const ANY: ArgType = ArgType::Anything;
+const MAP: ArgType = ArgType::ConstMapPtr;
+const MEM: ArgType = ArgType::PtrToMem;
+const UNINIT: ArgType = ArgType::PtrToUninitMem;
+const SIZE: ArgType = ArgType::ConstSize;
+const SIZE0: ArgType = ArgType::ConstSizeOrZero;
+const INT: RetType = RetType::Integer;
+
 /// `(id, name, args, ret, gpl_only)` of the helpers the test environment knows, as in
 /// `include/uapi/linux/bpf.h` and the kernel's `bpf_func_proto`s.
 const HELPERS: &[(i32, &str, [ArgType; 5], RetType, bool)] = &[
     (
         1,
         "bpf_map_lookup_elem",
-        [ArgType::ConstMapPtr, ArgType::PtrToMapKey, D, D, D],
+        [MAP, ArgType::PtrToMapKey, D, D, D],
         RetType::PtrToMapValueOrNull,
         false,
     ),
     (
         2,
         "bpf_map_update_elem",
-        [
-            ArgType::ConstMapPtr,
-            ArgType::PtrToMapKey,
-            ArgType::PtrToMapValue,
-            ArgType::Anything,
-            D,
-        ],
-        RetType::Integer,
+        [MAP, ArgType::PtrToMapKey, ArgType::PtrToMapValue, ANY, D],
+        INT,
         false,
     ),
     (
         3,
         "bpf_map_delete_elem",
-        [ArgType::ConstMapPtr, ArgType::PtrToMapKey, D, D, D],
-        RetType::Integer,
+        [MAP, ArgType::PtrToMapKey, D, D, D],
+        INT,
+        false,
+    ),
+    (4, "bpf_probe_read", [UNINIT, SIZE0, ANY, D, D], INT, true),
+    (5, "bpf_ktime_get_ns", [D; 5], INT, false),
+    (6, "bpf_trace_printk", [MEM, SIZE, D, D, D], INT, true),
+    (7, "bpf_get_prandom_u32", [D; 5], INT, false),
+    (8, "bpf_get_smp_processor_id", [D; 5], INT, false),
+    (
+        9,
+        "bpf_skb_store_bytes",
+        [C, ANY, MEM, SIZE, ANY],
+        INT,
         false,
     ),
     (
-        4,
-        "bpf_probe_read",
-        [
-            ArgType::PtrToUninitMem,
-            ArgType::ConstSizeOrZero,
-            ArgType::Anything,
-            D,
-            D,
-        ],
-        RetType::Integer,
-        true,
+        10,
+        "bpf_l3_csum_replace",
+        [C, ANY, ANY, ANY, ANY],
+        INT,
+        false,
     ),
-    (5, "bpf_ktime_get_ns", [D; 5], RetType::Integer, false),
     (
-        6,
-        "bpf_trace_printk",
-        [ArgType::PtrToMem, ArgType::ConstSize, D, D, D],
-        RetType::Integer,
-        true,
-    ),
-    (7, "bpf_get_prandom_u32", [D; 5], RetType::Integer, false),
-    (
-        8,
-        "bpf_get_smp_processor_id",
-        [D; 5],
-        RetType::Integer,
+        11,
+        "bpf_l4_csum_replace",
+        [C, ANY, ANY, ANY, ANY],
+        INT,
         false,
     ),
     (
         12,
         "bpf_tail_call",
-        [
-            ArgType::PtrToCtx,
-            ArgType::ConstMapPtr,
-            ArgType::Anything,
-            D,
-            D,
-        ],
+        [C, MAP, ANY, D, D],
         RetType::Void,
         false,
     ),
+    (14, "bpf_get_current_pid_tgid", [D; 5], INT, false),
+    (15, "bpf_get_current_uid_gid", [D; 5], INT, false),
     (
-        14,
-        "bpf_get_current_pid_tgid",
-        [D; 5],
-        RetType::Integer,
+        16,
+        "bpf_get_current_comm",
+        [UNINIT, SIZE, D, D, D],
+        INT,
+        false,
+    ),
+    (23, "bpf_redirect", [ANY, ANY, D, D, D], INT, false),
+    (
+        25,
+        "bpf_perf_event_output",
+        [C, MAP, ANY, MEM, SIZE0],
+        INT,
         false,
     ),
     (
         26,
         "bpf_skb_load_bytes",
-        [
-            ArgType::PtrToCtx,
-            ArgType::Anything,
-            ArgType::PtrToUninitMem,
-            ArgType::ConstSize,
-            D,
-        ],
-        RetType::Integer,
+        [C, ANY, UNINIT, SIZE, D],
+        INT,
         false,
     ),
+    (44, "bpf_xdp_adjust_head", [C, ANY, D, D, D], INT, false),
+    (
+        112,
+        "bpf_probe_read_user",
+        [UNINIT, SIZE0, ANY, D, D],
+        INT,
+        true,
+    ),
+    (
+        113,
+        "bpf_probe_read_kernel",
+        [UNINIT, SIZE0, ANY, D, D],
+        INT,
+        true,
+    ),
+    (
+        130,
+        "bpf_ringbuf_output",
+        [MAP, MEM, SIZE0, ANY, D],
+        INT,
+        false,
+    ),
+    (
+        131,
+        "bpf_ringbuf_reserve",
+        [MAP, ArgType::ConstAllocSizeOrZero, ANY, D, D],
+        RetType::PtrToRingbufMemOrNull,
+        false,
+    ),
+    (
+        132,
+        "bpf_ringbuf_submit",
+        [ArgType::PtrToRingbufMemRelease, ANY, D, D, D],
+        RetType::Void,
+        false,
+    ),
+    (
+        133,
+        "bpf_ringbuf_discard",
+        [ArgType::PtrToRingbufMemRelease, ANY, D, D, D],
+        RetType::Void,
+        false,
+    ),
+    (134, "bpf_ringbuf_query", [MAP, ANY, D, D, D], INT, false),
 ];
+
+/// Helpers that move packet data (`bpf_helper_changes_pkt_data`).
+fn changes_pkt_data(id: i32) -> bool {
+    matches!(id, 9 | 10 | 11 | 44)
+}
 
 fn helper_allowed(prog_type: ProgType, id: i32) -> bool {
     match id {
@@ -127,7 +174,8 @@ impl TestEnv {
 }
 
 fn skb_access(prog_type: ProgType, off: i32, size: u32, kind: AccessKind) -> Option<CtxField> {
-    // __sk_buff: 4-byte fields from 0 to 76 (len .. tc_classid); data at 76, data_end at 80.
+    // __sk_buff: u32 fields len (0) .. hash (68), tc_classid (72, tc only), data (76),
+    // data_end (80), napi_id (84), data_meta (140), gso_size (176).
     if off < 0 || off % size as i32 != 0 {
         return None;
     }
@@ -136,7 +184,9 @@ fn skb_access(prog_type: ProgType, off: i32, size: u32, kind: AccessKind) -> Opt
         AccessKind::Read => match (off, size) {
             (76, 4) if tc => Some(CtxField::PacketData),
             (80, 4) if tc => Some(CtxField::PacketEnd),
-            (0..=75, 1 | 2 | 4) => Some(CtxField::Scalar),
+            (140, 4) if tc => Some(CtxField::PacketMeta),
+            (72..=75, 1 | 2 | 4) if tc => Some(CtxField::Scalar),
+            (0..=71 | 84..=87 | 176..=179, 1 | 2 | 4) => Some(CtxField::Scalar),
             _ => None,
         },
         AccessKind::Write => match (off, size) {
@@ -157,7 +207,7 @@ fn xdp_access(off: i32, size: u32, kind: AccessKind) -> Option<CtxField> {
         0 => Some(CtxField::PacketData),
         4 => Some(CtxField::PacketEnd),
         8 => Some(CtxField::PacketMeta),
-        12 | 16 | 20 => Some(CtxField::Scalar),
+        12 | 16 => Some(CtxField::Scalar),
         _ => None,
     }
 }
@@ -184,6 +234,11 @@ impl Env for TestEnv {
                 (kind == AccessKind::Read && (8..4096).contains(&off) && off % size as i32 == 0)
                     .then_some(CtxField::Scalar)
             }
+            // 12 u64 arguments, read-only.
+            ProgType::RawTracepoint => {
+                (kind == AccessKind::Read && (0..96).contains(&off) && off % size as i32 == 0)
+                    .then_some(CtxField::Scalar)
+            }
         }
     }
 
@@ -199,6 +254,7 @@ impl Env for TestEnv {
                 args,
                 ret,
                 gpl_only,
+                changes_pkt_data: changes_pkt_data(id),
             })
     }
 

@@ -35,7 +35,7 @@ fn programs() -> Vec<Vec<Op>> {
         src,
         off: 0,
     };
-    let mut out = vec![
+    let mut out: Vec<Vec<Op>> = vec![
         // r &= 0xff: smin=smin32=0,smax=umax=smax32=umax32=255,var_off=(0x0; 0xff)
         vec![
             alu(W64, And, r6, Imm(255)),
@@ -79,6 +79,14 @@ fn programs() -> Vec<Vec<Op>> {
             jmp(W64, JmpCond::Set, r7, Imm(0x10)),
         ],
     ];
+    // A dead branch: `w6 > w6` on [1, 2] violates the invariants on the jump side.
+    out.push(vec![
+        alu(W64, And, r6, Imm(3)),
+        jmp(W64, JmpCond::Eq, r6, Imm(0)),
+        jmp(W64, JmpCond::Gt, r6, Imm(2)),
+        jmp(W32, JmpCond::Gt, r6, Reg(r6)),
+        alu(W64, Add, r6, Imm(1)),
+    ]);
     let mut rng = Rng(0x90_1d_e7);
     for _ in 0..40 {
         let len = 6 + rng.below(10) as usize;

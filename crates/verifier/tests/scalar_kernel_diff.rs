@@ -13,7 +13,7 @@
 mod scalar_model;
 
 use bpfkit_isa::{Insn, Op};
-use scalar_model::{compare, gen_op, layout, listing, parse_log, run, violations, Rng};
+use scalar_model::{compare, gen_body, layout, listing, parse_log, run, violations, Rng};
 
 #[test]
 fn scalar_states_match_the_kernel_log() {
@@ -36,7 +36,7 @@ fn scalar_states_match_the_kernel_log() {
         let mut rng =
             Rng((seed.wrapping_mul(0x2545_f491) ^ p.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
         let len = 6 + rng.below(30) as usize;
-        let body: Vec<Op> = (0..len).map(|_| gen_op(&mut rng)).collect();
+        let body = gen_body(&mut rng, len);
         let (ops, start) = layout(&body);
         let model = run(&ops, start);
         dead += usize::from(!model.violations.is_empty());

@@ -1,644 +1,426 @@
-//! The pre-decoded internal form the interpreter runs: one compact [`I`] per instruction (an
+//! The pre-decoded internal form the interpreter runs: one 16-byte [`I`] per instruction (an
 //! LD_IMM64 pair becomes one), with every decision that does not depend on run-time values
 //! already taken.
 //!
-//! - operands unpacked: registers as `u8`, immediates already sign- or zero-extended to the
-//!   operation width, constant shift amounts already masked;
-//! - operations specialised by width and operand kind (`Add64K`, `Add32X`, `Jsgt32K`, ...), so
-//!   the loop dispatches once per instruction and never re-reads opcode bits;
+//! - operations specialised by width and operand kind ([`Opc::Add64K`], [`Opc::Add32X`],
+//!   [`Opc::Jsgt32K`], ...), so the loop dispatches once, on one byte, and never re-reads opcode
+//!   bits;
+//! - operands unpacked into fixed places (`d`, `s`, `x`, `t`, `k`), immediates already sign- or
+//!   zero-extended to the operation width, constant shift amounts already masked, memory
+//!   offsets sign-extended to 64 bits;
 //! - jump and call targets resolved to indices into the code vector (`t`);
-//! - every program ends with a [`I::FellOff`] trap, so fall-through never leaves the vector;
+//! - every program ends with an [`Opc::FellOff`] trap, so fall-through never leaves the vector;
 //! - [`Meta`] (kept apart, read only by the checked interpreter) holds the original slot index
 //!   and the registers each instruction reads and writes.
+//!
+//! Every slot has the same layout, so the dispatch loads only the opcode byte and each handler
+//! loads just the fields it uses.
 
 use bpfkit_isa::AtomicOp;
 
-/// One pre-decoded instruction. `d`/`s` are register numbers 0..=10, `k` an immediate, `off` a
-/// memory offset, `t` a code index.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum I {
-    Add64K {
-        d: u8,
-        k: u64,
-    },
-    Add64X {
-        d: u8,
-        s: u8,
-    },
-    Sub64K {
-        d: u8,
-        k: u64,
-    },
-    Sub64X {
-        d: u8,
-        s: u8,
-    },
-    Mul64K {
-        d: u8,
-        k: u64,
-    },
-    Mul64X {
-        d: u8,
-        s: u8,
-    },
-    Div64K {
-        d: u8,
-        k: u64,
-    },
-    Div64X {
-        d: u8,
-        s: u8,
-    },
-    Sdiv64K {
-        d: u8,
-        k: u64,
-    },
-    Sdiv64X {
-        d: u8,
-        s: u8,
-    },
-    Mod64K {
-        d: u8,
-        k: u64,
-    },
-    Mod64X {
-        d: u8,
-        s: u8,
-    },
-    Smod64K {
-        d: u8,
-        k: u64,
-    },
-    Smod64X {
-        d: u8,
-        s: u8,
-    },
-    Or64K {
-        d: u8,
-        k: u64,
-    },
-    Or64X {
-        d: u8,
-        s: u8,
-    },
-    And64K {
-        d: u8,
-        k: u64,
-    },
-    And64X {
-        d: u8,
-        s: u8,
-    },
-    Xor64K {
-        d: u8,
-        k: u64,
-    },
-    Xor64X {
-        d: u8,
-        s: u8,
-    },
-    Lsh64K {
-        d: u8,
-        k: u32,
-    },
-    Lsh64X {
-        d: u8,
-        s: u8,
-    },
-    Rsh64K {
-        d: u8,
-        k: u32,
-    },
-    Rsh64X {
-        d: u8,
-        s: u8,
-    },
-    Arsh64K {
-        d: u8,
-        k: u32,
-    },
-    Arsh64X {
-        d: u8,
-        s: u8,
-    },
-    Mov64K {
-        d: u8,
-        k: u64,
-    },
-    Mov64X {
-        d: u8,
-        s: u8,
-    },
-    Neg64 {
-        d: u8,
-    },
-
-    Add32K {
-        d: u8,
-        k: u32,
-    },
-    Add32X {
-        d: u8,
-        s: u8,
-    },
-    Sub32K {
-        d: u8,
-        k: u32,
-    },
-    Sub32X {
-        d: u8,
-        s: u8,
-    },
-    Mul32K {
-        d: u8,
-        k: u32,
-    },
-    Mul32X {
-        d: u8,
-        s: u8,
-    },
-    Div32K {
-        d: u8,
-        k: u32,
-    },
-    Div32X {
-        d: u8,
-        s: u8,
-    },
-    Sdiv32K {
-        d: u8,
-        k: u32,
-    },
-    Sdiv32X {
-        d: u8,
-        s: u8,
-    },
-    Mod32K {
-        d: u8,
-        k: u32,
-    },
-    Mod32X {
-        d: u8,
-        s: u8,
-    },
-    Smod32K {
-        d: u8,
-        k: u32,
-    },
-    Smod32X {
-        d: u8,
-        s: u8,
-    },
-    Or32K {
-        d: u8,
-        k: u32,
-    },
-    Or32X {
-        d: u8,
-        s: u8,
-    },
-    And32K {
-        d: u8,
-        k: u32,
-    },
-    And32X {
-        d: u8,
-        s: u8,
-    },
-    Xor32K {
-        d: u8,
-        k: u32,
-    },
-    Xor32X {
-        d: u8,
-        s: u8,
-    },
-    Lsh32K {
-        d: u8,
-        k: u32,
-    },
-    Lsh32X {
-        d: u8,
-        s: u8,
-    },
-    Rsh32K {
-        d: u8,
-        k: u32,
-    },
-    Rsh32X {
-        d: u8,
-        s: u8,
-    },
-    Arsh32K {
-        d: u8,
-        k: u32,
-    },
-    Arsh32X {
-        d: u8,
-        s: u8,
-    },
-    Mov32K {
-        d: u8,
-        k: u32,
-    },
-    Mov32X {
-        d: u8,
-        s: u8,
-    },
-    Neg32 {
-        d: u8,
-    },
-
-    Movsx8To64 {
-        d: u8,
-        s: u8,
-    },
-    Movsx16To64 {
-        d: u8,
-        s: u8,
-    },
-    Movsx32To64 {
-        d: u8,
-        s: u8,
-    },
-    Movsx8To32 {
-        d: u8,
-        s: u8,
-    },
-    Movsx16To32 {
-        d: u8,
-        s: u8,
-    },
-
-    Le16 {
-        d: u8,
-    },
-    Le32 {
-        d: u8,
-    },
-    Le64 {
-        d: u8,
-    },
-    Be16 {
-        d: u8,
-    },
-    Be32 {
-        d: u8,
-    },
-    Be64 {
-        d: u8,
-    },
-    Swap16 {
-        d: u8,
-    },
-    Swap32 {
-        d: u8,
-    },
-    Swap64 {
-        d: u8,
-    },
-
-    LdImm64 {
-        d: u8,
-        k: u64,
-    },
-    LdAbs {
-        size: u8,
-        k: i32,
-    },
-    LdInd {
-        size: u8,
-        s: u8,
-        k: i32,
-    },
-
-    Ldx8 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Ldx16 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Ldx32 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Ldx64 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Ldxs8 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Ldxs16 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Ldxs32 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    St8 {
-        d: u8,
-        off: i16,
-        k: i32,
-    },
-    St16 {
-        d: u8,
-        off: i16,
-        k: i32,
-    },
-    St32 {
-        d: u8,
-        off: i16,
-        k: i32,
-    },
-    St64 {
-        d: u8,
-        off: i16,
-        k: i32,
-    },
-    Stx8 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Stx16 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Stx32 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Stx64 {
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Atomic32 {
-        op: AtomicOp,
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-    Atomic64 {
-        op: AtomicOp,
-        d: u8,
-        s: u8,
-        off: i16,
-    },
-
-    Ja {
-        t: u32,
-    },
-    Jeq64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jeq64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jne64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jne64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jgt64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jgt64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jge64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jge64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jlt64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jlt64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jle64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jle64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jset64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jset64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jsgt64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jsgt64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jsge64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jsge64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jslt64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jslt64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jsle64K {
-        d: u8,
-        k: u64,
-        t: u32,
-    },
-    Jsle64X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jeq32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jeq32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jne32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jne32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jgt32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jgt32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jge32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jge32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jlt32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jlt32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jle32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jle32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jset32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jset32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jsgt32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jsgt32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jsge32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jsge32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jslt32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jslt32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-    Jsle32K {
-        d: u8,
-        k: u32,
-        t: u32,
-    },
-    Jsle32X {
-        d: u8,
-        s: u8,
-        t: u32,
-    },
-
-    /// Call entry `h` of the program's resolved helper list.
-    Call {
-        h: u32,
-    },
+/// The specialised operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Opc {
+    Add64K,
+    Add64X,
+    Sub64K,
+    Sub64X,
+    Mul64K,
+    Mul64X,
+    Div64K,
+    Div64X,
+    Sdiv64K,
+    Sdiv64X,
+    Mod64K,
+    Mod64X,
+    Smod64K,
+    Smod64X,
+    Or64K,
+    Or64X,
+    And64K,
+    And64X,
+    Xor64K,
+    Xor64X,
+    Lsh64K,
+    Lsh64X,
+    Rsh64K,
+    Rsh64X,
+    Arsh64K,
+    Arsh64X,
+    Mov64K,
+    Mov64X,
+    Neg64,
+    Add32K,
+    Add32X,
+    Sub32K,
+    Sub32X,
+    Mul32K,
+    Mul32X,
+    Div32K,
+    Div32X,
+    Sdiv32K,
+    Sdiv32X,
+    Mod32K,
+    Mod32X,
+    Smod32K,
+    Smod32X,
+    Or32K,
+    Or32X,
+    And32K,
+    And32X,
+    Xor32K,
+    Xor32X,
+    Lsh32K,
+    Lsh32X,
+    Rsh32K,
+    Rsh32X,
+    Arsh32K,
+    Arsh32X,
+    Mov32K,
+    Mov32X,
+    Neg32,
+    Movsx8To64,
+    Movsx16To64,
+    Movsx32To64,
+    Movsx8To32,
+    Movsx16To32,
+    Le16,
+    Le32,
+    Le64,
+    Be16,
+    Be32,
+    Be64,
+    Swap16,
+    Swap32,
+    Swap64,
+    LdImm64,
+    LdAbs,
+    LdInd,
+    Ldx8,
+    Ldx16,
+    Ldx32,
+    Ldx64,
+    Ldxs8,
+    Ldxs16,
+    Ldxs32,
+    St8,
+    St16,
+    St32,
+    St64,
+    Stx8,
+    Stx16,
+    Stx32,
+    Stx64,
+    Atomic32,
+    Atomic64,
+    LdAcq8,
+    LdAcq16,
+    LdAcq32,
+    LdAcq64,
+    StRel8,
+    StRel16,
+    StRel32,
+    StRel64,
+    Ja,
+    MayGoto,
+    Jeq64K,
+    Jeq64X,
+    Jne64K,
+    Jne64X,
+    Jgt64K,
+    Jgt64X,
+    Jge64K,
+    Jge64X,
+    Jlt64K,
+    Jlt64X,
+    Jle64K,
+    Jle64X,
+    Jset64K,
+    Jset64X,
+    Jsgt64K,
+    Jsgt64X,
+    Jsge64K,
+    Jsge64X,
+    Jslt64K,
+    Jslt64X,
+    Jsle64K,
+    Jsle64X,
+    Jeq32K,
+    Jeq32X,
+    Jne32K,
+    Jne32X,
+    Jgt32K,
+    Jgt32X,
+    Jge32K,
+    Jge32X,
+    Jlt32K,
+    Jlt32X,
+    Jle32K,
+    Jle32X,
+    Jset32K,
+    Jset32X,
+    Jsgt32K,
+    Jsgt32X,
+    Jsge32K,
+    Jsge32X,
+    Jslt32K,
+    Jslt32X,
+    Jsle32K,
+    Jsle32X,
+    Call,
     TailCall,
-    CallLocal {
-        t: u32,
-    },
+    CallLocal,
     Exit,
-    /// Past the last instruction.
     FellOff,
+
+    // Superinstructions of the fast code only (see `fuse`).
+    /// Fused `mov64 d, s; add64 d, k`: `d = s add k`.
+    Add64KS,
+    /// Fused `mov64 d, s; add64 d, x`: `d = s add x` (`x` in [`I::x`]).
+    Add64XS,
+    /// Fused `mov64 d, s; sub64 d, k`: `d = s sub k`.
+    Sub64KS,
+    /// Fused `mov64 d, s; sub64 d, x`: `d = s sub x` (`x` in [`I::x`]).
+    Sub64XS,
+    /// Fused `mov64 d, s; mul64 d, k`: `d = s mul k`.
+    Mul64KS,
+    /// Fused `mov64 d, s; mul64 d, x`: `d = s mul x` (`x` in [`I::x`]).
+    Mul64XS,
+    /// Fused `mov64 d, s; or64 d, k`: `d = s or k`.
+    Or64KS,
+    /// Fused `mov64 d, s; or64 d, x`: `d = s or x` (`x` in [`I::x`]).
+    Or64XS,
+    /// Fused `mov64 d, s; and64 d, k`: `d = s and k`.
+    And64KS,
+    /// Fused `mov64 d, s; and64 d, x`: `d = s and x` (`x` in [`I::x`]).
+    And64XS,
+    /// Fused `mov64 d, s; xor64 d, k`: `d = s xor k`.
+    Xor64KS,
+    /// Fused `mov64 d, s; xor64 d, x`: `d = s xor x` (`x` in [`I::x`]).
+    Xor64XS,
+    /// Fused `mov64 d, s; lsh64 d, k`: `d = s lsh k`.
+    Lsh64KS,
+    /// Fused `mov64 d, s; lsh64 d, x`: `d = s lsh x` (`x` in [`I::x`]).
+    Lsh64XS,
+    /// Fused `mov64 d, s; rsh64 d, k`: `d = s rsh k`.
+    Rsh64KS,
+    /// Fused `mov64 d, s; rsh64 d, x`: `d = s rsh x` (`x` in [`I::x`]).
+    Rsh64XS,
+    /// Fused `mov64 d, s; arsh64 d, k`: `d = s arsh k`.
+    Arsh64KS,
+    /// Fused `mov64 d, s; arsh64 d, x`: `d = s arsh x` (`x` in [`I::x`]).
+    Arsh64XS,
+    /// Fused `mov32 d, s; add32 d, k`: `d = s add k`.
+    Add32KS,
+    /// Fused `mov32 d, s; add32 d, x`: `d = s add x` (`x` in [`I::x`]).
+    Add32XS,
+    /// Fused `mov32 d, s; sub32 d, k`: `d = s sub k`.
+    Sub32KS,
+    /// Fused `mov32 d, s; sub32 d, x`: `d = s sub x` (`x` in [`I::x`]).
+    Sub32XS,
+    /// Fused `mov32 d, s; mul32 d, k`: `d = s mul k`.
+    Mul32KS,
+    /// Fused `mov32 d, s; mul32 d, x`: `d = s mul x` (`x` in [`I::x`]).
+    Mul32XS,
+    /// Fused `mov32 d, s; or32 d, k`: `d = s or k`.
+    Or32KS,
+    /// Fused `mov32 d, s; or32 d, x`: `d = s or x` (`x` in [`I::x`]).
+    Or32XS,
+    /// Fused `mov32 d, s; and32 d, k`: `d = s and k`.
+    And32KS,
+    /// Fused `mov32 d, s; and32 d, x`: `d = s and x` (`x` in [`I::x`]).
+    And32XS,
+    /// Fused `mov32 d, s; xor32 d, k`: `d = s xor k`.
+    Xor32KS,
+    /// Fused `mov32 d, s; xor32 d, x`: `d = s xor x` (`x` in [`I::x`]).
+    Xor32XS,
+    /// Fused `mov32 d, s; lsh32 d, k`: `d = s lsh k`.
+    Lsh32KS,
+    /// Fused `mov32 d, s; lsh32 d, x`: `d = s lsh x` (`x` in [`I::x`]).
+    Lsh32XS,
+    /// Fused `mov32 d, s; rsh32 d, k`: `d = s rsh k`.
+    Rsh32KS,
+    /// Fused `mov32 d, s; rsh32 d, x`: `d = s rsh x` (`x` in [`I::x`]).
+    Rsh32XS,
+    /// Fused `mov32 d, s; arsh32 d, k`: `d = s arsh k`.
+    Arsh32KS,
+    /// Fused `mov32 d, s; arsh32 d, x`: `d = s arsh x` (`x` in [`I::x`]).
+    Arsh32XS,
+    /// Fused packet bounds check `mov64 d, s; add64 d, k; if d > x goto t`.
+    MovAddJgt64,
+    /// Fused `mul32 d, k1; add32 d, k2` (hashing's multiply-accumulate); `k` = `k1 | k2 << 32`.
+    MulAdd32KK,
+    /// Fused `mul32 d, k1; rsh32 d, k2` (multiplicative hashing).
+    MulRsh32KK,
+    /// Fused `rsh32 d, k1; and32 d, k2` (bit-field extraction).
+    RshAnd32KK,
+    /// Fused `and32 d, k1; rsh32 d, k2` (bit-field extraction).
+    AndRsh32KK,
+    /// Fused `lsh32 d, k1; and32 d, k2` (scaled bit field, e.g. an IPv4 header length).
+    LshAnd32KK,
+    /// Fused `rsh64 d, k1; and64 d, k2` (`k2` sign-extended at run time).
+    RshAnd64KK,
+    /// Fused `and64 d, k1; rsh64 d, k2` (`k1` sign-extended at run time).
+    AndRsh64KK,
+    /// The 32-bit rotate idiom `mov32 s, d; rsh32 s, k1; lsh32 d, k2; or32 d, s`: `s = d >> k1;
+    /// d = (d << k2) | s`, with `k` = `k1 | k2 << 32`.
+    Funnel32,
+
+    // Accumulator forms (fast code only, see `fuse::forward`).
+    /// [`Opc::Add32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Add32KA,
+    /// [`Opc::Sub32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Sub32KA,
+    /// [`Opc::Mul32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Mul32KA,
+    /// [`Opc::Or32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Or32KA,
+    /// [`Opc::And32K`] whose `d` value is the previous instruction's result (in `acc`).
+    And32KA,
+    /// [`Opc::Xor32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Xor32KA,
+    /// [`Opc::Lsh32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Lsh32KA,
+    /// [`Opc::Rsh32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Rsh32KA,
+    /// [`Opc::Arsh32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Arsh32KA,
+    /// [`Opc::Add32X`] whose `d` value is the previous instruction's result (in `acc`).
+    Add32XA,
+    /// [`Opc::Or32X`] whose `d` value is the previous instruction's result (in `acc`).
+    Or32XA,
+    /// [`Opc::Xor32X`] whose `d` value is the previous instruction's result (in `acc`).
+    Xor32XA,
+    /// [`Opc::And32X`] whose `d` value is the previous instruction's result (in `acc`).
+    And32XA,
+    /// [`Opc::Add64K`] whose `d` value is the previous instruction's result (in `acc`).
+    Add64KA,
+    /// [`Opc::And64K`] whose `d` value is the previous instruction's result (in `acc`).
+    And64KA,
+    /// [`Opc::Or64X`] whose `d` value is the previous instruction's result (in `acc`).
+    Or64XA,
+    /// [`Opc::Xor64X`] whose `d` value is the previous instruction's result (in `acc`).
+    Xor64XA,
+    /// [`Opc::Add64X`] whose `d` value is the previous instruction's result (in `acc`).
+    Add64XA,
+    /// [`Opc::MulAdd32KK`] whose `d` value is the previous instruction's result (in `acc`).
+    MulAdd32KKA,
+    /// [`Opc::MulRsh32KK`] whose `d` value is the previous instruction's result (in `acc`).
+    MulRsh32KKA,
+    /// [`Opc::RshAnd32KK`] whose `d` value is the previous instruction's result (in `acc`).
+    RshAnd32KKA,
+    /// [`Opc::LshAnd32KK`] whose `d` value is the previous instruction's result (in `acc`).
+    LshAnd32KKA,
+    /// [`Opc::AndRsh32KK`] whose `d` value is the previous instruction's result (in `acc`).
+    AndRsh32KKA,
+    /// [`Opc::Funnel32`] whose `d` value is the previous instruction's result (in `acc`).
+    Funnel32A,
+}
+
+/// One pre-decoded instruction.
+///
+/// Field use by kind: ALU with a constant `d`, `k`; ALU with a register `d`, `s`; loads
+/// `d`, `s`, `k` = offset; stores of a register `d`, `s`, `k` = offset; stores of a constant
+/// `d`, `t` = offset, `k` = value; atomics `d`, `s`, `x` = operation, `k` = offset; LD_ABS /
+/// LD_IND `s`, `x` = size, `k` = immediate; jumps `d`, `s` or `k`, `t` = target; helper calls
+/// `t` = index of the resolved helper; local calls `t` = target.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub(crate) struct I {
+    pub(crate) op: Opc,
+    pub(crate) d: u8,
+    pub(crate) s: u8,
+    pub(crate) x: u8,
+    pub(crate) t: u32,
+    pub(crate) k: u64,
 }
 
 // Keep the hot vector dense: one instruction in 16 bytes.
 const _: () = assert!(std::mem::size_of::<I>() == 16);
+
+impl I {
+    /// An instruction with only an opcode.
+    pub(crate) const fn new(op: Opc) -> Self {
+        Self {
+            op,
+            d: 0,
+            s: 0,
+            x: 0,
+            t: 0,
+            k: 0,
+        }
+    }
+    /// `d op= k`.
+    pub(crate) const fn dk(op: Opc, d: u8, k: u64) -> Self {
+        Self {
+            op,
+            d,
+            s: 0,
+            x: 0,
+            t: 0,
+            k,
+        }
+    }
+    /// `d op= s`.
+    pub(crate) const fn ds(op: Opc, d: u8, s: u8) -> Self {
+        Self {
+            op,
+            d,
+            s,
+            x: 0,
+            t: 0,
+            k: 0,
+        }
+    }
+    /// A memory access at `reg + off` (`k` = the offset, sign-extended).
+    pub(crate) const fn mem(op: Opc, d: u8, s: u8, off: i16) -> Self {
+        Self {
+            op,
+            d,
+            s,
+            x: 0,
+            t: 0,
+            k: off as i64 as u64,
+        }
+    }
+    /// A conditional jump.
+    pub(crate) const fn jump(op: Opc, d: u8, s: u8, k: u64, t: u32) -> Self {
+        Self {
+            op,
+            d,
+            s,
+            x: 0,
+            t,
+            k,
+        }
+    }
+}
+
+/// The code of an atomic operation in [`I::x`].
+pub(crate) const fn atomic_code(op: AtomicOp) -> u8 {
+    match op {
+        AtomicOp::Add { fetch } => fetch as u8,
+        AtomicOp::Or { fetch } => 2 | fetch as u8,
+        AtomicOp::And { fetch } => 4 | fetch as u8,
+        AtomicOp::Xor { fetch } => 6 | fetch as u8,
+        AtomicOp::Xchg => 8,
+        AtomicOp::Cmpxchg => 10,
+    }
+}
+
+/// The atomic operation of an [`I::x`] code.
+pub(crate) const fn atomic_op(x: u8) -> AtomicOp {
+    let fetch = x & 1 != 0;
+    match x >> 1 {
+        0 => AtomicOp::Add { fetch },
+        1 => AtomicOp::Or { fetch },
+        2 => AtomicOp::And { fetch },
+        3 => AtomicOp::Xor { fetch },
+        4 => AtomicOp::Xchg,
+        _ => AtomicOp::Cmpxchg,
+    }
+}
 
 /// Register bit masks for [`Meta`].
 pub(crate) const fn bit(r: u8) -> u16 {

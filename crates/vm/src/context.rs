@@ -61,6 +61,8 @@ pub const DEFAULT_BUDGET: u64 = 10_000_000;
 /// ```
 pub struct RunCtx<'a> {
     pub(crate) args: [u64; 5],
+    /// The memory of [`RunCtx::with_mem`] (kept apart so the fast path never allocates).
+    pub(crate) mem: Option<Region>,
     pub(crate) regions: Vec<Region>,
     pub(crate) packet: Option<Region>,
     pub(crate) tail_calls: Option<&'a dyn TailCallHook>,
@@ -80,6 +82,7 @@ impl<'a> RunCtx<'a> {
     pub fn new() -> Self {
         Self {
             args: [0; 5],
+            mem: None,
             regions: Vec::new(),
             packet: None,
             tail_calls: None,
@@ -99,9 +102,14 @@ impl<'a> RunCtx<'a> {
         };
         self.args[0] = region.start;
         self.args[1] = region.len;
-        self.regions.push(region);
+        self.mem = Some(region);
         self.packet = Some(region);
         self
+    }
+
+    /// Every region the run may touch besides its stack.
+    pub(crate) fn all_regions(&self) -> Vec<Region> {
+        self.mem.iter().chain(&self.regions).copied().collect()
     }
 
     /// Sets argument register `r1`..`r5` (`reg` 1 to 5; other numbers are ignored).
@@ -155,6 +163,22 @@ impl<'a> RunCtx<'a> {
         self.packet = Some(Region {
             start: packet.as_ptr() as u64,
             len: packet.len() as u64,
+            writable: false,
+        });
+        self
+    }
+
+    /// Makes `[start, start + len)` the packet of LD_ABS / LD_IND, by address (for a packet
+    /// that helpers may write during the run, so no Rust borrow of it can be held).
+    ///
+    /// # Safety
+    /// The range must stay valid for reads for as long as this context is used to run
+    /// programs.
+    #[must_use]
+    pub unsafe fn with_raw_packet(mut self, start: u64, len: u64) -> Self {
+        self.packet = Some(Region {
+            start,
+            len,
             writable: false,
         });
         self

@@ -56,10 +56,12 @@ mod alu;
 mod code;
 mod context;
 mod error;
+mod fuse;
 mod helpers;
 mod interp;
 mod memory;
 mod program;
+mod stack;
 mod translate;
 
 pub use context::{RunCtx, TailCallHook, TailCallTarget, DEFAULT_BUDGET};

@@ -151,3 +151,58 @@ pub(crate) unsafe fn load_packet(start: u64, len: u64, offset: i32, size: u8) ->
         }
     })
 }
+
+macro_rules! acquire_release {
+    ($load:ident, $store:ident, $t:ty, $atomic:ty) => {
+        /// Load-acquire of the value at `addr` (a real atomic load when aligned).
+        ///
+        /// # Safety
+        /// The bytes at `addr` must be valid for reads.
+        #[inline]
+        pub(crate) unsafe fn $load(addr: u64) -> $t {
+            if addr.is_multiple_of(std::mem::size_of::<$t>() as u64) {
+                // SAFETY: aligned and readable (caller).
+                let cell = unsafe {
+                    <$atomic>::from_ptr(with_exposed_provenance_mut::<$t>(addr as usize))
+                };
+                cell.load(Ordering::Acquire)
+            } else {
+                // SAFETY: readable (caller).
+                unsafe { load::<$t>(addr) }
+            }
+        }
+
+        /// Store-release of `value` at `addr` (a real atomic store when aligned).
+        ///
+        /// # Safety
+        /// The bytes at `addr` must be valid for writes.
+        #[inline]
+        pub(crate) unsafe fn $store(addr: u64, value: $t) {
+            if addr.is_multiple_of(std::mem::size_of::<$t>() as u64) {
+                // SAFETY: aligned and writable (caller).
+                let cell = unsafe {
+                    <$atomic>::from_ptr(with_exposed_provenance_mut::<$t>(addr as usize))
+                };
+                cell.store(value, Ordering::Release);
+            } else {
+                // SAFETY: writable (caller).
+                unsafe { store::<$t>(addr, value) }
+            }
+        }
+    };
+}
+
+acquire_release!(
+    load_acquire8,
+    store_release8,
+    u8,
+    std::sync::atomic::AtomicU8
+);
+acquire_release!(
+    load_acquire16,
+    store_release16,
+    u16,
+    std::sync::atomic::AtomicU16
+);
+acquire_release!(load_acquire32, store_release32, u32, AtomicU32);
+acquire_release!(load_acquire64, store_release64, u64, AtomicU64);

@@ -18,8 +18,12 @@ use bpfkit_verifier::Verified;
 #[derive(Clone, Debug)]
 pub struct Program {
     pub(crate) code: Vec<I>,
+    /// `code` with superinstructions, for the fast interpreter (same indices).
+    pub(crate) fast: Vec<I>,
     pub(crate) meta: Vec<Meta>,
     pub(crate) helpers: Vec<Helper>,
+    /// Bytes below r10 the fast interpreter zeroes in each frame (see `stack`).
+    pub(crate) fast_zero: usize,
 }
 
 impl Program {
@@ -32,6 +36,8 @@ impl Program {
     pub fn new(insns: &[Insn], helpers: &Helpers) -> Result<Self, VmError> {
         let t = translate(insns, helpers)?;
         Ok(Self {
+            fast: crate::fuse::fuse(&t.code),
+            fast_zero: crate::stack::fast_zero_bytes(&t.code, &t.meta),
             code: t.code,
             meta: t.meta,
             helpers: t.helpers,

@@ -7,7 +7,7 @@
 //! read only`), unknown helpers, kfunc calls and LD_IMM64 pseudo forms the runtime did not
 //! resolve. After translation the interpreter never meets an ill-formed instruction.
 
-use crate::code::{bit, Meta, CALLER_SAVED, I};
+use crate::code::{atomic_code, bit, Meta, Opc, CALLER_SAVED, I};
 use crate::error::{ErrorKind, VmError};
 use crate::helpers::{Helper, HelperEntry, Helpers};
 use bpfkit_isa::{
@@ -66,7 +66,7 @@ pub(crate) fn translate(insns: &[Insn], table: &Helpers) -> Result<Translated, V
             ..meta
         });
     }
-    out.code.push(I::FellOff);
+    out.code.push(I::new(Opc::FellOff));
     out.meta.push(Meta {
         pc: insns.len() as u32,
         ..Meta::default()
@@ -138,24 +138,24 @@ fn translate_one(
         Op::Neg { width, dst } => {
             let d = cx.wr(dst)?;
             let i = if width == Width::W64 {
-                I::Neg64 { d }
+                I::ds(Opc::Neg64, d, 0)
             } else {
-                I::Neg32 { d }
+                I::ds(Opc::Neg32, d, 0)
             };
             (i, meta(bit(d), bit(d)))
         }
         Op::End { kind, bits, dst } => {
             let d = cx.wr(dst)?;
             let i = match (kind, bits) {
-                (EndKind::ToLe, 16) => I::Le16 { d },
-                (EndKind::ToLe, 32) => I::Le32 { d },
-                (EndKind::ToLe, _) => I::Le64 { d },
-                (EndKind::ToBe, 16) => I::Be16 { d },
-                (EndKind::ToBe, 32) => I::Be32 { d },
-                (EndKind::ToBe, _) => I::Be64 { d },
-                (EndKind::Swap, 16) => I::Swap16 { d },
-                (EndKind::Swap, 32) => I::Swap32 { d },
-                (EndKind::Swap, _) => I::Swap64 { d },
+                (EndKind::ToLe, 16) => I::ds(Opc::Le16, d, 0),
+                (EndKind::ToLe, 32) => I::ds(Opc::Le32, d, 0),
+                (EndKind::ToLe, _) => I::ds(Opc::Le64, d, 0),
+                (EndKind::ToBe, 16) => I::ds(Opc::Be16, d, 0),
+                (EndKind::ToBe, 32) => I::ds(Opc::Be32, d, 0),
+                (EndKind::ToBe, _) => I::ds(Opc::Be64, d, 0),
+                (EndKind::Swap, 16) => I::ds(Opc::Swap16, d, 0),
+                (EndKind::Swap, 32) => I::ds(Opc::Swap32, d, 0),
+                (EndKind::Swap, _) => I::ds(Opc::Swap64, d, 0),
             };
             (i, meta(bit(d), bit(d)))
         }
@@ -172,7 +172,7 @@ fn translate_one(
             }
             let d = cx.wr(dst)?;
             let k = u64::from(imm as u32) | (u64::from(next_imm as u32) << 32);
-            (I::LdImm64 { d, k }, meta(0, bit(d)))
+            (I::dk(Opc::LdImm64, d, k), meta(0, bit(d)))
         }
         Op::LdAbs { size, imm } => {
             let m = Meta {
@@ -182,9 +182,9 @@ fn translate_one(
                 clobbers: CALLER_SAVED,
             };
             (
-                I::LdAbs {
-                    size: size.bytes() as u8,
-                    k: imm,
+                I {
+                    x: size.bytes() as u8,
+                    ..I::dk(Opc::LdAbs, 0, imm as i64 as u64)
                 },
                 m,
             )
@@ -198,10 +198,10 @@ fn translate_one(
                 clobbers: CALLER_SAVED,
             };
             (
-                I::LdInd {
-                    size: size.bytes() as u8,
+                I {
+                    x: size.bytes() as u8,
                     s,
-                    k: imm,
+                    ..I::dk(Opc::LdInd, 0, imm as i64 as u64)
                 },
                 m,
             )
@@ -215,13 +215,13 @@ fn translate_one(
         } => {
             let (d, s) = (cx.wr(dst)?, src.num());
             let i = match (size, sign_extend) {
-                (Size::B, false) => I::Ldx8 { d, s, off },
-                (Size::H, false) => I::Ldx16 { d, s, off },
-                (Size::W, false) => I::Ldx32 { d, s, off },
-                (Size::DW, _) => I::Ldx64 { d, s, off },
-                (Size::B, true) => I::Ldxs8 { d, s, off },
-                (Size::H, true) => I::Ldxs16 { d, s, off },
-                (Size::W, true) => I::Ldxs32 { d, s, off },
+                (Size::B, false) => I::mem(Opc::Ldx8, d, s, off),
+                (Size::H, false) => I::mem(Opc::Ldx16, d, s, off),
+                (Size::W, false) => I::mem(Opc::Ldx32, d, s, off),
+                (Size::DW, _) => I::mem(Opc::Ldx64, d, s, off),
+                (Size::B, true) => I::mem(Opc::Ldxs8, d, s, off),
+                (Size::H, true) => I::mem(Opc::Ldxs16, d, s, off),
+                (Size::W, true) => I::mem(Opc::Ldxs32, d, s, off),
             };
             (i, meta(bit(s), bit(d)))
         }
@@ -233,10 +233,10 @@ fn translate_one(
         } => {
             let d = dst.num();
             let i = match size {
-                Size::B => I::St8 { d, off, k },
-                Size::H => I::St16 { d, off, k },
-                Size::W => I::St32 { d, off, k },
-                Size::DW => I::St64 { d, off, k },
+                Size::B => store_imm(Opc::St8, d, off, k),
+                Size::H => store_imm(Opc::St16, d, off, k),
+                Size::W => store_imm(Opc::St32, d, off, k),
+                Size::DW => store_imm(Opc::St64, d, off, k),
             };
             (i, meta(bit(d), 0))
         }
@@ -248,10 +248,10 @@ fn translate_one(
         } => {
             let (d, s) = (dst.num(), src.num());
             let i = match size {
-                Size::B => I::Stx8 { d, s, off },
-                Size::H => I::Stx16 { d, s, off },
-                Size::W => I::Stx32 { d, s, off },
-                Size::DW => I::Stx64 { d, s, off },
+                Size::B => I::mem(Opc::Stx8, d, s, off),
+                Size::H => I::mem(Opc::Stx16, d, s, off),
+                Size::W => I::mem(Opc::Stx32, d, s, off),
+                Size::DW => I::mem(Opc::Stx64, d, s, off),
             };
             (i, meta(bit(d) | bit(s), 0))
         }
@@ -276,16 +276,20 @@ fn translate_one(
                 _ => (src.num(), bit(d) | src_bit(src), 0),
             };
             let i = if size == Size::DW {
-                I::Atomic64 { op, d, s, off }
+                I {
+                    x: atomic_code(op),
+                    ..I::mem(Opc::Atomic64, d, s, off)
+                }
             } else {
-                I::Atomic32 { op, d, s, off }
+                I {
+                    x: atomic_code(op),
+                    ..I::mem(Opc::Atomic32, d, s, off)
+                }
             };
             (i, meta(reads, writes))
         }
         Op::Ja { off, .. } => (
-            I::Ja {
-                t: cx.jump(i64::from(off))?,
-            },
+            I::jump(Opc::Ja, 0, 0, 0, cx.jump(i64::from(off))?),
             meta(0, 0),
         ),
         Op::Jcond {
@@ -305,7 +309,13 @@ fn translate_one(
                     writes: bit(0),
                     clobbers: CALLER_SAVED,
                 };
-                (I::Call { h: idx }, m)
+                (
+                    I {
+                        t: idx,
+                        ..I::new(Opc::Call)
+                    },
+                    m,
+                )
             }
             Some(HelperEntry::TailCall) => {
                 let m = Meta {
@@ -314,7 +324,7 @@ fn translate_one(
                     writes: 0,
                     clobbers: 0,
                 };
-                (I::TailCall, m)
+                (I::new(Opc::TailCall), m)
             }
             None => return Err(cx.err(ErrorKind::UnknownHelper(id))),
         },
@@ -323,19 +333,61 @@ fn translate_one(
             let t = cx
                 .jump(i64::from(off))
                 .map_err(|_| cx.err(ErrorKind::BadCallTarget { target }))?;
-            (I::CallLocal { t }, meta(0, 0))
+            (
+                I {
+                    t,
+                    ..I::new(Opc::CallLocal)
+                },
+                meta(0, 0),
+            )
         }
         Op::Call(CallTarget::Kfunc { btf_id: id, .. }) => {
             return Err(cx.err(ErrorKind::Unsupported(format!("kfunc call (BTF id {id})"))));
         }
-        Op::Exit => (I::Exit, meta(bit(0), 0)),
-        // Added to the decoder by the isa owner (Linux 6.18 accepts them); not run yet.
-        Op::LoadAcquire { .. } | Op::StoreRelease { .. } | Op::MayGoto { .. } => {
-            return Err(cx.err(ErrorKind::Unsupported(format!(
-                "{op:?} (load-acquire, store-release and may_goto are not interpreted yet)"
-            ))));
+        Op::Exit => (I::new(Opc::Exit), meta(bit(0), 0)),
+        Op::LoadAcquire {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let (d, s) = (cx.wr(dst)?, src.num());
+            let op = match size {
+                Size::B => Opc::LdAcq8,
+                Size::H => Opc::LdAcq16,
+                Size::W => Opc::LdAcq32,
+                Size::DW => Opc::LdAcq64,
+            };
+            (I::mem(op, d, s, off), meta(bit(s), bit(d)))
         }
+        Op::StoreRelease {
+            size,
+            dst,
+            src,
+            off,
+        } => {
+            let (d, s) = (dst.num(), src.num());
+            let op = match size {
+                Size::B => Opc::StRel8,
+                Size::H => Opc::StRel16,
+                Size::W => Opc::StRel32,
+                Size::DW => Opc::StRel64,
+            };
+            (I::mem(op, d, s, off), meta(bit(d) | bit(s), 0))
+        }
+        Op::MayGoto { off } => (
+            I::jump(Opc::MayGoto, 0, 0, 0, cx.jump(i64::from(off))?),
+            meta(0, 0),
+        ),
     })
+}
+
+/// `*(size *)(d + off) = k` (the constant sign-extended to 64 bits, then truncated).
+fn store_imm(op: Opc, d: u8, off: i16, k: i32) -> I {
+    I {
+        t: i32::from(off) as u32,
+        ..I::dk(op, d, k as i64 as u64)
+    }
 }
 
 fn src_bit(r: Reg) -> u16 {
@@ -350,88 +402,88 @@ fn alu(cx: &Cx<'_>, width: Width, op: AluOp, dst: Reg, src: Operand) -> Result<(
     let i = match (width, src) {
         (Width::W64, Operand::Imm(imm)) => {
             let k = imm as i64 as u64;
-            let sh = (imm as u32) & 63;
+            let sh = u64::from((imm as u32) & 63);
             match op {
-                AluOp::Add => I::Add64K { d, k },
-                AluOp::Sub => I::Sub64K { d, k },
-                AluOp::Mul => I::Mul64K { d, k },
-                AluOp::Div => I::Div64K { d, k },
-                AluOp::Sdiv => I::Sdiv64K { d, k },
-                AluOp::Mod => I::Mod64K { d, k },
-                AluOp::Smod => I::Smod64K { d, k },
-                AluOp::Or => I::Or64K { d, k },
-                AluOp::And => I::And64K { d, k },
-                AluOp::Xor => I::Xor64K { d, k },
-                AluOp::Lsh => I::Lsh64K { d, k: sh },
-                AluOp::Rsh => I::Rsh64K { d, k: sh },
-                AluOp::Arsh => I::Arsh64K { d, k: sh },
+                AluOp::Add => I::dk(Opc::Add64K, d, k),
+                AluOp::Sub => I::dk(Opc::Sub64K, d, k),
+                AluOp::Mul => I::dk(Opc::Mul64K, d, k),
+                AluOp::Div => I::dk(Opc::Div64K, d, k),
+                AluOp::Sdiv => I::dk(Opc::Sdiv64K, d, k),
+                AluOp::Mod => I::dk(Opc::Mod64K, d, k),
+                AluOp::Smod => I::dk(Opc::Smod64K, d, k),
+                AluOp::Or => I::dk(Opc::Or64K, d, k),
+                AluOp::And => I::dk(Opc::And64K, d, k),
+                AluOp::Xor => I::dk(Opc::Xor64K, d, k),
+                AluOp::Lsh => I::dk(Opc::Lsh64K, d, sh),
+                AluOp::Rsh => I::dk(Opc::Rsh64K, d, sh),
+                AluOp::Arsh => I::dk(Opc::Arsh64K, d, sh),
                 // Movsx has only a register form (the decoder enforces it).
-                AluOp::Mov | AluOp::Movsx(_) => I::Mov64K { d, k },
+                AluOp::Mov | AluOp::Movsx(_) => I::dk(Opc::Mov64K, d, k),
             }
         }
         (Width::W32, Operand::Imm(imm)) => {
-            let k = imm as u32;
+            let k = u64::from(imm as u32);
             let sh = k & 31;
             match op {
-                AluOp::Add => I::Add32K { d, k },
-                AluOp::Sub => I::Sub32K { d, k },
-                AluOp::Mul => I::Mul32K { d, k },
-                AluOp::Div => I::Div32K { d, k },
-                AluOp::Sdiv => I::Sdiv32K { d, k },
-                AluOp::Mod => I::Mod32K { d, k },
-                AluOp::Smod => I::Smod32K { d, k },
-                AluOp::Or => I::Or32K { d, k },
-                AluOp::And => I::And32K { d, k },
-                AluOp::Xor => I::Xor32K { d, k },
-                AluOp::Lsh => I::Lsh32K { d, k: sh },
-                AluOp::Rsh => I::Rsh32K { d, k: sh },
-                AluOp::Arsh => I::Arsh32K { d, k: sh },
-                AluOp::Mov | AluOp::Movsx(_) => I::Mov32K { d, k },
+                AluOp::Add => I::dk(Opc::Add32K, d, k),
+                AluOp::Sub => I::dk(Opc::Sub32K, d, k),
+                AluOp::Mul => I::dk(Opc::Mul32K, d, k),
+                AluOp::Div => I::dk(Opc::Div32K, d, k),
+                AluOp::Sdiv => I::dk(Opc::Sdiv32K, d, k),
+                AluOp::Mod => I::dk(Opc::Mod32K, d, k),
+                AluOp::Smod => I::dk(Opc::Smod32K, d, k),
+                AluOp::Or => I::dk(Opc::Or32K, d, k),
+                AluOp::And => I::dk(Opc::And32K, d, k),
+                AluOp::Xor => I::dk(Opc::Xor32K, d, k),
+                AluOp::Lsh => I::dk(Opc::Lsh32K, d, sh),
+                AluOp::Rsh => I::dk(Opc::Rsh32K, d, sh),
+                AluOp::Arsh => I::dk(Opc::Arsh32K, d, sh),
+                AluOp::Mov | AluOp::Movsx(_) => I::dk(Opc::Mov32K, d, k),
             }
         }
         (Width::W64, Operand::Reg(src)) => {
             let s = src.num();
             let i = match op {
-                AluOp::Add => I::Add64X { d, s },
-                AluOp::Sub => I::Sub64X { d, s },
-                AluOp::Mul => I::Mul64X { d, s },
-                AluOp::Div => I::Div64X { d, s },
-                AluOp::Sdiv => I::Sdiv64X { d, s },
-                AluOp::Mod => I::Mod64X { d, s },
-                AluOp::Smod => I::Smod64X { d, s },
-                AluOp::Or => I::Or64X { d, s },
-                AluOp::And => I::And64X { d, s },
-                AluOp::Xor => I::Xor64X { d, s },
-                AluOp::Lsh => I::Lsh64X { d, s },
-                AluOp::Rsh => I::Rsh64X { d, s },
-                AluOp::Arsh => I::Arsh64X { d, s },
-                AluOp::Mov => I::Mov64X { d, s },
-                AluOp::Movsx(8) => I::Movsx8To64 { d, s },
-                AluOp::Movsx(16) => I::Movsx16To64 { d, s },
-                AluOp::Movsx(_) => I::Movsx32To64 { d, s },
+                AluOp::Add => I::ds(Opc::Add64X, d, s),
+                AluOp::Sub => I::ds(Opc::Sub64X, d, s),
+                AluOp::Mul => I::ds(Opc::Mul64X, d, s),
+                AluOp::Div => I::ds(Opc::Div64X, d, s),
+                AluOp::Sdiv => I::ds(Opc::Sdiv64X, d, s),
+                AluOp::Mod => I::ds(Opc::Mod64X, d, s),
+                AluOp::Smod => I::ds(Opc::Smod64X, d, s),
+                AluOp::Or => I::ds(Opc::Or64X, d, s),
+                AluOp::And => I::ds(Opc::And64X, d, s),
+                AluOp::Xor => I::ds(Opc::Xor64X, d, s),
+                AluOp::Lsh => I::ds(Opc::Lsh64X, d, s),
+                AluOp::Rsh => I::ds(Opc::Rsh64X, d, s),
+                AluOp::Arsh => I::ds(Opc::Arsh64X, d, s),
+                AluOp::Mov => I::ds(Opc::Mov64X, d, s),
+                AluOp::Movsx(8) => I::ds(Opc::Movsx8To64, d, s),
+                AluOp::Movsx(16) => I::ds(Opc::Movsx16To64, d, s),
+                AluOp::Movsx(_) => I::ds(Opc::Movsx32To64, d, s),
             };
             return Ok((i, meta(dst_read | bit(s), bit(d))));
         }
         (Width::W32, Operand::Reg(src)) => {
             let s = src.num();
             let i = match op {
-                AluOp::Add => I::Add32X { d, s },
-                AluOp::Sub => I::Sub32X { d, s },
-                AluOp::Mul => I::Mul32X { d, s },
-                AluOp::Div => I::Div32X { d, s },
-                AluOp::Sdiv => I::Sdiv32X { d, s },
-                AluOp::Mod => I::Mod32X { d, s },
-                AluOp::Smod => I::Smod32X { d, s },
-                AluOp::Or => I::Or32X { d, s },
-                AluOp::And => I::And32X { d, s },
-                AluOp::Xor => I::Xor32X { d, s },
-                AluOp::Lsh => I::Lsh32X { d, s },
-                AluOp::Rsh => I::Rsh32X { d, s },
-                AluOp::Arsh => I::Arsh32X { d, s },
-                AluOp::Mov => I::Mov32X { d, s },
-                AluOp::Movsx(8) => I::Movsx8To32 { d, s },
+                AluOp::Add => I::ds(Opc::Add32X, d, s),
+                AluOp::Sub => I::ds(Opc::Sub32X, d, s),
+                AluOp::Mul => I::ds(Opc::Mul32X, d, s),
+                AluOp::Div => I::ds(Opc::Div32X, d, s),
+                AluOp::Sdiv => I::ds(Opc::Sdiv32X, d, s),
+                AluOp::Mod => I::ds(Opc::Mod32X, d, s),
+                AluOp::Smod => I::ds(Opc::Smod32X, d, s),
+                AluOp::Or => I::ds(Opc::Or32X, d, s),
+                AluOp::And => I::ds(Opc::And32X, d, s),
+                AluOp::Xor => I::ds(Opc::Xor32X, d, s),
+                AluOp::Lsh => I::ds(Opc::Lsh32X, d, s),
+                AluOp::Rsh => I::ds(Opc::Rsh32X, d, s),
+                AluOp::Arsh => I::ds(Opc::Arsh32X, d, s),
+                AluOp::Mov => I::ds(Opc::Mov32X, d, s),
+                AluOp::Movsx(8) => I::ds(Opc::Movsx8To32, d, s),
                 // The decoder allows only 8 and 16 in 32-bit MOVSX.
-                AluOp::Movsx(_) => I::Movsx16To32 { d, s },
+                AluOp::Movsx(_) => I::ds(Opc::Movsx16To32, d, s),
             };
             return Ok((i, meta(dst_read | bit(s), bit(d))));
         }
@@ -445,66 +497,66 @@ fn jcond(width: Width, cond: JmpCond, d: u8, src: Operand, t: u32) -> (I, Meta) 
         (Width::W64, Operand::Imm(imm)) => {
             let k = imm as i64 as u64;
             match cond {
-                C::Eq => I::Jeq64K { d, k, t },
-                C::Ne => I::Jne64K { d, k, t },
-                C::Gt => I::Jgt64K { d, k, t },
-                C::Ge => I::Jge64K { d, k, t },
-                C::Lt => I::Jlt64K { d, k, t },
-                C::Le => I::Jle64K { d, k, t },
-                C::Set => I::Jset64K { d, k, t },
-                C::Sgt => I::Jsgt64K { d, k, t },
-                C::Sge => I::Jsge64K { d, k, t },
-                C::Slt => I::Jslt64K { d, k, t },
-                C::Sle => I::Jsle64K { d, k, t },
+                C::Eq => I::jump(Opc::Jeq64K, d, 0, k, t),
+                C::Ne => I::jump(Opc::Jne64K, d, 0, k, t),
+                C::Gt => I::jump(Opc::Jgt64K, d, 0, k, t),
+                C::Ge => I::jump(Opc::Jge64K, d, 0, k, t),
+                C::Lt => I::jump(Opc::Jlt64K, d, 0, k, t),
+                C::Le => I::jump(Opc::Jle64K, d, 0, k, t),
+                C::Set => I::jump(Opc::Jset64K, d, 0, k, t),
+                C::Sgt => I::jump(Opc::Jsgt64K, d, 0, k, t),
+                C::Sge => I::jump(Opc::Jsge64K, d, 0, k, t),
+                C::Slt => I::jump(Opc::Jslt64K, d, 0, k, t),
+                C::Sle => I::jump(Opc::Jsle64K, d, 0, k, t),
             }
         }
         (Width::W32, Operand::Imm(imm)) => {
-            let k = imm as u32;
+            let k = u64::from(imm as u32);
             match cond {
-                C::Eq => I::Jeq32K { d, k, t },
-                C::Ne => I::Jne32K { d, k, t },
-                C::Gt => I::Jgt32K { d, k, t },
-                C::Ge => I::Jge32K { d, k, t },
-                C::Lt => I::Jlt32K { d, k, t },
-                C::Le => I::Jle32K { d, k, t },
-                C::Set => I::Jset32K { d, k, t },
-                C::Sgt => I::Jsgt32K { d, k, t },
-                C::Sge => I::Jsge32K { d, k, t },
-                C::Slt => I::Jslt32K { d, k, t },
-                C::Sle => I::Jsle32K { d, k, t },
+                C::Eq => I::jump(Opc::Jeq32K, d, 0, k, t),
+                C::Ne => I::jump(Opc::Jne32K, d, 0, k, t),
+                C::Gt => I::jump(Opc::Jgt32K, d, 0, k, t),
+                C::Ge => I::jump(Opc::Jge32K, d, 0, k, t),
+                C::Lt => I::jump(Opc::Jlt32K, d, 0, k, t),
+                C::Le => I::jump(Opc::Jle32K, d, 0, k, t),
+                C::Set => I::jump(Opc::Jset32K, d, 0, k, t),
+                C::Sgt => I::jump(Opc::Jsgt32K, d, 0, k, t),
+                C::Sge => I::jump(Opc::Jsge32K, d, 0, k, t),
+                C::Slt => I::jump(Opc::Jslt32K, d, 0, k, t),
+                C::Sle => I::jump(Opc::Jsle32K, d, 0, k, t),
             }
         }
         (Width::W64, Operand::Reg(src)) => {
             let s = src.num();
             let i = match cond {
-                C::Eq => I::Jeq64X { d, s, t },
-                C::Ne => I::Jne64X { d, s, t },
-                C::Gt => I::Jgt64X { d, s, t },
-                C::Ge => I::Jge64X { d, s, t },
-                C::Lt => I::Jlt64X { d, s, t },
-                C::Le => I::Jle64X { d, s, t },
-                C::Set => I::Jset64X { d, s, t },
-                C::Sgt => I::Jsgt64X { d, s, t },
-                C::Sge => I::Jsge64X { d, s, t },
-                C::Slt => I::Jslt64X { d, s, t },
-                C::Sle => I::Jsle64X { d, s, t },
+                C::Eq => I::jump(Opc::Jeq64X, d, s, 0, t),
+                C::Ne => I::jump(Opc::Jne64X, d, s, 0, t),
+                C::Gt => I::jump(Opc::Jgt64X, d, s, 0, t),
+                C::Ge => I::jump(Opc::Jge64X, d, s, 0, t),
+                C::Lt => I::jump(Opc::Jlt64X, d, s, 0, t),
+                C::Le => I::jump(Opc::Jle64X, d, s, 0, t),
+                C::Set => I::jump(Opc::Jset64X, d, s, 0, t),
+                C::Sgt => I::jump(Opc::Jsgt64X, d, s, 0, t),
+                C::Sge => I::jump(Opc::Jsge64X, d, s, 0, t),
+                C::Slt => I::jump(Opc::Jslt64X, d, s, 0, t),
+                C::Sle => I::jump(Opc::Jsle64X, d, s, 0, t),
             };
             return (i, meta(bit(d) | bit(s), 0));
         }
         (Width::W32, Operand::Reg(src)) => {
             let s = src.num();
             let i = match cond {
-                C::Eq => I::Jeq32X { d, s, t },
-                C::Ne => I::Jne32X { d, s, t },
-                C::Gt => I::Jgt32X { d, s, t },
-                C::Ge => I::Jge32X { d, s, t },
-                C::Lt => I::Jlt32X { d, s, t },
-                C::Le => I::Jle32X { d, s, t },
-                C::Set => I::Jset32X { d, s, t },
-                C::Sgt => I::Jsgt32X { d, s, t },
-                C::Sge => I::Jsge32X { d, s, t },
-                C::Slt => I::Jslt32X { d, s, t },
-                C::Sle => I::Jsle32X { d, s, t },
+                C::Eq => I::jump(Opc::Jeq32X, d, s, 0, t),
+                C::Ne => I::jump(Opc::Jne32X, d, s, 0, t),
+                C::Gt => I::jump(Opc::Jgt32X, d, s, 0, t),
+                C::Ge => I::jump(Opc::Jge32X, d, s, 0, t),
+                C::Lt => I::jump(Opc::Jlt32X, d, s, 0, t),
+                C::Le => I::jump(Opc::Jle32X, d, s, 0, t),
+                C::Set => I::jump(Opc::Jset32X, d, s, 0, t),
+                C::Sgt => I::jump(Opc::Jsgt32X, d, s, 0, t),
+                C::Sge => I::jump(Opc::Jsge32X, d, s, 0, t),
+                C::Slt => I::jump(Opc::Jslt32X, d, s, 0, t),
+                C::Sle => I::jump(Opc::Jsle32X, d, s, 0, t),
             };
             return (i, meta(bit(d) | bit(s), 0));
         }

@@ -1,10 +1,19 @@
-//! Helper functions: their ids and kernel names, prototypes and bodies (the runtime side of
-//! `include/uapi/linux/bpf.h`'s helper list).
+//! Helper functions: each declared once with its id, kernel name, prototype and body
+//! ([`def::HelperDef`]), grouped by family, and gathered in [`registry`]. The runtime's
+//! verifier environment and the interpreter's helper table both come from the registry.
 
+pub mod abi;
 pub mod csum;
+pub mod def;
+pub mod map_helpers;
 pub mod names;
+pub mod packet;
 pub mod printk;
 pub mod probe;
+pub mod registry;
 pub mod skb_ops;
+pub mod task;
+pub mod trace;
 
 pub use names::{helper_id, helper_name, HELPER_NAMES};
+pub use trace::{read_trace_pipe, TraceLine};

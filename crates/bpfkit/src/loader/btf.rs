@@ -382,4 +382,32 @@ impl Btf {
                 .then_some(i as u32)
         })
     }
+
+    /// The blob with every `DATASEC`'s size and variable offsets filled in, as libbpf's
+    /// `btf_fixup_datasec()` does before `BPF_BTF_LOAD`: clang leaves them 0 for the linker, and
+    /// the kernel rejects a variable outside its section. `section_size` gives an ELF section's
+    /// size by name, `var_offset` a variable's offset (its symbol's value) by section and name;
+    /// sections or variables they do not know are left as they are.
+    pub fn with_datasecs_fixed(
+        &self,
+        section_size: impl Fn(&str) -> Option<u32>,
+        var_offset: impl Fn(&str, &str) -> Option<u32>,
+    ) -> Result<Vec<u8>, LoadError> {
+        let mut raw = self.raw.clone();
+        for t in self.types.iter().filter(|t| t.kind == BtfKind::Datasec) {
+            let sec = self.str_at(t.name_off)?;
+            let Some(size) = section_size(sec) else {
+                continue;
+            };
+            raw[t.offset + 8..t.offset + 12].copy_from_slice(&size.to_le_bytes());
+            for (i, v) in t.vars.iter().enumerate() {
+                let var = self.get(v.type_id)?;
+                if let Some(off) = var_offset(sec, self.str_at(var.name_off)?) {
+                    let at = t.offset + 12 + 12 * i + 4;
+                    raw[at..at + 4].copy_from_slice(&off.to_le_bytes());
+                }
+            }
+        }
+        Ok(raw)
+    }
 }

@@ -33,8 +33,16 @@ pub struct Sec {
     pub exec: bool,
     /// `SHF_ALLOC` is set.
     pub alloc: bool,
-    /// Relocations applying to this section: (byte offset, symbol index, r_type).
+    /// Relocations applying to this section, sorted by offset.
     pub relocs: Vec<Reloc>,
+}
+
+impl Sec {
+    /// The relocation at byte offset `offset`, if any (the first, should there be several).
+    pub fn reloc_at(&self, offset: u64) -> Option<&Reloc> {
+        let i = self.relocs.partition_point(|r| r.offset < offset);
+        self.relocs.get(i).filter(|r| r.offset == offset)
+    }
 }
 
 /// One relocation entry.
@@ -144,6 +152,8 @@ impl Elf {
                     r_type,
                 });
             }
+            // Sorted, so that the linker finds an instruction's relocation by binary search.
+            relocs.sort_by_key(|r| r.offset);
             sections.push(Sec {
                 index: s.index().0,
                 name,

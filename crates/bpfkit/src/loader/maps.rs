@@ -125,6 +125,35 @@ impl MapDef {
     pub fn type_name(&self) -> &'static str {
         map_type_name(self.map_type)
     }
+
+    /// The `BPF_MAP_CREATE` attributes for the runtime's object table. A map-in-map needs the
+    /// descriptor of a map created from [`MapDef::inner`] as `inner_map_fd`. The name is the
+    /// definition's, cut to the kernel's 15 characters with characters the kernel refuses
+    /// (anything but ASCII letters, digits, `_` and `.`) replaced by `_`.
+    #[must_use]
+    pub fn map_attr(&self, inner_map_fd: Option<u32>) -> crate::maps::MapAttr {
+        crate::maps::MapAttr {
+            map_type: self.map_type,
+            key_size: self.key_size,
+            value_size: self.value_size,
+            max_entries: self.max_entries,
+            map_flags: self.map_flags,
+            inner_map_fd: inner_map_fd.unwrap_or(0),
+            numa_node: self.numa_node,
+            name: self
+                .name
+                .chars()
+                .take(15)
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The kernel's name of map type `t` (`enum bpf_map_type`), lowercase without the prefix.
@@ -206,10 +235,9 @@ pub fn legacy_maps(elf: &Elf, sec: &Sec) -> Result<Vec<MapDef>, LoadError> {
             return Err(def_err(&name, format!("legacy map definition of {def_size} bytes at offset {off}: need 20 bytes, 4-aligned")));
         }
         let field = |i: u64| -> Result<u32, LoadError> {
-            let at = off + 4 * i;
-            usize::try_from(at)
-                .ok()
-                .and_then(|a| sec.data.get(a..a + 4))
+            off.checked_add(4 * i)
+                .and_then(|at| usize::try_from(at).ok())
+                .and_then(|a| sec.data.get(a..a.checked_add(4)?))
                 .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .ok_or_else(|| {
                     def_err(

@@ -10,8 +10,8 @@
 //!
 //! # Why not `aya-obj`
 //! aya's object parser was evaluated on this repository's examples (aya-obj 0.3.0, the newest
-//! release building with the workspace's Rust 1.85; 0.6 needs Rust 1.98). It parsed 7 of 9
-//! objects: it refused `sockex3.o` (a prog_array with `__array(values, ...)` static
+//! release that cargo resolves for this toolchain; 0.6 needs Rust 1.98). It refused two of the
+//! examples: `sockex3.o` (a prog_array with `__array(values, ...)` static
 //! initialisation: "UnexpectedBtfType") and `tc_rewrite.o` (section `tc` unknown to that
 //! release). Fed truncated and byte-flipped copies of the objects it panicked on 2–5 % of them
 //! and aborted the process once, allocating 78 TB for a `.bss` whose size came from a corrupted
@@ -23,6 +23,21 @@
 //! dependency), and the BPF-specific layers — BTF and `.BTF.ext` parsing, map definitions,
 //! relocations and linking — are written here, each bounds-checked, returning [`LoadError`]s
 //! that name the section, symbol and offset.
+//!
+//! # Example
+//! ```
+//! # fn main() -> Result<(), bpfkit::loader::LoadError> {
+//! let obj = bpfkit::loader::Object::parse(include_bytes!("../../../../examples/sockex1/sockex1.o"))?;
+//! assert_eq!(obj.license, "GPL");
+//! let map = obj.map_index("proto_bytes");
+//! let prog = &obj.programs[0];
+//! assert_eq!((prog.name.as_str(), prog.section.as_str()), ("count_proto_bytes", "socket"));
+//! // The map reference is an LD_IMM64 with src = BPF_PSEUDO_MAP_FD and the map's index.
+//! let (at, index) = prog.map_refs[0];
+//! assert_eq!((prog.insns[at].src, Some(index)), (1, map));
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Not supported (typed errors, never a silently wrong program)
 //! CO-RE relocations ([`LoadError::CoreRelocation`]; they need the target kernel's BTF),
@@ -60,6 +75,10 @@ pub struct Object {
     pub maps: Vec<MapDef>,
     /// The object's BTF, if compiled with `-g`.
     pub btf: Option<Btf>,
+    /// The BTF blob ready for the kernel (`BPF_BTF_LOAD`): `DATASEC` sizes and variable offsets
+    /// filled in from the ELF sections and symbols, as libbpf does. Line and function info of
+    /// the programs refer to this BTF's string offsets and type ids.
+    pub kernel_btf: Option<Vec<u8>>,
 }
 
 impl Object {
@@ -111,13 +130,7 @@ impl Object {
         }
 
         let (funcs, entries) = collect_functions(&elf)?;
-        let linker = Linker {
-            elf: &elf,
-            maps: &maps,
-            funcs: &funcs,
-            btf: btf.as_ref(),
-            btf_ext: btf_ext.as_ref(),
-        };
+        let linker = Linker::new(&elf, &maps, &funcs, btf.as_ref(), btf_ext.as_ref());
         let programs = entries
             .into_iter()
             .map(|(fi, def)| linker.link(fi, def))
@@ -125,12 +138,15 @@ impl Object {
         if programs.is_empty() {
             return Err(LoadError::NoPrograms);
         }
+        check_slot_targets(&maps, &programs)?;
+        let kernel_btf = btf.as_ref().map(|b| kernel_btf(b, &elf)).transpose()?;
         Ok(Self {
             license,
             kern_version,
             programs,
             maps,
             btf,
+            kernel_btf,
         })
     }
 
@@ -154,12 +170,66 @@ impl Object {
 }
 
 /// Every function of every code section, and which of them are programs.
+/// Every statically initialised slot names a program or map of this object (a prog_array slot
+/// pointing at a `.text` subprogram, say, is refused here as libbpf refuses it).
+fn check_slot_targets(maps: &[MapDef], programs: &[Program]) -> Result<(), LoadError> {
+    for m in maps {
+        for slot in &m.init_slots {
+            let found = match &slot.target {
+                SlotTarget::Program(p) => programs.iter().any(|q| &q.name == p),
+                SlotTarget::Map(n) => maps.iter().any(|q| &q.name == n && q.inner.is_none()),
+            };
+            if !found {
+                return Err(LoadError::MapDef {
+                    map: m.name.clone(),
+                    reason: format!(
+                        "slot {} points to {:?}, which is not a program or plain map of the object",
+                        slot.slot, slot.target
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `btf` with DATASEC sizes and offsets taken from `elf`.
+fn kernel_btf(btf: &Btf, elf: &Elf) -> Result<Vec<u8>, LoadError> {
+    btf.with_datasecs_fixed(
+        |sec| {
+            elf.section_named(sec)
+                .and_then(|s| u32::try_from(s.size).ok())
+        },
+        |sec, var| {
+            let index = elf.section_named(sec)?.index;
+            elf.symbols
+                .iter()
+                .flatten()
+                .find(|s| s.section == Some(index) && s.name == var && s.kind != SymKind::Section)
+                .and_then(|s| u32::try_from(s.value).ok())
+        },
+    )
+}
+
 /// Program entries: (index into the function list, the section's convention).
 type Entries = Vec<(usize, SectionDef)>;
 
 fn collect_functions(elf: &Elf) -> Result<(Vec<Func>, Entries), LoadError> {
     let mut funcs = Vec::new();
     let mut entries = Vec::new();
+    // Function symbols by section, gathered once (objects can have many sections and symbols).
+    let mut funcs_by_section: std::collections::HashMap<usize, Vec<&elf::Sym>> =
+        std::collections::HashMap::new();
+    for s in elf
+        .symbols
+        .iter()
+        .flatten()
+        .filter(|s| s.kind == SymKind::Func)
+    {
+        if let Some(sec) = s.section {
+            funcs_by_section.entry(sec).or_default().push(s);
+        }
+    }
     for sec in elf.sections.iter().filter(|s| s.exec && s.size > 0) {
         if sec.data.len() % 8 != 0 {
             return Err(LoadError::Section {
@@ -184,12 +254,7 @@ fn collect_functions(elf: &Elf) -> Result<(Vec<Func>, Entries), LoadError> {
                 return Err(bad("symbol index out of range"));
             }
         }
-        let mut syms: Vec<_> = elf
-            .symbols
-            .iter()
-            .flatten()
-            .filter(|s| s.section == Some(sec.index) && s.kind == SymKind::Func)
-            .collect();
+        let mut syms = funcs_by_section.remove(&sec.index).unwrap_or_default();
         syms.sort_by_key(|s| s.value);
         if syms.is_empty() {
             return Err(LoadError::Section {

@@ -12,8 +12,8 @@
 //!   elements go to a free list and are reused, like the kernel's preallocated element pool;
 //!   memory is only returned when the map is dropped, so a pointer a program holds never dangles.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::errno::Errno;
 
@@ -71,6 +71,18 @@ fn alloc_words(n: usize) -> Result<Box<[AtomicU64]>, Errno> {
 /// Chunks per [`Slab`]: enough doublings to address every u32 index from a first chunk of one.
 const SLAB_CHUNKS: usize = 34;
 
+/// Free lists per [`Slab`], so threads freeing and allocating rarely meet on one lock (the
+/// kernel keeps per-CPU free lists for the same reason).
+const FREE_SHARDS: usize = 8;
+
+thread_local! {
+    /// This thread's free-list shard.
+    static SHARD: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Relaxed) % FREE_SHARDS
+    };
+}
+
 /// Elements of `elem_words` words, allocated and freed at run time; see the module doc.
 #[derive(Debug)]
 pub(crate) struct Slab {
@@ -78,14 +90,11 @@ pub(crate) struct Slab {
     /// log2 of the first chunk's element count; chunk `k` holds `first << k` elements.
     first_shift: u32,
     chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
-    state: Mutex<SlabState>,
-}
-
-#[derive(Debug, Default)]
-struct SlabState {
-    free: Vec<u32>,
-    /// Elements ever handed out; the next fresh index.
-    fresh: u32,
+    free: Box<[Mutex<Vec<u32>>]>,
+    /// Elements on the free lists (a hint that saves looking at other shards).
+    free_count: AtomicUsize,
+    /// Elements ever handed out: the next fresh index.
+    fresh: Mutex<u32>,
 }
 
 impl Slab {
@@ -99,7 +108,9 @@ impl Slab {
             elem_words: elem_words.max(1),
             first_shift,
             chunks: (0..SLAB_CHUNKS).map(|_| OnceLock::new()).collect(),
-            state: Mutex::new(SlabState::default()),
+            free: (0..FREE_SHARDS).map(|_| Mutex::new(Vec::new())).collect(),
+            free_count: AtomicUsize::new(0),
+            fresh: Mutex::new(0),
         }
     }
 
@@ -111,16 +122,34 @@ impl Slab {
         (k, (u64::from(i) - base) as usize)
     }
 
-    /// Takes a free element (its contents are stale: the caller overwrites them).
+    fn pop_shard(&self, shard: usize, wait: bool) -> Option<u32> {
+        let m = self.free.get(shard % FREE_SHARDS)?;
+        let mut list = if wait {
+            m.lock().unwrap_or_else(PoisonError::into_inner)
+        } else {
+            m.try_lock().ok()?
+        };
+        let i = list.pop()?;
+        self.free_count.fetch_sub(1, Relaxed);
+        Some(i)
+    }
+
+    /// Takes a free element (its contents are stale: the caller overwrites them): from this
+    /// thread's free list, else another's, else a fresh one.
     pub(crate) fn alloc(&self) -> Result<u32, Errno> {
-        let mut st = self
-            .state
-            .lock()
-            .map_err(|_| Errno::Enomem("map memory lock poisoned".into()))?;
-        if let Some(i) = st.free.pop() {
+        let own = SHARD.with(|s| *s);
+        if let Some(i) = self.pop_shard(own, true) {
             return Ok(i);
         }
-        let i = st.fresh;
+        if self.free_count.load(Relaxed) > 0 {
+            for d in 1..FREE_SHARDS {
+                if let Some(i) = self.pop_shard(own + d, false) {
+                    return Ok(i);
+                }
+            }
+        }
+        let mut fresh = self.fresh.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = *fresh;
         let (k, off) = self.locate(i);
         let chunk = self
             .chunks
@@ -131,25 +160,28 @@ impl Slab {
             let words = elems
                 .checked_mul(self.elem_words)
                 .ok_or_else(|| Errno::Enomem("map element chunk too large".into()))?;
-            // Allocated under the state lock, so no one else can set this chunk.
+            // Allocated under the `fresh` lock, so no one else can set this chunk.
             let _ = chunk.set(alloc_words(words)?);
         }
-        st.fresh = i
+        *fresh = i
             .checked_add(1)
             .ok_or_else(|| Errno::E2big("map element space exhausted".into()))?;
         Ok(i)
     }
 
-    /// Returns an element to the free list. Its memory stays valid (and may be reused).
+    /// Returns an element to this thread's free list. Its memory stays valid (and may be
+    /// reused).
     pub(crate) fn free(&self, i: u32) {
-        if let Ok(mut st) = self.state.lock() {
-            st.free.push(i);
+        let own = SHARD.with(|s| *s);
+        if let Some(m) = self.free.get(own) {
+            m.lock().unwrap_or_else(PoisonError::into_inner).push(i);
+            self.free_count.fetch_add(1, Relaxed);
         }
     }
 
     /// Number of element indices ever handed out (indices below it have memory).
     pub(crate) fn high_water(&self) -> u32 {
-        self.state.lock().map(|st| st.fresh).unwrap_or(0)
+        *self.fresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The words of element `i`, or an empty slice for an index never allocated.

@@ -5,109 +5,22 @@
 //! rule for which context bytes may be read or written (`*_is_valid_access` in
 //! net/core/filter.c and kernel/trace/bpf_trace.c), and a helper set. This module holds the
 //! first two as data; [`access::ctx_access`] answers the verifier's question for one access.
+//! The type itself is the verifier's [`ProgType`], so both layers name types the same way.
 
 pub mod access;
 pub mod layout;
 
-use std::fmt;
+pub use bpfkit_verifier::env::ProgType;
 
-/// A program type, numbered as `enum bpf_prog_type`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum ProgType {
-    /// Socket filter: `struct __sk_buff`, read-only but for `cb[]`.
-    #[doc(alias = "BPF_PROG_TYPE_SOCKET_FILTER")]
-    SocketFilter,
-    /// kprobe: `struct pt_regs` (x86-64), read-only.
-    #[doc(alias = "BPF_PROG_TYPE_KPROBE")]
-    Kprobe,
-    /// tc classifier: `struct __sk_buff` with direct packet access.
-    #[doc(alias = "BPF_PROG_TYPE_SCHED_CLS")]
-    SchedCls,
-    /// tc action: as `SchedCls`.
-    #[doc(alias = "BPF_PROG_TYPE_SCHED_ACT")]
-    SchedAct,
-    /// tracepoint: the event's raw record, read-only, past its first 8 bytes.
-    #[doc(alias = "BPF_PROG_TYPE_TRACEPOINT")]
-    Tracepoint,
-    /// XDP: `struct xdp_md` with direct packet access.
-    #[doc(alias = "BPF_PROG_TYPE_XDP")]
-    Xdp,
-    /// raw tracepoint: up to 12 u64 arguments, read-only.
-    #[doc(alias = "BPF_PROG_TYPE_RAW_TRACEPOINT")]
-    RawTracepoint,
-}
-
-impl ProgType {
-    /// Every supported type.
-    pub const ALL: [ProgType; 7] = [
-        ProgType::SocketFilter,
-        ProgType::Kprobe,
-        ProgType::SchedCls,
-        ProgType::SchedAct,
-        ProgType::Tracepoint,
-        ProgType::Xdp,
-        ProgType::RawTracepoint,
-    ];
-
-    /// The kernel's number for the type (`enum bpf_prog_type`).
-    #[must_use]
-    pub const fn kernel_id(self) -> u32 {
-        match self {
-            ProgType::SocketFilter => 1,
-            ProgType::Kprobe => 2,
-            ProgType::SchedCls => 3,
-            ProgType::SchedAct => 4,
-            ProgType::Tracepoint => 5,
-            ProgType::Xdp => 6,
-            ProgType::RawTracepoint => 17,
-        }
-    }
-
-    /// The kernel's name without the `BPF_PROG_TYPE_` prefix, lower case (`socket_filter`),
-    /// as the CLI takes it.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            ProgType::SocketFilter => "socket_filter",
-            ProgType::Kprobe => "kprobe",
-            ProgType::SchedCls => "sched_cls",
-            ProgType::SchedAct => "sched_act",
-            ProgType::Tracepoint => "tracepoint",
-            ProgType::Xdp => "xdp",
-            ProgType::RawTracepoint => "raw_tracepoint",
-        }
-    }
-
-    /// The type named `name` (see [`ProgType::name`]), if supported.
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<ProgType> {
-        ProgType::ALL.into_iter().find(|t| t.name() == name)
-    }
-
-    /// The type with kernel number `id`, if supported.
-    #[must_use]
-    pub fn from_kernel_id(id: u32) -> Option<ProgType> {
-        ProgType::ALL.into_iter().find(|t| t.kernel_id() == id)
-    }
-
-    /// Size in bytes of the context structure the program's r1 points to.
-    #[must_use]
-    pub const fn ctx_size(self) -> u32 {
-        match self {
-            ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => {
-                layout::SK_BUFF_SIZE
-            }
-            ProgType::Xdp => layout::XDP_MD_SIZE,
-            ProgType::Kprobe => layout::PT_REGS_SIZE,
-            ProgType::Tracepoint => layout::PERF_MAX_TRACE_SIZE,
-            ProgType::RawTracepoint => layout::RAW_TP_ARGS_SIZE,
-        }
-    }
-}
-
-impl fmt::Display for ProgType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+/// Size in bytes of the context structure that a program of type `t` gets in r1.
+#[must_use]
+pub const fn ctx_size(t: ProgType) -> u32 {
+    match t {
+        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => layout::SK_BUFF_SIZE,
+        ProgType::Xdp => layout::XDP_MD_SIZE,
+        ProgType::Kprobe => layout::PT_REGS_SIZE,
+        ProgType::Tracepoint => layout::PERF_MAX_TRACE_SIZE,
+        ProgType::RawTracepoint => layout::RAW_TP_ARGS_SIZE,
     }
 }
 

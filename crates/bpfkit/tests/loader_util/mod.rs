@@ -5,6 +5,8 @@
 //! that is set the tests run on both sets, so committed objects cannot drift from their sources.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod kernel;
+
 use std::path::PathBuf;
 
 /// Examples that show what the loader refuses: a CO-RE relocation and a kfunc call (both load

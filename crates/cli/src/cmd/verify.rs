@@ -1,11 +1,17 @@
 //! `bpfkit verify`: runs the verifier on a program and prints the verdict and the log.
 //!
-//! Exit status: 0 accepted, 1 rejected, 2 unusable input (unreadable or undecodable file, bad
-//! arguments). Until the runtime's environment is wired in, the command uses the verifier's
-//! built-in [`TestEnv`] (a subset of contexts and helpers); maps come from `--map`.
+//! Input is a clang-built ELF object (every program in it is verified, or the one named by
+//! `--program`) or, with `--raw`, a file of raw 8-byte instructions whose map references name
+//! the `--map` declarations by index. Exit status: 0 accepted, 1 rejected, 2 unusable input
+//! (unreadable or undecodable file, bad arguments). Context access rules and helper
+//! prototypes are the runtime's (`bpfkit::progtype::access`, `bpfkit::helpers::registry`);
+//! maps are the `--map` declarations or the object's map definitions, by index.
 
 use anyhow::{bail, Context};
-use bpfkit_verifier::env::{MapInfo, MapType, ProgType};
+use bpfkit::loader::Object;
+use bpfkit::progtype::access::{ctx_access, CtxAccess, Direction};
+use bpfkit_isa::Insn;
+use bpfkit_verifier::env::{AccessKind, CtxField, Env, HelperProto, MapInfo, MapType, ProgType};
 use bpfkit_verifier::testing::TestEnv;
 use bpfkit_verifier::{verify, Options};
 use std::path::PathBuf;
@@ -14,24 +20,72 @@ use std::process::ExitCode;
 /// Arguments of `bpfkit verify`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The program: raw 8-byte instructions with `--raw`.
+    /// The program: an ELF object, or raw 8-byte instructions with `--raw`.
     pub file: PathBuf,
-    /// The file holds raw instructions (ELF objects need the loader).
+    /// The file holds raw instructions.
     #[arg(long)]
     pub raw: bool,
-    /// Program type: socket_filter, sched_cls, sched_act, xdp, kprobe, tracepoint.
+    /// Program type of a raw program: socket_filter, sched_cls, sched_act, xdp, kprobe,
+    /// tracepoint (ELF programs take theirs from the section name).
     #[arg(long = "type", default_value = "socket_filter")]
     pub prog_type: String,
+    /// For an ELF object: verify only the program with this function name.
+    #[arg(long)]
+    pub program: Option<String>,
     /// Log level: 1 path to the error, 2 every state, 4 statistics (bits combine).
     #[arg(long, default_value_t = 1)]
     pub log_level: u32,
-    /// License string (GPL-only helpers need a GPL-compatible one).
-    #[arg(long, default_value = "GPL")]
-    pub license: String,
+    /// License string (GPL-only helpers need a GPL-compatible one); an ELF object's own
+    /// `license` section wins unless this is given.
+    #[arg(long)]
+    pub license: Option<String>,
     /// A map for raw programs, `TYPE:KEY_SIZE:VALUE_SIZE:MAX_ENTRIES`; the i-th `--map` is
     /// handle i in `LD_IMM64` map references.
     #[arg(long = "map")]
     pub maps: Vec<String>,
+}
+
+/// The environment of the command: the runtime's context rules and helpers, declared maps.
+struct CliEnv {
+    builtin: TestEnv,
+}
+
+impl Env for CliEnv {
+    fn ctx_access(
+        &self,
+        prog_type: ProgType,
+        off: i32,
+        size: u32,
+        kind: AccessKind,
+    ) -> Option<CtxField> {
+        let dir = match kind {
+            AccessKind::Read => Direction::Read,
+            AccessKind::Write => Direction::Write,
+        };
+        match ctx_access(prog_type, off, size, dir) {
+            CtxAccess::Denied => None,
+            // As the runtime: `__sk_buff.sk` is always NULL in bpfkit.
+            CtxAccess::Scalar | CtxAccess::SockCommonOrNull => Some(CtxField::Scalar),
+            CtxAccess::PacketData => Some(CtxField::PacketData),
+            CtxAccess::PacketEnd => Some(CtxField::PacketEnd),
+            CtxAccess::PacketMeta => Some(CtxField::PacketMeta),
+        }
+    }
+
+    fn helper(&self, prog_type: ProgType, id: i32) -> Option<HelperProto> {
+        // The runtime's prototype; helpers it does not implement yet keep the verifier's
+        // built-in one, so offline verification still gives the kernel's verdict.
+        bpfkit::helpers::registry::proto(prog_type, id)
+            .or_else(|| self.builtin.helper(prog_type, id))
+    }
+
+    fn helper_name(&self, id: i32) -> Option<&'static str> {
+        bpfkit::helpers::names::helper_name(id).or_else(|| self.builtin.helper_name(id))
+    }
+
+    fn map(&self, handle: i32) -> Option<MapInfo> {
+        self.builtin.map(handle)
+    }
 }
 
 /// Parses `TYPE:KEY:VALUE:MAX`.
@@ -54,8 +108,17 @@ fn parse_map(spec: &str) -> anyhow::Result<MapInfo> {
     })
 }
 
-/// Runs `bpfkit verify`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// One program to verify.
+struct Job {
+    name: String,
+    prog_type: ProgType,
+    insns: Vec<Insn>,
+    license: String,
+    maps: Vec<MapInfo>,
+    btf_func_info: bool,
+}
+
+fn raw_job(args: &Args, bytes: &[u8]) -> anyhow::Result<Job> {
     let prog_type = ProgType::from_name(&args.prog_type)
         .with_context(|| format!("unknown program type {:?}", args.prog_type))?;
     let maps = args
@@ -63,37 +126,113 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|m| parse_map(m))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if !args.raw {
-        bail!(
-            "{}: ELF input needs the loader; pass --raw for raw instructions",
-            args.file.display()
-        );
+    let insns =
+        bpfkit_isa::insns_from_bytes(bytes).with_context(|| args.file.display().to_string())?;
+    let license = args.license.clone().unwrap_or_else(|| "GPL".into());
+    Ok(Job {
+        name: args.file.display().to_string(),
+        prog_type,
+        insns,
+        license,
+        maps,
+        btf_func_info: false,
+    })
+}
+
+fn elf_jobs(args: &Args, bytes: &[u8]) -> anyhow::Result<Vec<Job>> {
+    let obj = Object::parse(bytes).with_context(|| args.file.display().to_string())?;
+    let maps = obj
+        .maps
+        .iter()
+        .map(|m| {
+            let map_type = MapType::from_kernel_id(m.map_type).with_context(|| {
+                format!(
+                    "map {}: type {} is not supported by the verifier",
+                    m.name, m.map_type
+                )
+            })?;
+            Ok(MapInfo {
+                map_type,
+                key_size: m.key_size,
+                value_size: m.value_size,
+                max_entries: m.max_entries,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let license = args.license.clone().unwrap_or_else(|| obj.license.clone());
+    let mut jobs = Vec::new();
+    for p in &obj.programs {
+        if args.program.as_ref().is_some_and(|n| *n != p.name) {
+            continue;
+        }
+        let prog_type = ProgType::from_kernel_id(p.prog_type()).with_context(|| {
+            format!(
+                "program {} (section {}): program type {} is not supported",
+                p.name,
+                p.section,
+                p.prog_type()
+            )
+        })?;
+        jobs.push(Job {
+            name: p.name.clone(),
+            prog_type,
+            insns: p.insns.clone(),
+            license: license.clone(),
+            maps: maps.clone(),
+            btf_func_info: !p.func_info.is_empty(),
+        });
     }
+    if jobs.is_empty() {
+        bail!("{}: no program to verify", args.file.display());
+    }
+    Ok(jobs)
+}
+
+/// Runs `bpfkit verify`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let insns =
-        bpfkit_isa::insns_from_bytes(&bytes).with_context(|| args.file.display().to_string())?;
-    let env = TestEnv::with_maps(maps);
-    let opts = Options {
-        prog_type,
-        log_level: args.log_level,
-        license: args.license,
+    let jobs = if args.raw {
+        vec![raw_job(&args, &bytes)?]
+    } else {
+        elf_jobs(&args, &bytes)?
     };
-    match verify(&insns, &env, &opts) {
-        Ok(v) => {
-            println!("accepted");
-            print!("{}", v.log());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(r) => {
-            println!(
-                "rejected: {} at insn {}: {}",
-                r.errno,
-                r.insn_idx,
-                r.message.lines().next().unwrap_or("")
-            );
-            print!("{}", r.log);
-            Ok(ExitCode::from(1))
+    let many = jobs.len() > 1;
+    let mut all_ok = true;
+    for job in jobs {
+        let env = CliEnv {
+            builtin: TestEnv::with_maps(job.maps),
+        };
+        let opts = Options {
+            prog_type: job.prog_type,
+            log_level: args.log_level,
+            license: job.license,
+            btf_func_info: job.btf_func_info,
+        };
+        let prefix = if many {
+            format!("{}: ", job.name)
+        } else {
+            String::new()
+        };
+        match verify(&job.insns, &env, &opts) {
+            Ok(v) => {
+                println!("{prefix}accepted");
+                print!("{}", v.log());
+            }
+            Err(r) => {
+                all_ok = false;
+                let first = r.message.lines().next().unwrap_or("");
+                println!(
+                    "{prefix}rejected: {} at insn {}: {first}",
+                    r.errno, r.insn_idx
+                );
+                print!("{}", r.log);
+            }
         }
     }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -14,6 +14,8 @@ pub(crate) enum Field {
     Off16,
     /// The 32-bit immediate (`gotol`, local calls, LD_IMM64 of a function).
     Imm32,
+    /// `call NAME`: a local call when NAME is a label, else a helper call by name.
+    CallByName,
 }
 
 struct Fixup {
@@ -58,6 +60,11 @@ impl Builder {
         self.implicit.entry(name.to_string()).or_insert(slot);
     }
 
+    /// The opcode of slot `slot`, if it exists.
+    pub fn code_at(&self, slot: usize) -> Option<u8> {
+        self.insns.get(slot).map(|i| i.code)
+    }
+
     /// Appends an instruction; returns the index of its first slot.
     pub fn push(&mut self, op: &Op) -> usize {
         let slot = self.insns.len();
@@ -82,13 +89,43 @@ impl Builder {
     }
 
     /// Resolves every label reference and returns the slots.
-    pub fn finish(mut self) -> Result<Vec<Insn>, AsmError> {
+    pub fn finish(self) -> Result<Vec<Insn>, AsmError> {
+        self.finish_with(&|_| None)
+    }
+
+    /// Resolves every label reference, `call NAME`s that name no label through `helper_id`,
+    /// and returns the slots.
+    pub fn finish_with(
+        mut self,
+        helper_id: &dyn Fn(&str) -> Option<i32>,
+    ) -> Result<Vec<Insn>, AsmError> {
         for f in &self.fixups {
             let target = self
                 .labels
                 .get(&f.label)
-                .or_else(|| self.implicit.get(&f.label))
-                .ok_or_else(|| AsmError::new(f.line, format!("unknown label `{}`", f.label)))?;
+                .or_else(|| self.implicit.get(&f.label));
+            let target = match (target, f.field) {
+                (Some(t), _) => t,
+                (None, Field::CallByName) => {
+                    let id = helper_id(&f.label).ok_or_else(|| {
+                        AsmError::new(
+                            f.line,
+                            format!("`{}` is neither a label nor a known helper", f.label),
+                        )
+                    })?;
+                    if let Some(insn) = self.insns.get_mut(f.slot) {
+                        insn.src = 0;
+                        insn.imm = id;
+                    }
+                    continue;
+                }
+                (None, _) => {
+                    return Err(AsmError::new(
+                        f.line,
+                        format!("unknown label `{}`", f.label),
+                    ))
+                }
+            };
             // Both are slot indices of one Vec, so they fit i64.
             let rel = *target as i64 - (f.slot as i64 + 1);
             let Some(insn) = self.insns.get_mut(f.slot) else {
@@ -107,6 +144,12 @@ impl Builder {
                                 f.label
                             ),
                         )
+                    })?;
+                }
+                Field::CallByName => {
+                    insn.src = crate::opcode::PSEUDO_CALL;
+                    insn.imm = i32::try_from(rel).map_err(|_| {
+                        AsmError::new(f.line, format!("label `{}` is {rel} slots away", f.label))
                     })?;
                 }
                 Field::Imm32 => {

@@ -11,6 +11,7 @@
 //! uBPF's callx, which the kernel and the decoder reject).
 
 pub mod conformance;
+pub mod kernel;
 mod labels;
 mod num;
 

@@ -88,3 +88,81 @@ pub fn kernel_probe(probe: &[Insn]) -> Vec<Insn> {
     p.push(Insn::new(0x95, 0, 0, 0, 0));
     p
 }
+
+/// One or two slots per probe: every opcode byte with field values that some instruction uses
+/// and others must leave zero, and LD_IMM64 with every src and every second-slot field set.
+pub fn probes() -> Vec<Vec<Insn>> {
+    let mut out = Vec::new();
+    let fields: &[(u8, u8, i16, i32)] = &[
+        (1, 0, 0, 0),
+        (1, 2, 0, 0),
+        (0, 0, 0, 0),
+        (1, 0, 1, 0),
+        (1, 2, 1, 0),
+        (1, 0, 0, 1),
+        (1, 2, 0, 1),
+        (1, 0, -1, 0),
+        (1, 0, 0, -1),
+        (1, 2, 8, 0),
+        (1, 2, 16, 0),
+        (1, 2, 32, 0),
+        (1, 0, 8, 0),
+        (1, 0, 0, 16),
+        (1, 0, 0, 32),
+        (1, 0, 0, 64),
+        (1, 0, 1, 16),
+        (1, 2, 0, 16),
+        (11, 0, 0, 0),
+        (1, 11, 0, 0),
+        (15, 15, 0, 0),
+        (0, 1, 0, 0),
+        (0, 0, 1, 0),
+        (0, 0, 0, 1),
+        (0, 0, 3, 0),
+        (0, 0, 0, 3),
+        (0, 1, 3, 0),
+        (0, 2, 3, 0),
+        (0, 2, 0, 3),
+        (0, 2, 0, 5),
+        (10, 2, -8, 0),
+        (10, 2, -8, 1),
+        (10, 2, -8, 0x40),
+        (10, 2, -8, 0x41),
+        (10, 2, -8, 0x50),
+        (10, 2, -8, 0x51),
+        (10, 2, -8, 0xa0),
+        (10, 2, -8, 0xa1),
+        (10, 2, -8, 0xe1),
+        (10, 2, -8, 0xf1),
+        (10, 2, -8, 0xe0),
+        (10, 2, -8, 0x10),
+        (10, 2, -8, 0x100),
+        (10, 2, -8, 0x110),
+        (10, 2, -8, 0x101),
+        (2, 10, -8, 0x100),
+        (10, 0, -8, 7),
+    ];
+    for code in 0..=255u8 {
+        if code == 0x18 {
+            continue;
+        }
+        for &(dst, src, off, imm) in fields {
+            out.push(vec![Insn::new(code, dst, src, off, imm)]);
+        }
+    }
+    // LD_IMM64: every src, a dirty first slot, and every field of the second slot.
+    for src in 0..8u8 {
+        for (off, second) in [
+            (0, Insn::new(0, 0, 0, 0, 0)),
+            (0, Insn::new(0, 0, 0, 0, 1)),
+            (1, Insn::new(0, 0, 0, 0, 0)),
+            (0, Insn::new(0, 1, 0, 0, 0)),
+            (0, Insn::new(0, 0, 1, 0, 0)),
+            (0, Insn::new(0, 0, 0, 1, 0)),
+            (0, Insn::new(0xb7, 0, 0, 0, 0)),
+        ] {
+            out.push(vec![Insn::new(0x18, 1, src, off, 0), second]);
+        }
+    }
+    out
+}

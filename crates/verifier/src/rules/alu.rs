@@ -203,7 +203,7 @@ fn ptr_arith(
             format!("R{d} 32-bit pointer arithmetic prohibited"),
         ));
     }
-    if ptr.ty == RegType::MapValueOrNull {
+    if ptr.ty.maybe_null() {
         return Err(eacces(
             idx,
             format!(
@@ -218,7 +218,8 @@ fn ptr_arith(
         | RegType::MapValue
         | RegType::Stack
         | RegType::Packet
-        | RegType::PacketMeta => {}
+        | RegType::PacketMeta
+        | RegType::RingbufMem => {}
         RegType::MapPtr if known == Some(0) && op == AluOp::Add => {}
         _ => {
             return Err(eacces(
@@ -278,6 +279,12 @@ fn ptr_arith(
                     format!("R{d} tried to subtract pointer from scalar"),
                 ));
             }
+            if ptr.ty == RegType::Stack {
+                return Err(eacces(
+                    idx,
+                    format!("R{d} subtraction from stack pointer prohibited"),
+                ));
+            }
             if let Some(c) = known {
                 let diff = i64::from(ptr.off) - c as i64;
                 if diff == i64::from(diff as i32) {
@@ -311,4 +318,146 @@ fn ptr_arith(
     }
     sane(&r.var, r.off, ptr.ty)?;
     Ok(r)
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
+mod tests {
+    //! Expected messages and verdicts are Linux 6.18's (see tests/data/cases.txt, `alu/*`).
+    use super::super::test_util::run;
+    use crate::env::ProgType::SocketFilter;
+    use crate::num::Scalar;
+    use crate::state::{RegState, RegType, State};
+    use bpfkit_isa::{AluOp, Op, Operand, Reg, Width};
+
+    fn alu(op: AluOp, width: Width, dst: Reg, src: Operand) -> Op {
+        Op::Alu {
+            width,
+            op,
+            dst,
+            src,
+        }
+    }
+
+    #[test]
+    fn mov_imm_makes_a_known_scalar_and_r10_is_read_only() {
+        let mut st = State::entry();
+        run(
+            &mut st,
+            alu(AluOp::Mov, Width::W64, Reg::R0, Operand::Imm(-1)),
+            SocketFilter,
+        )
+        .unwrap();
+        assert_eq!(st.cur().regs[0].const_scalar(), Some(u64::MAX));
+        run(
+            &mut st,
+            alu(AluOp::Mov, Width::W32, Reg::R0, Operand::Imm(-1)),
+            SocketFilter,
+        )
+        .unwrap();
+        assert_eq!(st.cur().regs[0].const_scalar(), Some(0xffff_ffff));
+        let err = run(
+            &mut st,
+            alu(AluOp::Mov, Width::W64, Reg::R10, Operand::Imm(0)),
+            SocketFilter,
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "frame pointer is read only");
+    }
+
+    #[test]
+    fn reading_an_unset_register_is_rejected() {
+        let mut st = State::entry();
+        let err = run(
+            &mut st,
+            alu(AluOp::Add, Width::W64, Reg::R0, Operand::Imm(1)),
+            SocketFilter,
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "R0 !read_ok");
+    }
+
+    #[test]
+    fn stack_pointer_plus_constant_moves_the_fixed_offset() {
+        let mut st = State::entry();
+        st.cur_mut().regs[2] = RegState::frame_pointer(0);
+        run(
+            &mut st,
+            alu(AluOp::Add, Width::W64, Reg::R2, Operand::Imm(-8)),
+            SocketFilter,
+        )
+        .unwrap();
+        let r2 = st.cur().regs[2];
+        assert_eq!((r2.ty, r2.off), (RegType::Stack, -8));
+        // Subtracting from a stack pointer is refused even for a privileged load.
+        let err = run(
+            &mut st,
+            alu(AluOp::Sub, Width::W64, Reg::R2, Operand::Imm(8)),
+            SocketFilter,
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "R2 subtraction from stack pointer prohibited");
+    }
+
+    #[test]
+    fn pointer_rules() {
+        let mut st = State::entry();
+        st.cur_mut().regs[2] = RegState::frame_pointer(0);
+        let err = run(
+            &mut st,
+            alu(AluOp::Add, Width::W64, Reg::R2, Operand::Reg(Reg::R10)),
+            SocketFilter,
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "R2 pointer += pointer prohibited");
+        let err = run(
+            &mut st,
+            alu(AluOp::Add, Width::W32, Reg::R2, Operand::Imm(1)),
+            SocketFilter,
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "R2 32-bit pointer arithmetic prohibited");
+        let err = run(
+            &mut st,
+            alu(AluOp::And, Width::W64, Reg::R2, Operand::Imm(1)),
+            SocketFilter,
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "R2 bitwise operator &= on pointer prohibited");
+        // pointer - pointer is a number for a privileged load.
+        run(
+            &mut st,
+            alu(AluOp::Sub, Width::W64, Reg::R2, Operand::Reg(Reg::R10)),
+            SocketFilter,
+        )
+        .unwrap();
+        assert_eq!(st.cur().regs[2].ty, RegType::Scalar);
+    }
+
+    #[test]
+    fn division_by_an_immediate_zero_and_oversized_shifts_are_rejected() {
+        let mut st = State::entry();
+        st.cur_mut().regs[0] = RegState::scalar(Scalar::known(1));
+        let err = run(
+            &mut st,
+            alu(AluOp::Div, Width::W64, Reg::R0, Operand::Imm(0)),
+            SocketFilter,
+        )
+        .unwrap_err();
+        assert_eq!((err.message.as_str(), err.errno.0), ("div by zero", 22));
+        let err = run(
+            &mut st,
+            alu(AluOp::Lsh, Width::W32, Reg::R0, Operand::Imm(32)),
+            SocketFilter,
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "invalid shift 32");
+        run(
+            &mut st,
+            alu(AluOp::Lsh, Width::W64, Reg::R0, Operand::Imm(63)),
+            SocketFilter,
+        )
+        .unwrap();
+        assert_eq!(st.cur().regs[0].const_scalar(), Some(1 << 63));
+    }
 }

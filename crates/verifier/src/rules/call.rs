@@ -69,10 +69,21 @@ fn local_call(cx: &Cx<'_>, st: &mut State, idx: usize, off: i32) -> Result<Flow,
 /// # Errors
 /// `R0 !read_ok`, returning a pointer to the callee's stack.
 pub fn exit(st: &mut State, idx: usize, out: &mut Out<'_>) -> Result<Flow, Reject> {
-    let r0 = read_reg(st, Reg::R0, idx, out)?;
     if st.frames.len() == 1 {
+        read_reg(st, Reg::R0, idx, out)?;
+        // `check_reference_leak`.
+        if let Some((id, at)) = st.refs.first() {
+            return Err(einval(
+                idx,
+                format!(
+                    "Unreleased reference id={id} alloc_insn={at}\nBPF_EXIT instruction in main prog would lead to reference leak"
+                ),
+            ));
+        }
         return Ok(Flow::Exit);
     }
+    // A subprogram's r0 is checked where the caller reads it (Linux 6.18 copies it as is).
+    let r0 = st.cur().regs[0];
     let callee = st.frames.len() - 1;
     if r0.ty == RegType::Stack && usize::from(r0.frameno) == callee {
         return Err(einval(idx, "cannot return stack pointer to the caller"));
@@ -161,13 +172,45 @@ fn helper_call(
             "cannot call GPL-restricted function from non-GPL compatible program",
         ));
     }
-    let map = check_args(cx, st, idx, id, &proto, out)?;
-    let frame = st.cur_mut();
+    let meta = check_args(cx, st, idx, id, &proto, out)?;
+    let map = meta.map;
+    if let Some(m) = map {
+        let name = helper_name(cx, id);
+        if !map_func_ok(m.type_id, name) {
+            return Err(einval(
+                idx,
+                format!("cannot pass map_type {} into func {name}#{id}", m.type_id),
+            ));
+        }
+    }
+    if let Some(ref_id) = meta.release {
+        // `release_reference`: the record and every copy of it are gone.
+        if !st.refs.iter().any(|(i, _)| *i == ref_id) {
+            return Err(eacces(idx, format!("release reference {ref_id} not found")));
+        }
+        st.refs.retain(|(i, _)| *i != ref_id);
+        st.for_each_reg(|r| {
+            if r.ref_obj_id == ref_id {
+                *r = RegState::unknown();
+            }
+        });
+    }
+    if proto.changes_pkt_data {
+        // `clear_all_pkt_pointers`: a privileged program keeps them as unknown numbers.
+        st.for_each_reg(|r| {
+            if matches!(
+                r.ty,
+                RegType::Packet | RegType::PacketEnd | RegType::PacketMeta
+            ) {
+                *r = RegState::unknown();
+            }
+        });
+    }
     for r in 0..=5 {
-        frame.regs[r] = RegState::NOT_INIT;
+        st.cur_mut().regs[r] = RegState::NOT_INIT;
     }
     out.scratch.reg(0);
-    frame.regs[0] = match proto.ret {
+    let r0 = match proto.ret {
         RetType::Integer => RegState::unknown(),
         RetType::Void => RegState::NOT_INIT,
         RetType::PtrToMapValueOrNull => {
@@ -178,7 +221,20 @@ fn helper_call(
                 ..RegState::pointer(RegType::MapValueOrNull)
             }
         }
+        RetType::PtrToRingbufMemOrNull => {
+            // The kernel draws a maybe-NULL id, then the reference id that replaces it.
+            out.new_id();
+            let id = out.new_id();
+            st.refs.push((id, idx));
+            RegState {
+                id,
+                ref_obj_id: id,
+                range: meta.alloc_size,
+                ..RegState::pointer(RegType::RingbufMemOrNull)
+            }
+        }
     };
+    st.cur_mut().regs[0] = r0;
     Ok(Flow::Next)
 }
 
@@ -192,11 +248,23 @@ fn type_error(idx: usize, r: usize, reg: &RegState, expected: &str) -> Reject {
 fn is_mem_ptr(t: RegType) -> bool {
     matches!(
         t,
-        RegType::Stack | RegType::Packet | RegType::PacketMeta | RegType::MapValue
+        RegType::Stack
+            | RegType::Packet
+            | RegType::PacketMeta
+            | RegType::MapValue
+            | RegType::RingbufMem
     )
 }
 
-/// `check_func_arg` for every argument; returns the map of an `ARG_CONST_MAP_PTR`.
+/// What the arguments told the call (`struct bpf_call_arg_meta`).
+#[derive(Default)]
+struct Meta {
+    map: Option<MapRef>,
+    alloc_size: u32,
+    release: Option<u32>,
+}
+
+/// `check_func_arg` for every argument.
 fn check_args(
     cx: &Cx<'_>,
     st: &mut State,
@@ -204,8 +272,9 @@ fn check_args(
     id: i32,
     proto: &HelperProto,
     out: &mut Out<'_>,
-) -> Result<Option<MapRef>, Reject> {
+) -> Result<Meta, Reject> {
     let mut map: Option<MapRef> = None;
+    let mut meta = Meta::default();
     for (i, arg) in proto.args.iter().enumerate() {
         let r = i + 1;
         if *arg == ArgType::DontCare {
@@ -223,13 +292,27 @@ fn check_args(
                 if name == "bpf_tail_call" && m.type_id != 3 {
                     return Err(einval(idx, "expected prog array map for tail call"));
                 }
-                if !map_func_ok(m.type_id, name) {
+                map = Some(m);
+            }
+            ArgType::ConstAllocSizeOrZero => {
+                let Some(v) = reg.const_scalar() else {
+                    return Err(eacces(idx, format!("R{r} is not a known constant'")));
+                };
+                meta.alloc_size = v as u32;
+            }
+            ArgType::PtrToRingbufMemRelease => {
+                if reg.ty != RegType::RingbufMem {
+                    return Err(type_error(idx, r, &reg, "ringbuf_mem"));
+                }
+                if reg.off != 0 || !reg.var.is_zero() {
                     return Err(einval(
                         idx,
-                        format!("cannot pass map_type {} into func {name}#{id}", m.type_id),
+                        format!(
+                            "R{r} must have zero offset when passed to release func or trusted arg to kfunc"
+                        ),
                     ));
                 }
-                map = Some(m);
+                meta.release = Some(reg.ref_obj_id);
             }
             ArgType::PtrToCtx => {
                 if reg.ty != RegType::Ctx {
@@ -265,6 +348,9 @@ fn check_args(
                 } else {
                     m.value_size
                 };
+                if size == 0 {
+                    return Err(eacces(idx, "invalid zero-sized read"));
+                }
                 helper_mem(cx, st, idx, r, size, AccessKind::Read, out)?;
             }
             ArgType::PtrToMem | ArgType::PtrToUninitMem => {
@@ -308,7 +394,8 @@ fn check_args(
             }
         }
     }
-    Ok(map)
+    meta.map = map;
+    Ok(meta)
 }
 
 /// `check_helper_mem_access`: `size` bytes at register `r` must be accessible.
@@ -353,7 +440,6 @@ fn helper_mem(
         frame.grow_stack((-off) as usize);
         out.note_depth(frame.subprog, (-off) as usize);
         for o in off..off + i64::from(size) {
-            out.scratch.slot_at(o as i32);
             if kind == AccessKind::Write {
                 let (slot, b) = Frame::byte_pos(o as i32);
                 let s = &mut frame.stack[slot];
@@ -377,6 +463,60 @@ fn helper_mem(
         kind,
         stored: None,
         sign_extend: false,
+        strict: false,
     };
     access(cx, st, idx, acc, out).map(|_| ())
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
+mod tests {
+    //! Expected messages are Linux 6.18's (see tests/data/cases.txt, `helper/*`, `call/*`).
+    use super::super::test_util::run;
+    use super::super::Flow;
+    use crate::env::ProgType::SocketFilter;
+    use crate::state::{MapRef, RegState, RegType, State};
+    use bpfkit_isa::{CallTarget, Op};
+
+    #[test]
+    fn lookup_returns_a_maybe_null_value_and_clobbers_the_arguments() {
+        let mut st = State::entry();
+        let map = MapRef::new(0, super::super::test_util::env().maps[0]);
+        st.cur_mut().regs[1] = RegState {
+            map: Some(map),
+            ..RegState::pointer(RegType::MapPtr)
+        };
+        st.cur_mut().regs[2] = RegState {
+            off: -8,
+            ..RegState::frame_pointer(0)
+        };
+        run(&mut st, Op::Call(CallTarget::Helper(1)), SocketFilter).unwrap();
+        let r = &st.cur().regs;
+        assert_eq!(r[0].ty, RegType::MapValueOrNull);
+        assert_ne!(r[0].id, 0);
+        assert!(r[1..=5].iter().all(|x| x.ty == RegType::NotInit));
+    }
+
+    #[test]
+    fn argument_types_are_checked() {
+        let mut st = State::entry();
+        let err = run(&mut st, Op::Call(CallTarget::Helper(1)), SocketFilter).unwrap_err();
+        assert_eq!(err.message, "R1 type=ctx expected=map_ptr");
+        let err = run(&mut st, Op::Call(CallTarget::Helper(100_000)), SocketFilter).unwrap_err();
+        assert_eq!(err.message, "invalid func unknown#100000");
+    }
+
+    #[test]
+    fn exit_needs_r0_and_returns_from_subprograms() {
+        let mut st = State::entry();
+        let err = run(&mut st, Op::Exit, SocketFilter).unwrap_err();
+        assert_eq!(err.message, "R0 !read_ok");
+        let f = run(&mut st, Op::Call(CallTarget::Local(3)), SocketFilter).unwrap();
+        assert!(matches!(f, Flow::Call(4)));
+        assert_eq!(st.frames.len(), 2);
+        assert_eq!(st.cur().regs[1].ty, RegType::Ctx);
+        let f = run(&mut st, Op::Exit, SocketFilter).unwrap();
+        assert!(matches!(f, Flow::Return(1)));
+        assert_eq!(st.frames.len(), 1);
+    }
 }

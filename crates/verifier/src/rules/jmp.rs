@@ -69,12 +69,11 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
     // Null checks: `ptr == 0` / `ptr != 0` on a maybe-null pointer.
     if matches!(cond, JmpCond::Eq | JmpCond::Ne) && width == Width::W64 {
         let null_check = |reg: &RegState, other: &RegState| {
-            reg.ty == RegType::MapValueOrNull && other.is_null() && reg.id != 0
+            reg.ty.maybe_null() && other.is_null() && reg.id != 0
         };
-        let checked = if null_check(&d, &src_reg) {
+        // Only `ptr == 0` with an immediate (Linux 6.18 does not use a register known zero).
+        let checked = if src_regno.is_none() && null_check(&d, &src_reg) {
             Some(d.id)
-        } else if null_check(&src_reg, &d) {
-            Some(src_reg.id)
         } else {
             None
         };
@@ -161,16 +160,28 @@ fn branch_taken(cond: JmpCond, width: Width, d: &RegState, s: &RegState) -> Opti
 /// `mark_ptr_or_null_regs`: every register and spilled register with `id` becomes the
 /// scalar 0 (`is_null`) or a map value pointer without id.
 pub fn mark_ptr_or_null(st: &mut State, id: u32, is_null: bool) {
+    let mut released = None;
     st.for_each_reg(|r| {
-        if r.ty == RegType::MapValueOrNull && r.id == id {
+        if r.ty.maybe_null() && r.id == id {
             if is_null {
+                if r.ref_obj_id != 0 {
+                    released = Some(r.ref_obj_id);
+                }
                 *r = RegState::scalar(Scalar::known(0));
             } else {
-                r.ty = RegType::MapValue;
+                r.ty = if r.ty == RegType::MapValueOrNull {
+                    RegType::MapValue
+                } else {
+                    RegType::RingbufMem
+                };
                 r.id = 0;
             }
         }
     });
+    // A NULL reservation holds nothing to release (`release_reference_state`).
+    if let Some(ref_id) = released {
+        st.refs.retain(|(i, _)| *i != ref_id);
+    }
 }
 
 /// `try_match_pkt_pointers` with `find_good_pkt_pointers`: `fall` is the fall-through state,
@@ -218,4 +229,118 @@ fn good_pkt_pointers(st: &mut State, d: &RegState, right_open: bool) {
             r.range = r.range.max(new_range);
         }
     });
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
+mod tests {
+    //! Expected verdicts are Linux 6.18's (see tests/data/cases.txt, `jmp/*`, `map/*`, `pkt/*`).
+    use super::super::test_util::run;
+    use super::super::Flow;
+    use crate::env::ProgType::{SocketFilter, Xdp};
+    use crate::num::Scalar;
+    use crate::state::{RegState, RegType, State};
+    use bpfkit_isa::{JmpCond, Op, Operand, Reg, Width};
+
+    fn jcond(cond: JmpCond, dst: Reg, src: Operand) -> Op {
+        Op::Jcond {
+            width: Width::W64,
+            cond,
+            dst,
+            src,
+            off: 5,
+        }
+    }
+
+    #[test]
+    fn a_decided_comparison_follows_one_branch() {
+        let mut st = State::entry();
+        st.cur_mut().regs[0] = RegState::scalar(Scalar::known(3));
+        let f = run(
+            &mut st,
+            jcond(JmpCond::Gt, Reg::R0, Operand::Imm(2)),
+            SocketFilter,
+        )
+        .unwrap();
+        assert!(matches!(f, Flow::Jump(6)));
+        let f = run(
+            &mut st,
+            jcond(JmpCond::Gt, Reg::R0, Operand::Imm(3)),
+            SocketFilter,
+        )
+        .unwrap();
+        assert!(matches!(f, Flow::Next));
+    }
+
+    #[test]
+    fn both_branches_are_refined() {
+        let mut st = State::entry();
+        st.cur_mut().regs[0] = RegState::scalar(Scalar::unsigned_range(0, 0xffff_ffff));
+        let f = run(
+            &mut st,
+            jcond(JmpCond::Gt, Reg::R0, Operand::Imm(10)),
+            SocketFilter,
+        )
+        .unwrap();
+        let Flow::Branch {
+            taken: Some(taken),
+            target: 6,
+            ..
+        } = f
+        else {
+            panic!("{f:?}")
+        };
+        assert_eq!(st.cur().regs[0].var.umax, 10);
+        assert_eq!(taken.cur().regs[0].var.umin, 11);
+    }
+
+    #[test]
+    fn a_null_check_turns_the_pointer_into_a_value_or_zero() {
+        let mut st = State::entry();
+        st.cur_mut().regs[0] = RegState {
+            id: 1,
+            ..RegState::pointer(RegType::MapValueOrNull)
+        };
+        st.cur_mut().regs[6] = st.cur().regs[0];
+        let f = run(
+            &mut st,
+            jcond(JmpCond::Eq, Reg::R0, Operand::Imm(0)),
+            SocketFilter,
+        )
+        .unwrap();
+        let Flow::Branch {
+            taken: Some(null), ..
+        } = f
+        else {
+            panic!("{f:?}")
+        };
+        assert_eq!(st.cur().regs[6].ty, RegType::MapValue);
+        assert_eq!(null.cur().regs[6].const_scalar(), Some(0));
+    }
+
+    #[test]
+    fn comparing_with_packet_end_proves_a_range() {
+        let mut st = State::entry();
+        st.cur_mut().regs[2] = RegState::pointer(RegType::Packet);
+        st.cur_mut().regs[3] = RegState::pointer(RegType::PacketEnd);
+        st.cur_mut().regs[4] = RegState {
+            off: 14,
+            ..RegState::pointer(RegType::Packet)
+        };
+        // if r4 > r3 goto out: the fall-through has 14 readable bytes from r2.
+        let f = run(
+            &mut st,
+            jcond(JmpCond::Gt, Reg::R4, Operand::Reg(Reg::R3)),
+            Xdp,
+        )
+        .unwrap();
+        let Flow::Branch {
+            taken: Some(out), ..
+        } = f
+        else {
+            panic!("{f:?}")
+        };
+        assert_eq!(st.cur().regs[2].range, 14);
+        assert_eq!(out.cur().regs[2].range, 0);
+    }
 }

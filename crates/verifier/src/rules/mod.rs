@@ -65,6 +65,22 @@ pub struct Out<'a> {
     pub id_gen: &'a mut u32,
     /// Deepest stack use per subprogram (`subprog_info[].stack_depth`).
     pub depth: &'a mut Vec<usize>,
+    /// Per instruction: whether its memory access went through the context pointer
+    /// (`insn_aux_data[].ptr_type`), so the runtime can rewrite context accesses.
+    pub base: &'a mut Vec<BaseKind>,
+}
+
+/// What a load or store instruction's base register pointed to, over every path that reached
+/// it (`save_aux_ptr_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BaseKind {
+    /// Not a memory access, or not reached.
+    #[default]
+    None,
+    /// The context.
+    Ctx,
+    /// Any other memory.
+    Other,
 }
 
 impl Out<'_> {
@@ -72,6 +88,27 @@ impl Out<'_> {
     pub fn new_id(&mut self) -> u32 {
         *self.id_gen += 1;
         *self.id_gen
+    }
+
+    /// Records the base pointer kind of the access at `idx`; one instruction may not access the
+    /// context on one path and other memory on another, because the context access is
+    /// rewritten.
+    ///
+    /// # Errors
+    /// `same insn cannot be used with different pointers` (EINVAL).
+    pub fn note_base(&mut self, idx: usize, ctx: bool) -> Result<(), Reject> {
+        let kind = if ctx { BaseKind::Ctx } else { BaseKind::Other };
+        match self.base.get_mut(idx) {
+            Some(slot @ BaseKind::None) => *slot = kind,
+            Some(prev) if *prev != kind => {
+                return Err(einval(
+                    idx,
+                    "same insn cannot be used with different pointers",
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Records that subprogram `subprog` uses `depth` bytes of stack.
@@ -177,5 +214,56 @@ pub fn step(
                 target,
             })
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Running one rule on a hand-built state.
+    use super::{step, Cx, Flow, Out};
+    use crate::cfg::Cfg;
+    use crate::env::{MapInfo, MapType, ProgType};
+    use crate::print::Scratch;
+    use crate::reject::Reject;
+    use crate::state::State;
+    use crate::testing::TestEnv;
+    use bpfkit_isa::{Insn, Op};
+
+    /// An environment with one hash map (handle 0: key 4, value 8).
+    pub fn env() -> TestEnv {
+        TestEnv::with_maps(vec![MapInfo {
+            map_type: MapType::Hash,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 4,
+        }])
+    }
+
+    /// Runs `op` (at index 0 of a 64-slot program) on `st` for `prog_type`.
+    pub fn run(st: &mut State, op: Op, prog_type: ProgType) -> Result<Flow, Reject> {
+        let env = env();
+        let insns = vec![Insn::default(); 64];
+        let cfg = Cfg {
+            subprogs: vec![0],
+            prune_point: vec![false; 64],
+        };
+        let cx = Cx {
+            env: &env,
+            prog_type,
+            gpl: true,
+            insns: &insns,
+            cfg: &cfg,
+        };
+        let mut scratch = Scratch::default();
+        let mut id_gen = 0;
+        let mut depth = vec![0];
+        let mut base = vec![super::BaseKind::None; 64];
+        let mut out = Out {
+            scratch: &mut scratch,
+            id_gen: &mut id_gen,
+            depth: &mut depth,
+            base: &mut base,
+        };
+        step(&cx, st, 0, &op, &mut out)
     }
 }

@@ -248,7 +248,8 @@ fn scalar32_add(d: &mut Scalar, s: &Scalar) {
     }
 }
 
-fn scalar_add(d: &mut Scalar, s: &Scalar) {
+/// `scalar_min_max_add` (visible to the unit tests of its overflow rule).
+pub(super) fn scalar_add(d: &mut Scalar, s: &Scalar) {
     match (d.smin.checked_add(s.smin), d.smax.checked_add(s.smax)) {
         (Some(lo), Some(hi)) => {
             d.smin = lo;
@@ -476,8 +477,8 @@ fn scalar32_lsh_bounds(d: &mut Scalar, umin_val: u64, umax_val: u64) {
         d.u32_min = 0;
         d.u32_max = u32::MAX;
     } else {
-        d.u32_min <<= umin_val;
-        d.u32_max <<= umax_val;
+        d.u32_min = d.u32_min.wrapping_shl(umin_val as u32);
+        d.u32_max = d.u32_max.wrapping_shl(umax_val as u32);
     }
 }
 
@@ -500,12 +501,12 @@ fn scalar64_lsh_bounds(d: &mut Scalar, umin_val: u64, umax_val: u64) {
         d.smax = i64::MAX;
         d.smin = i64::MIN;
     }
-    if d.umax > 1u64 << (63 - umax_val) {
+    if umax_val > 63 || d.umax > 1u64 << (63 - umax_val) {
         d.umin = 0;
         d.umax = u64::MAX;
     } else {
-        d.umin <<= umin_val;
-        d.umax <<= umax_val;
+        d.umin = d.umin.wrapping_shl(umin_val as u32);
+        d.umax = d.umax.wrapping_shl(umax_val as u32);
     }
 }
 
@@ -524,8 +525,8 @@ fn scalar32_rsh(d: &mut Scalar, s: &Scalar) {
     d.s32_min = i32::MIN;
     d.s32_max = i32::MAX;
     d.var_off = subreg.rshift(umin_val as u8);
-    d.u32_min >>= umax_val;
-    d.u32_max >>= umin_val;
+    d.u32_min = d.u32_min.wrapping_shr(umax_val);
+    d.u32_max = d.u32_max.wrapping_shr(umin_val);
     mark_reg64_unbounded(d);
     update_reg32_bounds(d);
 }
@@ -535,16 +536,16 @@ fn scalar_rsh(d: &mut Scalar, s: &Scalar) {
     d.smin = i64::MIN;
     d.smax = i64::MAX;
     d.var_off = d.var_off.rshift(umin_val as u8);
-    d.umin >>= umax_val;
-    d.umax >>= umin_val;
+    d.umin = d.umin.wrapping_shr(umax_val as u32);
+    d.umax = d.umax.wrapping_shr(umin_val as u32);
     mark_reg32_unbounded(d);
     update_reg_bounds(d);
 }
 
 fn scalar32_arsh(d: &mut Scalar, s: &Scalar) {
     let umin_val = s.u32_min;
-    d.s32_min >>= umin_val;
-    d.s32_max >>= umin_val;
+    d.s32_min = d.s32_min.wrapping_shr(umin_val);
+    d.s32_max = d.s32_max.wrapping_shr(umin_val);
     d.var_off = d.var_off.subreg().arshift(umin_val as u8, 32);
     d.u32_min = 0;
     d.u32_max = u32::MAX;
@@ -554,8 +555,8 @@ fn scalar32_arsh(d: &mut Scalar, s: &Scalar) {
 
 fn scalar_arsh(d: &mut Scalar, s: &Scalar) {
     let umin_val = s.umin;
-    d.smin >>= umin_val;
-    d.smax >>= umin_val;
+    d.smin = d.smin.wrapping_shr(umin_val as u32);
+    d.smax = d.smax.wrapping_shr(umin_val as u32);
     d.var_off = d.var_off.arshift(umin_val as u8, 64);
     d.umin = 0;
     d.umax = u64::MAX;

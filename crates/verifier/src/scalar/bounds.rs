@@ -293,8 +293,8 @@ pub(super) fn coerce_reg_to_size_sx(r: &mut Scalar, size: u8) {
         return;
     }
     let bits = u32::from(size) * 8;
-    let top_smax = ((r.smax as u64) >> bits) << bits;
-    let top_smin = ((r.smin as u64) >> bits) << bits;
+    let top_smax = (r.smax as u64).wrapping_shr(bits).wrapping_shl(bits);
+    let top_smin = (r.smin as u64).wrapping_shr(bits).wrapping_shl(bits);
     if top_smax == top_smin {
         let init_max = sext(r.smax as u64, size);
         let init_min = sext(r.smin as u64, size);
@@ -345,8 +345,8 @@ pub(super) fn coerce_subreg_to_size_sx(r: &mut Scalar, size: u8) {
         return;
     }
     let bits = u32::from(size) * 8;
-    let top_smax = ((r.s32_max as u32) >> bits) << bits;
-    let top_smin = ((r.s32_min as u32) >> bits) << bits;
+    let top_smax = (r.s32_max as u32).wrapping_shr(bits).wrapping_shl(bits);
+    let top_smin = (r.s32_min as u32).wrapping_shr(bits).wrapping_shl(bits);
     if top_smax == top_smin {
         let init_max = sext(r.s32_max as u64, size) as i32;
         let init_min = sext(r.s32_min as u64, size) as i32;

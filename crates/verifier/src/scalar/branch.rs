@@ -363,3 +363,61 @@ pub fn refine_same(cond: JmpCond, width: Width, a: &Scalar, taken: bool) -> Scal
     regs[0].sync();
     regs[0]
 }
+
+/// Both branches of an undecided `if (a cond b)`, as `reg_set_min_max` leaves them.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Branches {
+    /// `(a, b)` on the jump (condition true).
+    pub taken: (Scalar, Scalar),
+    /// `(a, b)` on the fall-through (condition false).
+    pub fallthrough: (Scalar, Scalar),
+    /// The `verifier bug: REG INVARIANTS VIOLATION ...` lines the kernel logs for dead
+    /// branches, in its order (empty, and not allocated, in the common case).
+    pub violations: Vec<String>,
+}
+
+/// `reg_set_min_max` for two scalars: both branches refined and synced, then the kernel's
+/// sanity checks in its order (`true_reg1`, `true_reg2`, `false_reg1`, `false_reg2`), each
+/// violation logged and its register reset to unbounded. With `same_reg` (`if r1 < r1`), `b`
+/// is ignored and both operands are `a`, aliased as in the kernel: the one register is refined
+/// for both roles and checked twice per branch. For an immediate, `b` is
+/// `Scalar::from_imm(imm)` and its refined copies are to be dropped.
+#[must_use]
+pub fn reg_set_min_max(
+    cond: JmpCond,
+    width: Width,
+    a: &Scalar,
+    b: &Scalar,
+    same_reg: bool,
+) -> Branches {
+    let mut violations = Vec::new();
+    let mut check = |r: &mut Scalar, ctx: &str| {
+        if let Some(line) = r.sanity_check(ctx) {
+            violations.push(line);
+        }
+    };
+    if same_reg {
+        let mut t = refine_same(cond, width, a, true);
+        let mut f = refine_same(cond, width, a, false);
+        check(&mut t, "true_reg1");
+        check(&mut t, "true_reg2");
+        check(&mut f, "false_reg1");
+        check(&mut f, "false_reg2");
+        return Branches {
+            taken: (t, t),
+            fallthrough: (f, f),
+            violations,
+        };
+    }
+    let (mut ta, mut tb) = refine(cond, width, a, b, true);
+    let (mut fa, mut fb) = refine(cond, width, a, b, false);
+    check(&mut ta, "true_reg1");
+    check(&mut tb, "true_reg2");
+    check(&mut fa, "false_reg1");
+    check(&mut fb, "false_reg2");
+    Branches {
+        taken: (ta, tb),
+        fallthrough: (fa, fb),
+        violations,
+    }
+}

@@ -18,6 +18,31 @@
 //! against recorded kernel logs (`tests/scalar_golden.rs`) and for soundness against native
 //! arithmetic (`tests/scalar_soundness.rs`).
 //!
+//! # Example
+//! The states Linux 6.18 logs for `r0 = bpf_get_prandom_u32(); r0 &= 255; if r0 > 10 goto`:
+//! ```
+//! use bpfkit_isa::{AluOp, JmpCond, Width};
+//! use bpfkit_verifier::scalar::{alu, branch_taken, reg_set_min_max, Scalar};
+//!
+//! let r0 = alu(AluOp::And, Width::W64, &Scalar::unknown(), &Scalar::from_imm(255));
+//! assert_eq!(
+//!     r0.to_string(),
+//!     "scalar(smin=smin32=0,smax=umax=smax32=umax32=255,var_off=(0x0; 0xff))"
+//! );
+//! let ten = Scalar::from_imm(10);
+//! assert_eq!(branch_taken(JmpCond::Gt, Width::W64, &r0, &ten), None);
+//! let b = reg_set_min_max(JmpCond::Gt, Width::W64, &r0, &ten, false);
+//! assert_eq!(
+//!     b.fallthrough.0.to_string(),
+//!     "scalar(smin=smin32=0,smax=umax=smax32=umax32=10,var_off=(0x0; 0xf))"
+//! );
+//! assert_eq!(
+//!     b.taken.0.to_string(),
+//!     "scalar(smin=umin=smin32=umin32=11,smax=umax=smax32=umax32=255,var_off=(0x0; 0xff))"
+//! );
+//! assert!(b.violations.is_empty());
+//! ```
+//!
 //! # What the caller does, as the kernel does
 //! - **Immediates** are operands as `Scalar::from_imm(imm)`: sign-extended to 64 bits for
 //!   ALU, ALU64, JMP and JMP32 alike (`__mark_reg_known(&off_reg, insn->imm)`). Only
@@ -27,8 +52,9 @@
 //! - **AND/OR with a constant** on a value in `[-1, 0]`: call [`and_or_fork`] first; on
 //!   `Some(f)`, push a state that restarts at the same instruction with the destination set
 //!   to `f.pushed`, and continue with `f.continue_with` as the destination operand.
-//! - **Conditional jumps**: when [`branch_taken`] is `None`, compute both branches with
-//!   [`refine`] (`taken = true` for the jump, `false` for the fall-through), then run
+//! - **Conditional jumps**: when [`branch_taken`] is `None`, [`reg_set_min_max`] gives both
+//!   branches and the violation lines to log, in the kernel's order. By hand: compute both
+//!   branches with [`refine`] (`taken = true` for the jump, `false` for the fall-through), then run
 //!   [`Scalar::sanity_check`] on `true_reg1`, `true_reg2`, `false_reg1`, `false_reg2` in that
 //!   order, logging each returned line. For a register compared with itself use
 //!   [`refine_same`] and check the one register twice per branch (`true_reg1` and
@@ -41,18 +67,26 @@
 //!   loads [`Scalar::coerce_to_size_sx`] (not synced, as in the kernel).
 //! - **Printing**: after `R1=` (or `fp-8=` for a spilled scalar) call [`Scalar::write_log`]
 //!   with the register's precision mark and id in [`LogTags`].
+//! - **Pointer arithmetic**: the variable offset of `ptr += x` / `ptr -= x` is [`ptr_add`] /
+//!   [`ptr_sub`] (or [`ptr_keep`] when a constant is folded into the fixed offset); run
+//!   `check_reg_sane_offset` on the result, then [`Scalar::sync`]. A pointer's text inside its
+//!   parentheses ends with [`Scalar::write_pointer_var`].
 //! - **Pruning**: a precise old scalar covers a new one when [`Scalar::includes`] holds (the
 //!   id mapping of `check_scalar_ids` is the caller's).
 
 mod alu;
 mod bounds;
 mod branch;
+mod pointer;
 mod print;
+#[cfg(test)]
+mod tests;
 mod tnum;
 
 pub use alu::{alu, and_or_fork, end, movsx, neg, AluFork};
-pub use branch::{branch_taken, refine, refine_same};
-pub use print::LogTags;
+pub use branch::{branch_taken, refine, refine_same, reg_set_min_max, Branches};
+pub use pointer::{ptr_add, ptr_keep, ptr_sub};
+pub use print::{write_snum, write_unum, LogTags};
 pub use tnum::Tnum;
 
 /// What the verifier knows about a scalar value (the scalar fields of `bpf_reg_state`).

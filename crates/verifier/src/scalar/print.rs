@@ -25,8 +25,12 @@ pub struct LogTags {
     pub delta: Option<i32>,
 }
 
-/// Values up to `U16_MAX` print in decimal, larger ones in hex (`is_unum_decimal`).
-fn write_unum<W: Write>(w: &mut W, v: u64) -> fmt::Result {
+/// An unsigned number as the kernel's log prints it (`verbose_unum`): values up to `U16_MAX`
+/// in decimal, larger ones in hex. Used for `r=` (packet range) and `sz=`.
+///
+/// # Errors
+/// Only those of the writer.
+pub fn write_unum<W: Write>(w: &mut W, v: u64) -> fmt::Result {
     if v <= u64::from(u16::MAX) {
         write!(w, "{v}")
     } else {
@@ -34,9 +38,13 @@ fn write_unum<W: Write>(w: &mut W, v: u64) -> fmt::Result {
     }
 }
 
-/// Values in `[S16_MIN, S16_MAX]` print in decimal, others as hex of their bits
-/// (`is_snum_decimal`).
-fn write_snum<W: Write>(w: &mut W, v: i64) -> fmt::Result {
+/// A signed number as the kernel's log prints it (`verbose_snum`): values in
+/// `[S16_MIN, S16_MAX]` in decimal, others as hex of their 64 bits (`off=0xfffffffff0000000`).
+/// Used for constants, `off=`, `imm=` and stack offsets (`fp-8`).
+///
+/// # Errors
+/// Only those of the writer.
+pub fn write_snum<W: Write>(w: &mut W, v: i64) -> fmt::Result {
     if (i64::from(i16::MIN)..=i64::from(i16::MAX)).contains(&v) {
         write!(w, "{v}")
     } else {
@@ -183,6 +191,31 @@ impl Scalar {
             write_tnum(w, self.var_off)?;
         }
         w.write_char(')')
+    }
+
+    /// The variable-offset part of a pointer's text (`print_reg_state` for a pointer type): for
+    /// a constant, `imm=N` when it is not 0; otherwise the bounds and `var_off=(V; M)` as for a
+    /// scalar. Each entry is preceded by `*sep`, which is left at `","` after one is written;
+    /// the caller writes the type, `(`, the fields before (`id=`, `off=`, `r=`, ...) and `)`.
+    ///
+    /// # Errors
+    /// Only those of the writer.
+    pub fn write_pointer_var<W: Write>(&self, w: &mut W, sep: &mut &'static str) -> fmt::Result {
+        if self.var_off.is_const() {
+            if self.var_off.value != 0 {
+                write!(w, "{sep}imm=")?;
+                *sep = ",";
+                write_snum(w, self.var_off.value as i64)?;
+            }
+            return Ok(());
+        }
+        write_ranges(w, self, sep)?;
+        if !self.var_off.is_unknown() {
+            write!(w, "{sep}var_off=")?;
+            *sep = ",";
+            write_tnum(w, self.var_off)?;
+        }
+        Ok(())
     }
 
     /// The log text as a `String` (see [`Scalar::write_log`]); for tests and tools.

@@ -74,21 +74,22 @@ impl Tnum {
         v & !self.mask == self.value
     }
 
-    /// Shift left by a known amount (`tnum_lshift`); `shift` must be below 64.
+    /// Shift left by a known amount (`tnum_lshift`); the verifier only shifts by less than 64
+    /// (larger amounts wrap instead of panicking).
     #[must_use]
     pub const fn lshift(self, shift: u8) -> Tnum {
         Tnum {
-            value: self.value << shift,
-            mask: self.mask << shift,
+            value: self.value.wrapping_shl(shift as u32),
+            mask: self.mask.wrapping_shl(shift as u32),
         }
     }
 
-    /// Logical shift right by a known amount (`tnum_rshift`); `shift` must be below 64.
+    /// Logical shift right by a known amount (`tnum_rshift`); amounts of 64 and more wrap.
     #[must_use]
     pub const fn rshift(self, shift: u8) -> Tnum {
         Tnum {
-            value: self.value >> shift,
-            mask: self.mask >> shift,
+            value: self.value.wrapping_shr(shift as u32),
+            mask: self.mask.wrapping_shr(shift as u32),
         }
     }
 
@@ -98,13 +99,13 @@ impl Tnum {
     pub const fn arshift(self, min_shift: u8, bitness: u8) -> Tnum {
         if bitness == 32 {
             Tnum {
-                value: ((self.value as i32) >> min_shift) as u32 as u64,
-                mask: ((self.mask as i32) >> min_shift) as u32 as u64,
+                value: (self.value as i32).wrapping_shr(min_shift as u32) as u32 as u64,
+                mask: (self.mask as i32).wrapping_shr(min_shift as u32) as u32 as u64,
             }
         } else {
             Tnum {
-                value: ((self.value as i64) >> min_shift) as u64,
-                mask: ((self.mask as i64) >> min_shift) as u64,
+                value: (self.value as i64).wrapping_shr(min_shift as u32) as u64,
+                mask: (self.mask as i64).wrapping_shr(min_shift as u32) as u64,
             }
         }
     }

@@ -109,6 +109,7 @@ pub fn run_bpfkit(c: &Case) -> Option<(i32, String)> {
         prog_type: c.prog_type,
         log_level: 1,
         license: c.license.clone(),
+        ..Options::default()
     };
     match verify(&c.insns, &env, &opts) {
         Ok(_) => None,

@@ -6,7 +6,7 @@
 
 use bpfkit_isa::{AluOp, CallTarget, EndKind, JmpCond, Op, Operand, Reg, Width};
 use bpfkit_verifier::scalar::{
-    alu, and_or_fork, branch_taken, end, neg, refine, refine_same, LogTags, Scalar,
+    alu, and_or_fork, branch_taken, end, neg, reg_set_min_max, LogTags, Scalar,
 };
 use std::collections::HashMap;
 
@@ -157,43 +157,15 @@ pub fn run(ops: &[Op], start: usize) -> Model {
                     Some(false) => {}
                     None => {
                         let mut t = regs;
-                        // reg_set_min_max: refine both branches, then the sanity checks in the
-                        // kernel's order; a violation is logged and resets that register.
-                        if src == Operand::Reg(dst) {
-                            let mut ta = refine_same(cond, width, &a, true);
-                            let mut fa = refine_same(cond, width, &a, false);
-                            // Both operands are the same register: it is checked twice.
-                            for (ctx, taken) in [
-                                ("true_reg1", true),
-                                ("true_reg2", true),
-                                ("false_reg1", false),
-                                ("false_reg2", false),
-                            ] {
-                                let r = if taken { &mut ta } else { &mut fa };
-                                if let Some(line) = r.sanity_check(ctx) {
-                                    m.violations.push(line);
-                                }
-                            }
-                            t[dst.index()] = ta;
-                            regs[dst.index()] = fa;
-                        } else {
-                            let (mut ta, mut tb) = refine(cond, width, &a, &b, true);
-                            let (mut fa, mut fb) = refine(cond, width, &a, &b, false);
-                            for (r, ctx) in [
-                                (&mut ta, "true_reg1"),
-                                (&mut tb, "true_reg2"),
-                                (&mut fa, "false_reg1"),
-                                (&mut fb, "false_reg2"),
-                            ] {
-                                if let Some(line) = r.sanity_check(ctx) {
-                                    m.violations.push(line);
-                                }
-                            }
-                            t[dst.index()] = ta;
-                            regs[dst.index()] = fa;
-                            if let Operand::Reg(r) = src {
-                                t[r.index()] = tb;
-                                regs[r.index()] = fb;
+                        let same = src == Operand::Reg(dst);
+                        let br = reg_set_min_max(cond, width, &a, &b, same);
+                        m.violations.extend(br.violations);
+                        t[dst.index()] = br.taken.0;
+                        regs[dst.index()] = br.fallthrough.0;
+                        if let Operand::Reg(r) = src {
+                            if !same {
+                                t[r.index()] = br.taken.1;
+                                regs[r.index()] = br.fallthrough.1;
                             }
                         }
                         m.pushed.insert((i, target), snapshot(&t));
@@ -272,6 +244,7 @@ pub fn parse_regs(s: &str) -> Vec<(u8, String)> {
 pub fn parse_log(log: &str) -> KernelLog {
     let mut k = KernelLog::default();
     let mut in_main = true;
+    let mut pending = None;
     for line in log.lines() {
         if let Some(rest) = line.strip_prefix("from ") {
             in_main = false;
@@ -301,13 +274,19 @@ pub fn parse_log(log: &str) -> KernelLog {
         let Ok(idx) = idx.parse::<usize>() else {
             continue;
         };
-        let state = if rest.starts_with('(') {
+        let (idx, state) = if rest.starts_with('(') {
             match rest.split_once(';') {
-                Some((_, s)) => s,
-                None => continue,
+                Some((_, s)) => (idx, s),
+                None => {
+                    // The state comes later, after precision-tracking lines, on a line of its
+                    // own numbered with this insn (a decided jump) or the next one (an ALU
+                    // instruction).
+                    pending = Some(idx);
+                    continue;
+                }
             }
         } else {
-            rest
+            (pending.take().unwrap_or(idx), rest)
         };
         k.main.insert(idx, parse_regs(state));
     }
@@ -535,4 +514,55 @@ pub fn gen_op(rng: &mut Rng) -> Op {
             }
         }
     }
+}
+
+/// A random body; every other one starts by narrowing r6..r9 to small or structured ranges
+/// (masks, shifts, bounds checks), the shapes real programs give the verifier.
+pub fn gen_body(rng: &mut Rng, len: usize) -> Vec<Op> {
+    let mut body = Vec::new();
+    if rng.below(2) == 0 {
+        for r in REGS {
+            let w = if rng.below(4) == 0 {
+                Width::W32
+            } else {
+                Width::W64
+            };
+            let shaping = match rng.below(5) {
+                0 => Op::Alu {
+                    width: w,
+                    op: AluOp::And,
+                    dst: r,
+                    src: Operand::Imm(((1i64 << rng.below(17)) - 1) as i32),
+                },
+                1 => Op::Alu {
+                    width: Width::W64,
+                    op: AluOp::Rsh,
+                    dst: r,
+                    src: Operand::Imm(32 + rng.below(31) as i32),
+                },
+                2 => Op::Jcond {
+                    width: w,
+                    cond: rng.pick(&[JmpCond::Gt, JmpCond::Ge, JmpCond::Sgt, JmpCond::Sge]),
+                    dst: r,
+                    src: Operand::Imm(rng.below(5000) as i32),
+                    off: 0,
+                },
+                3 => Op::Alu {
+                    width: Width::W64,
+                    op: AluOp::Arsh,
+                    dst: r,
+                    src: Operand::Imm(40 + rng.below(23) as i32),
+                },
+                _ => Op::Alu {
+                    width: w,
+                    op: AluOp::Or,
+                    dst: r,
+                    src: Operand::Imm(rng.below(1 << 12) as i32),
+                },
+            };
+            body.push(shaping);
+        }
+    }
+    body.extend((0..len).map(|_| gen_op(rng)));
+    body
 }

@@ -13,9 +13,9 @@ pub mod packets;
 /// (`{u64 data; u64 data_end}`, absolute pointers). The benchmarked program.
 pub const PROGRAM_CTX: &[u8] = include_bytes!("../../flow_dissector_ctx.bin");
 
-/// Raw instructions of the `flow_buf` section (`flow_dissector.bin`): `r1` points to one flat
-/// block `{u64 len (little-endian); u8 packet[len]}` (see [`packets::flow_buf`]).
-pub const PROGRAM_BUF: &[u8] = include_bytes!("../../flow_dissector.bin");
+/// Raw instructions of the `flow_mem` section (`flow_dissector.bin`): `r1` = the packet,
+/// `r2` = its length, the convention of `bpfkit run`.
+pub const PROGRAM_MEM: &[u8] = include_bytes!("../../flow_dissector.bin");
 
 /// Raw instructions of the `xdp` section: `r1` points to the kernel's `struct xdp_md`.
 pub const PROGRAM_XDP: &[u8] = include_bytes!("../../flow_dissector_xdp.bin");

@@ -27,7 +27,7 @@ mod ffi {
 
     extern "C" {
         pub fn flow_hash(ctx: *const FlowCtx) -> u32;
-        pub fn flow_hash_buf(buf: *const u8) -> u32;
+        pub fn flow_hash_mem(data: *const u8, len: u64) -> u32;
     }
 }
 
@@ -48,24 +48,9 @@ pub unsafe fn flow_hash_ctx(ctx: &FlowCtx) -> u32 {
     unsafe { ffi::flow_hash(ctx) }
 }
 
-/// Runs the native `flow_hash_buf` on a length-prefixed block (see
-/// [`crate::packets::flow_buf`]). Returns `None` when the block's length field claims more bytes
-/// than the block holds (the C would then read past it).
-pub fn flow_hash_buf(buf: &[u8]) -> Option<u32> {
-    let len_field: [u8; 8] = buf.get(..8)?.try_into().ok()?;
-    let len = u64::from_le_bytes(len_field);
-    if len > (buf.len() - 8) as u64 {
-        return None;
-    }
-    // The C struct's u64 length field needs 8-byte alignment: copy into u64 storage.
-    let mut aligned = vec![0u64; buf.len().div_ceil(8)];
-    for (word, chunk) in aligned.iter_mut().zip(buf.chunks(8)) {
-        let mut bytes = [0u8; 8];
-        bytes[..chunk.len()].copy_from_slice(chunk);
-        *word = u64::from_ne_bytes(bytes);
-    }
-    // SAFETY: `aligned` holds the block's bytes, 8-byte aligned, starting with its length, which
-    // was checked above to fit; the C code reads only the length field and bytes in
-    // [data, data + len) after bounds checks.
-    Some(unsafe { ffi::flow_hash_buf(aligned.as_ptr().cast()) })
+/// Runs the native `flow_hash_mem` (the `flow_mem` entry point) on `packet`.
+pub fn flow_hash_mem(packet: &[u8]) -> u32 {
+    // SAFETY: the C code reads only bytes in [packet, packet + len) after checking each access
+    // against that end.
+    unsafe { ffi::flow_hash_mem(packet.as_ptr(), packet.len() as u64) }
 }

@@ -176,14 +176,6 @@ pub fn bench_packet() -> Vec<u8> {
     v4_packet(&[], IPPROTO_TCP, &[], 0, 10).0
 }
 
-/// The length-prefixed block of the `flow_buf` program: `len` as 8 little-endian bytes, then the
-/// packet.
-pub fn flow_buf(packet: &[u8]) -> Vec<u8> {
-    let mut b = (packet.len() as u64).to_le_bytes().to_vec();
-    b.extend_from_slice(packet);
-    b
-}
-
 /// The corpus: IPv4 and IPv6 over TCP, UDP and other protocols, VLAN and QinQ tags, IPv4 options
 /// and fragments, truncations at every header, and non-IP frames.
 pub fn corpus() -> Vec<Case> {

@@ -1,0 +1,69 @@
+//! The runtime's answers to the verifier's questions ([`bpfkit_verifier::env::Env`]): context
+//! access rules from [`crate::progtype::access`], helper prototypes from the
+//! [helper registry](crate::helpers::registry), maps from the object table.
+
+use crate::helpers::{helper_name, registry};
+use crate::object::{Bpf, Fd};
+use crate::progtype::access::{self, CtxAccess, Direction};
+use bpfkit_verifier::env::{AccessKind, CtxField, Env, HelperProto, MapInfo, MapType, ProgType};
+
+/// The environment programs loaded into a [`Bpf`] are verified in.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeEnv<'a> {
+    bpf: &'a Bpf,
+}
+
+impl<'a> RuntimeEnv<'a> {
+    /// The environment of `bpf`'s object table.
+    #[must_use]
+    pub fn new(bpf: &'a Bpf) -> Self {
+        Self { bpf }
+    }
+}
+
+impl Env for RuntimeEnv<'_> {
+    fn ctx_access(
+        &self,
+        prog_type: ProgType,
+        off: i32,
+        size: u32,
+        kind: AccessKind,
+    ) -> Option<CtxField> {
+        let dir = match kind {
+            AccessKind::Read => Direction::Read,
+            AccessKind::Write => Direction::Write,
+        };
+        match access::ctx_access(prog_type, off, size, dir) {
+            CtxAccess::Denied => None,
+            // `__sk_buff.sk` is always NULL in bpfkit (no sockets), so a scalar is what a
+            // program can observe; see docs/differences.md.
+            CtxAccess::Scalar | CtxAccess::SockCommonOrNull => Some(CtxField::Scalar),
+            CtxAccess::PacketData => Some(CtxField::PacketData),
+            CtxAccess::PacketEnd => Some(CtxField::PacketEnd),
+            CtxAccess::PacketMeta => Some(CtxField::PacketMeta),
+        }
+    }
+
+    fn helper(&self, prog_type: ProgType, id: i32) -> Option<HelperProto> {
+        registry::proto(prog_type, id)
+    }
+
+    fn helper_name(&self, id: i32) -> Option<&'static str> {
+        helper_name(id)
+    }
+
+    fn map(&self, handle: i32) -> Option<MapInfo> {
+        let fd = Fd(u32::try_from(handle).ok()?);
+        let map = self.bpf.map(fd).ok()?;
+        let info = map.info();
+        let map_type = MapType::ALL
+            .into_iter()
+            .find(|t| t.kernel_id() == info.map_type.raw())?;
+        Some(MapInfo {
+            map_type,
+            key_size: info.key_size,
+            value_size: info.value_size,
+            max_entries: info.max_entries,
+        })
+    }
+}

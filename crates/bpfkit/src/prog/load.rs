@@ -1,0 +1,218 @@
+//! `BPF_PROG_LOAD`: verify a program in the runtime's environment, rewrite it for bpfkit's
+//! layouts, translate it for the interpreter, and put it in the object table.
+
+use super::env::RuntimeEnv;
+use super::rewrite::rewrite;
+use crate::errno::Errno;
+use crate::helpers::registry;
+use crate::maps::{MapRef, ProgEntry};
+use crate::object::{Bpf, Fd, Object};
+use bpfkit_isa::Insn;
+use bpfkit_verifier::env::ProgType;
+use bpfkit_verifier::{verify, Options, Rejected};
+use bpfkit_vm::Vm;
+use std::any::Any;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// The attributes of a load (the `BPF_PROG_LOAD` part of `union bpf_attr`).
+#[derive(Debug, Clone)]
+pub struct ProgLoadAttr<'a> {
+    /// The program type.
+    pub prog_type: ProgType,
+    /// The instructions (LD_IMM64 src 1 / 2 refer to map descriptors of this table).
+    pub insns: &'a [Insn],
+    /// The license; GPL-only helpers need a GPL-compatible one.
+    pub license: &'a str,
+    /// Verifier log level (0, or bits 1, 2, 4).
+    pub log_level: u32,
+    /// Log buffer size in bytes (0 with log level 0).
+    pub log_size: u32,
+}
+
+/// A successful load: the program's descriptor and the verifier log.
+#[derive(Debug, Clone)]
+pub struct ProgLoaded {
+    /// The new descriptor.
+    pub fd: Fd,
+    /// The verifier log at the requested level.
+    pub log: String,
+}
+
+/// A failed load: the errno and the verifier log (what `log_buf` would hold).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{errno}")]
+pub struct LoadError {
+    /// The errno `BPF_PROG_LOAD` returns.
+    pub errno: Errno,
+    /// The verifier log (empty when the log level is 0).
+    pub log: String,
+}
+
+/// The smallest log buffer the kernel accepts when logging (`bpf_vlog_init`).
+pub const MIN_LOG_SIZE: u32 = 128;
+
+/// A loaded program: the interpreter's form, its type and the maps it uses.
+#[derive(Debug)]
+pub struct LoadedProg {
+    prog_type: ProgType,
+    id: u32,
+    vm: Vm,
+    maps: Vec<MapRef>,
+    insn_count: usize,
+}
+
+impl LoadedProg {
+    /// The program type.
+    #[must_use]
+    pub fn prog_type(&self) -> ProgType {
+        self.prog_type
+    }
+
+    /// The translated program.
+    #[must_use]
+    pub fn vm(&self) -> &Vm {
+        &self.vm
+    }
+
+    /// The maps the program references.
+    #[must_use]
+    pub fn maps(&self) -> &[MapRef] {
+        &self.maps
+    }
+
+    /// Number of instruction slots loaded.
+    #[must_use]
+    pub fn insn_count(&self) -> usize {
+        self.insn_count
+    }
+}
+
+impl ProgEntry for LoadedProg {
+    fn prog_type(&self) -> u32 {
+        self.prog_type.kernel_id()
+    }
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+static NEXT_PROG_ID: AtomicU32 = AtomicU32::new(1);
+
+fn einval(msg: &'static str) -> LoadError {
+    LoadError {
+        errno: Errno::Einval(msg.into()),
+        log: String::new(),
+    }
+}
+
+/// The kernel's errno for a verifier rejection, as the object API's [`Errno`].
+fn errno_of(r: &Rejected) -> Errno {
+    let msg = r.message.clone().into();
+    match r.errno.0 {
+        1 => Errno::Eperm(msg),
+        7 => Errno::E2big(msg),
+        9 => Errno::Ebadf(msg),
+        13 => Errno::Eacces(msg),
+        14 => Errno::Efault(msg),
+        28 => Errno::Enospc(msg),
+        524 => Errno::Enotsupp(msg),
+        _ => Errno::Einval(msg),
+    }
+}
+
+impl Bpf {
+    /// `BPF_PROG_LOAD`: verifies, rewrites and translates the program, and returns a new
+    /// descriptor for it with the verifier log.
+    ///
+    /// # Errors
+    /// The kernel's errno: `EINVAL` for an empty program or a log buffer under 128 bytes,
+    /// `EACCES`/`EINVAL`/... from the verifier (with its log), `ENOSPC` when the log does not
+    /// fit in `log_size` bytes (the log then holds its last `log_size - 1` bytes, as the
+    /// kernel's default rotating log does).
+    pub fn prog_load(&self, attr: &ProgLoadAttr<'_>) -> Result<ProgLoaded, LoadError> {
+        if attr.insns.is_empty() {
+            return Err(einval("the program has no instructions"));
+        }
+        if attr.log_level != 0 && attr.log_size < MIN_LOG_SIZE {
+            return Err(einval("log_size must be at least 128 bytes when logging"));
+        }
+        let env = RuntimeEnv::new(self);
+        let opts = Options {
+            prog_type: attr.prog_type,
+            log_level: attr.log_level,
+            license: attr.license.to_string(),
+            ..Options::default()
+        };
+        let verified = verify(attr.insns, &env, &opts).map_err(|r| LoadError {
+            errno: errno_of(&r),
+            log: if attr.log_level == 0 {
+                String::new()
+            } else {
+                r.log.clone()
+            },
+        })?;
+        let log = if attr.log_level == 0 {
+            String::new()
+        } else {
+            verified.log().to_string()
+        };
+        if attr.log_level != 0 && log.len() + 1 > attr.log_size as usize {
+            let keep = attr.log_size as usize - 1;
+            let tail = log[log.len() - keep..].to_string();
+            return Err(LoadError {
+                errno: Errno::Enospc("the verifier log does not fit in log_size".into()),
+                log: tail,
+            });
+        }
+        let rewritten = rewrite(&verified, attr.prog_type, self).map_err(|errno| LoadError {
+            errno,
+            log: log.clone(),
+        })?;
+        for m in &rewritten.maps {
+            if let Some(pa) = m.as_prog_array() {
+                pa.claim_owner(attr.prog_type.kernel_id())
+                    .map_err(|errno| LoadError {
+                        errno,
+                        log: log.clone(),
+                    })?;
+            }
+        }
+        let helpers = registry::table(attr.prog_type);
+        // SAFETY: the verifier accepted `verified` in this runtime's environment; the rewrite
+        // only replaces map descriptors by the addresses of the maps this program keeps alive
+        // (`maps` below) and moves 32-bit loads of packet-pointer context fields onto the
+        // 64-bit pointer fields of bpfkit's context layouts, which hold exactly the pointers the
+        // verifier reasoned about. Memory safety is therefore what the verifier proved.
+        let vm =
+            unsafe { Vm::from_unverified(&rewritten.insns, &helpers) }.map_err(|e| LoadError {
+                errno: Errno::Einval(format!("translation failed: {e}").into()),
+                log: log.clone(),
+            })?;
+        let prog = LoadedProg {
+            prog_type: attr.prog_type,
+            id: NEXT_PROG_ID.fetch_add(1, Ordering::Relaxed),
+            vm,
+            maps: rewritten.maps,
+            insn_count: attr.insns.len(),
+        };
+        let fd = self.insert(Object::Prog(Arc::new(prog)));
+        Ok(ProgLoaded { fd, log })
+    }
+
+    /// The program behind `fd`: `EBADF` if none, `EINVAL` if it is not a program.
+    ///
+    /// # Errors
+    /// As above.
+    pub fn prog(&self, fd: Fd) -> Result<Arc<LoadedProg>, Errno> {
+        match self.get(fd)? {
+            Object::Prog(p) => Ok(p),
+            other => Err(Errno::Einval(
+                format!("fd {fd} is a {}, not a program", other.kind_name()).into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! After verification: map references become addresses and context accesses move onto
+//! bpfkit's context layouts (the kernel's `resolve_pseudo_ldimm64` and `convert_ctx_accesses`).
+
+use super::skb::SkbCtx;
+use super::xdp::XdpCtx;
+use crate::errno::Errno;
+use crate::maps::MapRef;
+use crate::object::{Bpf, Fd};
+use bpfkit_isa::{opcode as c, Insn, Op, Size};
+use bpfkit_verifier::env::ProgType;
+use bpfkit_verifier::Verified;
+use std::sync::Arc;
+
+/// The rewritten program and the maps it references (which it must keep alive).
+#[derive(Debug)]
+pub struct Rewritten {
+    /// The instructions to run.
+    pub insns: Vec<Insn>,
+    /// Every map an LD_IMM64 refers to, in first-use order.
+    pub maps: Vec<MapRef>,
+}
+
+/// Where the real pointer behind a 32-bit context field lives, for types whose context holds
+/// packet pointers.
+fn pointer_field(prog_type: ProgType, off: i32) -> Option<i16> {
+    match prog_type {
+        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => {
+            SkbCtx::pointer_field(off)
+        }
+        ProgType::Xdp => XdpCtx::pointer_field(off),
+        ProgType::Kprobe | ProgType::Tracepoint | ProgType::RawTracepoint => None,
+    }
+}
+
+/// Rewrites a verified program for `bpf`'s runtime.
+///
+/// # Errors
+/// `EBADF` when an LD_IMM64 names a descriptor that is no longer a map (it was when verified;
+/// this can only happen if another thread closed it in between).
+pub fn rewrite(verified: &Verified, prog_type: ProgType, bpf: &Bpf) -> Result<Rewritten, Errno> {
+    let mut insns = verified.insns().to_vec();
+    let mut maps: Vec<MapRef> = Vec::new();
+    let mut idx = 0;
+    while idx < insns.len() {
+        let Ok(op) = bpfkit_isa::decode(&insns, idx) else {
+            idx += 1;
+            continue;
+        };
+        match op {
+            Op::Load {
+                size: Size::W,
+                sign_extend: false,
+                dst,
+                src,
+                off,
+            } if verified.is_ctx_access(idx) => {
+                if let Some(new_off) = pointer_field(prog_type, i32::from(off)) {
+                    insns[idx] =
+                        Insn::new(c::LDX | c::MEM | c::DW, dst.num(), src.num(), new_off, 0);
+                }
+            }
+            Op::LdImm64 {
+                pseudo: pseudo @ (c::PSEUDO_MAP_FD | c::PSEUDO_MAP_VALUE),
+                imm,
+                next_imm,
+                ..
+            } => {
+                let fd = Fd(u32::try_from(imm).map_err(|_| bad_fd(imm))?);
+                let map = bpf.map(fd).map_err(|_| bad_fd(imm))?;
+                let addr = if pseudo == c::PSEUDO_MAP_FD {
+                    Arc::as_ptr(&map) as u64
+                } else {
+                    // A single-element array (the verifier checked it): its value's address.
+                    let value = map.lookup_ptr(&0u32.to_le_bytes());
+                    if value.is_null() {
+                        return Err(bad_fd(imm));
+                    }
+                    (value as u64).wrapping_add(u64::from(next_imm as u32))
+                };
+                insns[idx].src = 0;
+                insns[idx].imm = addr as u32 as i32;
+                insns[idx + 1].imm = (addr >> 32) as u32 as i32;
+                if !maps.iter().any(|m| Arc::ptr_eq(m, &map)) {
+                    maps.push(map);
+                }
+            }
+            _ => {}
+        }
+        idx += op.slots();
+    }
+    Ok(Rewritten { insns, maps })
+}
+
+fn bad_fd(imm: i32) -> Errno {
+    Errno::Ebadf(format!("fd {imm} is not pointing to valid bpf_map").into())
+}

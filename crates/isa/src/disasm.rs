@@ -1,1 +1,0 @@
-//! The one printer: an instruction as the Linux verifier log prints it. (In progress.)
