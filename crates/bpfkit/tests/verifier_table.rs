@@ -7,6 +7,8 @@
 //!   or first error line differs from the file. `BPFKIT_BLESS=1` rewrites the errno and error
 //!   lines of cases whose verdict already agrees (never a verdict). Skips, saying why, where
 //!   `bpf()` is unavailable.
+//! - `bpfkit_and_llvm_assemble_every_case_alike`: bpfkit's kernel-syntax assembler and LLVM's
+//!   (`llvm-mc`, when installed) give the same instructions for every case.
 //! - `bpfkit_agrees_with_linux_on_the_table`: bpfkit's verifier on every case ([`run_bpfkit`]);
 //!   fails on a verdict that differs from the table unless the case is listed in
 //!   `tests/verifier/bpfkit-known-differences.txt`, and reports the agreement counts.
@@ -36,12 +38,16 @@ fn load_table() -> Vec<Case> {
 }
 
 /// Assembles a case's program into instructions with map references as LD_IMM64 src=1/2 and
-/// imm = map index.
-///
-/// The text is assembled by LLVM's assembler (`llvm-mc -triple bpfel`), the reference for this
-/// syntax, until `bpfkit_isa::asm::kernel::assemble` is delivered; then this function switches to
-/// it and LLVM becomes a cross-check. `Err` says why the case could not be assembled.
+/// imm = map index, with bpfkit's kernel-syntax assembler. `Err` says why it could not.
 fn assemble(case: &Case) -> Result<Vec<Insn>, String> {
+    let text = case.asm_for_assembler().map_err(|e| e.to_string())?;
+    let mut insns = bpfkit_isa::asm::kernel::assemble(&text).map_err(|e| e.to_string())?;
+    table::resolve_map_refs(&mut insns);
+    Ok(insns)
+}
+
+/// The same with LLVM's assembler (`llvm-mc -triple bpfel`), the reference for this syntax.
+fn assemble_with_llvm(case: &Case) -> Result<Vec<Insn>, String> {
     let text = case.asm_for_assembler().map_err(|e| e.to_string())?;
     let mut insns = llvm_mc_assemble(&text)?;
     table::resolve_map_refs(&mut insns);
@@ -119,6 +125,7 @@ fn run_bpfkit(case: &Case, insns: &[Insn]) -> Result<Outcome, String> {
         prog_type,
         log_level: 1,
         license: case.license.clone(),
+        ..Options::default()
     };
     Ok(match verify(insns, &env, &opts) {
         Ok(_) => Outcome::Accepted,
@@ -178,10 +185,6 @@ fn the_table_is_well_formed_and_covers_every_category() {
 fn the_table_says_what_linux_says() {
     if let Err(why) = bpfkit_kernel::available() {
         println!("skipped: {why}");
-        return;
-    }
-    if llvm_mc().is_none() {
-        println!("skipped: llvm-mc is not installed to assemble the cases");
         return;
     }
     let bless = std::env::var_os("BPFKIT_BLESS").is_some();
@@ -259,10 +262,6 @@ fn known_differences() -> Vec<KnownDifference> {
 
 #[test]
 fn bpfkit_agrees_with_linux_on_the_table() {
-    if llvm_mc().is_none() {
-        println!("skipped: llvm-mc is not installed to assemble the cases");
-        return;
-    }
     let cases = load_table();
     let known = known_differences();
     // Names each case before running it, to find one that does not finish.
@@ -345,4 +344,30 @@ fn bpfkit_agrees_with_linux_on_the_table() {
         new_differences.len(),
         new_differences.join("\n")
     );
+}
+
+#[test]
+fn bpfkit_and_llvm_assemble_every_case_alike() {
+    if llvm_mc().is_none() {
+        println!("skipped: llvm-mc is not installed");
+        return;
+    }
+    let mut differ = Vec::new();
+    let cases = load_table();
+    for c in &cases {
+        let ours = assemble(c);
+        let llvm = assemble_with_llvm(c);
+        if ours != llvm {
+            differ.push(format!(
+                "{}:\n  bpfkit: {ours:?}\n  llvm:   {llvm:?}",
+                c.place()
+            ));
+        }
+    }
+    println!(
+        "{} cases assembled alike by bpfkit and LLVM, {} differ",
+        cases.len() - differ.len(),
+        differ.len()
+    );
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
