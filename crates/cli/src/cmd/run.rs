@@ -36,12 +36,18 @@ pub struct Args {
     /// The most instructions a checked run may execute.
     #[arg(long, default_value_t = DEFAULT_BUDGET)]
     budget: u64,
+    /// Options for ELF objects (detected by their magic number).
+    #[command(flatten)]
+    object: super::run_object::ObjectArgs,
 }
 
 /// Runs `bpfkit run`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.program)
         .with_context(|| format!("cannot read program {}", args.program.display()))?;
+    if bytes.starts_with(b"\x7fELF") {
+        return super::run_object::run(&args.program, &args.object);
+    }
     let insns = insns_from_bytes(&bytes).with_context(|| format!("{}", args.program.display()))?;
     let mem = match (&args.mem, &args.mem_hex) {
         (Some(path), _) => Some(
