@@ -363,7 +363,8 @@ fn run_xdp(prog: &LoadedProg, attr: &TestRunAttr<'_>) -> Result<TestRunOutput, E
     // Metadata comes out of the headroom; what does not fit in the page goes to fragments.
     let max_data = PAGE_SIZE - (XDP_PACKET_HEADROOM - meta) - SHINFO_SIZE;
     let linear = total.min(max_data);
-    if linear < ETH_HLEN {
+    // Both the whole input and the packet after the metadata hold an Ethernet header.
+    if linear < ETH_HLEN || linear - meta < ETH_HLEN {
         return Err(Errno::Einval(
             format!("data_in has {total} bytes, less than an Ethernet header").into(),
         ));

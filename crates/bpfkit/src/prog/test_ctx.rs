@@ -112,7 +112,8 @@ pub fn skb_ctx_in(ctx: &[u8], skb: &mut SkbCtx, pkt_len: u32) -> Result<(), Errn
         .copy_from_slice(&ctx[field::TSTAMP..field::TSTAMP + 8]);
     skb.set_u32(field::WIRE_LEN, pkt_len);
     skb.set_u32(field::GSO_SEGS, gso_segs);
-    skb.set_u32(field::GSO_SIZE, u32_at(ctx, field::GSO_SIZE));
+    // skb_shared_info keeps gso_size (and gso_segs) in 16 bits.
+    skb.set_u32(field::GSO_SIZE, u32_at(ctx, field::GSO_SIZE) & 0xffff);
     skb.uapi[field::HWTSTAMP..field::HWTSTAMP + 8]
         .copy_from_slice(&ctx[field::HWTSTAMP..field::HWTSTAMP + 8]);
     Ok(())
