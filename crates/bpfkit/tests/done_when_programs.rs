@@ -162,13 +162,25 @@ fn csum_fixing_rewriter_produces_valid_checksums() {
         assert_eq!(out.retval, 0);
         let f = &out.data_out;
         assert_eq!(&f[30..34], &NEW_ADDR, "destination address rewritten");
-        assert_eq!(&f[36..38], &NEW_PORT.to_be_bytes(), "destination port rewritten");
+        assert_eq!(
+            &f[36..38],
+            &NEW_PORT.to_be_bytes(),
+            "destination port rewritten"
+        );
         // A correct IPv4 header sums to 0xffff; so does a segment with its pseudo header.
-        assert_eq!(ones_sum(&f[14..34], 0), 0xffff, "IPv4 header checksum verifies");
+        assert_eq!(
+            ones_sum(&f[14..34], 0),
+            0xffff,
+            "IPv4 header checksum verifies"
+        );
         let mut pseudo = f[26..34].to_vec();
         let seg = &f[34..];
         pseudo.extend([0, f[23], (seg.len() >> 8) as u8, seg.len() as u8]);
-        assert_eq!(ones_sum(seg, ones_sum(&pseudo, 0)), 0xffff, "L4 checksum verifies");
+        assert_eq!(
+            ones_sum(seg, ones_sum(&pseudo, 0)),
+            0xffff,
+            "L4 checksum verifies"
+        );
         assert_eq!(f, &expected(&frame), "whole frame");
     }
 }
@@ -299,7 +311,8 @@ fn tracepoint_drop_counter_counts_by_location() {
     assert_eq!(counts_in_map(&bpf, map), native_counts(&stream));
     // A record shorter than the field the program reads is refused.
     assert_eq!(
-        bpf.prog_run_tracing(fd, &[0u8; 20], false).map_err(|e| e.code()),
+        bpf.prog_run_tracing(fd, &[0u8; 20], false)
+            .map_err(|e| e.code()),
         Err(22)
     );
 }

@@ -167,12 +167,7 @@ fn vlan_push_and_pop_match_the_kernel() {
 
 /// `set_tunnel_key(key[..set_size], set_flags)` (when `set`), then
 /// `get_tunnel_key(out, get_size, get_flags)`; both returns and `out` go to the record.
-fn tunnel_program(
-    map: i32,
-    set: Option<(&[u8], u64)>,
-    get_size: i32,
-    get_flags: u64,
-) -> Vec<Insn> {
+fn tunnel_program(map: i32, set: Option<(&[u8], u64)>, get_size: i32, get_flags: u64) -> Vec<Insn> {
     const KEY: i16 = -240;
     let mut body = Vec::new();
     if let Some((key, flags)) = set {
@@ -200,7 +195,17 @@ fn tunnel_keys_match_the_kernel() {
     let Some(mut runner) = runner(300) else {
         return;
     };
-    let sizes = || prop_oneof![Just(44usize), Just(28), Just(24), Just(22), Just(8), Just(40), Just(12)];
+    let sizes = || {
+        prop_oneof![
+            Just(44usize),
+            Just(28),
+            Just(24),
+            Just(22),
+            Just(8),
+            Just(40),
+            Just(12)
+        ]
+    };
     let key = (any::<[u8; 32]>(), any::<[u8; 12]>(), 0u8..4).prop_map(|(a, b, zero)| {
         let mut k = a.to_vec();
         k.extend(b);
@@ -224,12 +229,15 @@ fn tunnel_keys_match_the_kernel() {
     );
     let frame = udp_frame(&[1, 2, 3, 4]);
     runner
-        .run(&strategy, |(set, key, set_size, set_flags, get_size, get_flags)| {
-            let set = set.then_some((&key[..set_size], set_flags));
-            compare(&frame, &|map| {
-                tunnel_program(map, set, get_size as i32, get_flags)
-            })
-        })
+        .run(
+            &strategy,
+            |(set, key, set_size, set_flags, get_size, get_flags)| {
+                let set = set.then_some((&key[..set_size], set_flags));
+                compare(&frame, &|map| {
+                    tunnel_program(map, set, get_size as i32, get_flags)
+                })
+            },
+        )
         .unwrap_or_else(|e| panic!("tunnel key helpers differ from the kernel: {e}"));
 }
 
@@ -277,14 +285,7 @@ fn clone_redirect_refuses_typeless_gso_like_the_kernel() {
     if !kernel_available() {
         return;
     }
-    let prog = |_: i32| {
-        vec![
-            mov(2, 1),
-            mov(3, 0),
-            call(13),
-            exit(),
-        ]
-    };
+    let prog = |_: i32| vec![mov(2, 1), mov(3, 0), call(13), exit()];
     let frame = udp_frame(b"gso");
     let kprog = kload(ProgType::SchedCls, &prog(0)).expect("kernel load");
     let bpf = Bpf::new();

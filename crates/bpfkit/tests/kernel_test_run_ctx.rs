@@ -6,9 +6,9 @@
 
 mod prog_util;
 
+use bpfkit::prog::run::TestRunAttr;
 use bpfkit::progtype::access::{ctx_access, Direction};
 use bpfkit::progtype::layout::SK_BUFF_FIELDS;
-use bpfkit::prog::run::TestRunAttr;
 use bpfkit::Bpf;
 use bpfkit_isa::Insn;
 use bpfkit_verifier::env::ProgType;
@@ -72,7 +72,9 @@ fn skb_ctx_program(t: ProgType) -> Vec<Insn> {
             "gso_size",
             "hwtstamp",
         ];
-        if !settable.contains(&f.name) || !ctx_access(t, f.off as i32, f.size, Direction::Read).allowed() {
+        if !settable.contains(&f.name)
+            || !ctx_access(t, f.off as i32, f.size, Direction::Read).allowed()
+        {
             continue;
         }
         let op = if f.size == 8 { 0x79 } else { 0x61 };
@@ -80,7 +82,12 @@ fn skb_ctx_program(t: ProgType) -> Vec<Insn> {
         p.push(Insn::new(0x27, 7, 0, 0, 31)); // r7 *= 31
         p.push(Insn::new(0x0f, 7, 0, 0, 0)); // r7 += r0
     }
-    for (name, off) in [("mark", 8i16), ("priority", 32), ("cb[2]", 56), ("tc_index", 44)] {
+    for (name, off) in [
+        ("mark", 8i16),
+        ("priority", 32),
+        ("cb[2]", 56),
+        ("tc_index", 44),
+    ] {
         if ctx_access(t, i32::from(off), 4, Direction::Write).allowed() {
             let _ = name;
             p.push(stx_w(6, 7, off));
@@ -118,7 +125,14 @@ fn skb_ctx() -> impl Strategy<Value = Vec<u8>> {
     )
         .prop_map(|(rand, mode, wire, segs, ifindex, ingress, stray, size)| {
             let mut c = vec![0u8; 192];
-            for (a, b) in [(8, 12), (32, 36), (48, 68), (152, 160), (176, 180), (184, 192)] {
+            for (a, b) in [
+                (8, 12),
+                (32, 36),
+                (48, 68),
+                (152, 160),
+                (176, 180),
+                (184, 192),
+            ] {
                 c[a..b].copy_from_slice(&rand[a..b]);
             }
             c[160..164].copy_from_slice(&wire.to_le_bytes());
@@ -170,7 +184,9 @@ fn packet_size_limits_and_enospc_match_the_kernel() {
     let ret2 = [mov(0, 2), exit()];
     let mut cases = 0;
     for t in [ProgType::SocketFilter, ProgType::SchedCls, ProgType::Xdp] {
-        for len in [0usize, 13, 14, 33, 34, 53, 54, 3520, 3521, 3712, 3713, 4000, 73152, 73153] {
+        for len in [
+            0usize, 13, 14, 33, 34, 53, 54, 3520, 3521, 3712, 3713, 4000, 73152, 73153,
+        ] {
             for proto in [0x0800u16, 0x86dd, 0x0806] {
                 let mut frame = vec![0u8; len];
                 if len >= 14 {
@@ -271,7 +287,17 @@ fn xdp_contexts_match_the_kernel() {
         Insn::new(0x0f, 0, 2, 0, 0),
         exit(),
     ];
-    let field = || prop_oneof![Just(0u32), Just(1), Just(4), Just(40), Just(64), Just(0x7fff_0000), any::<u32>()];
+    let field = || {
+        prop_oneof![
+            Just(0u32),
+            Just(1),
+            Just(4),
+            Just(40),
+            Just(64),
+            Just(0x7fff_0000),
+            any::<u32>()
+        ]
+    };
     let strategy = (
         proptest::collection::vec(any::<u8>(), 14..80),
         (field(), field(), field(), field(), field(), field()),
@@ -283,34 +309,40 @@ fn xdp_contexts_match_the_kernel() {
     let present = present_ifindexes();
     let absent = (5u32..).find(|i| !present.contains(i)).unwrap_or(0);
     runner
-        .run(&strategy, |(frame, (data, end, meta, ingress, rxq, egress), size, fix)| {
-            let ingress = match ingress % 3 {
-                0 => 0,
-                1 => 1,
-                _ => absent,
-            };
-            let mut ctx = vec![0u8; 28];
-            let end = if fix { frame.len() as u32 } else { end };
-            let data = if fix { data % 40 } else { data };
-            let rxq = if fix { rxq % 2 } else { rxq };
-            let meta = if fix { 0 } else { meta };
-            let egress = if fix { 0 } else { egress };
-            for (i, v) in [data, end, meta, ingress, rxq, egress].into_iter().enumerate() {
-                ctx[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
-            }
-            ctx.truncate(size);
-            compare(
-                ProgType::Xdp,
-                &prog,
-                &RawAttr {
-                    data_in: &frame,
-                    data_out: 4096,
-                    ctx_in: &ctx,
-                    ctx_out: 24,
-                    ..RawAttr::default()
-                },
-            )
-        })
+        .run(
+            &strategy,
+            |(frame, (data, end, meta, ingress, rxq, egress), size, fix)| {
+                let ingress = match ingress % 3 {
+                    0 => 0,
+                    1 => 1,
+                    _ => absent,
+                };
+                let mut ctx = vec![0u8; 28];
+                let end = if fix { frame.len() as u32 } else { end };
+                let data = if fix { data % 40 } else { data };
+                let rxq = if fix { rxq % 2 } else { rxq };
+                let meta = if fix { 0 } else { meta };
+                let egress = if fix { 0 } else { egress };
+                for (i, v) in [data, end, meta, ingress, rxq, egress]
+                    .into_iter()
+                    .enumerate()
+                {
+                    ctx[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+                }
+                ctx.truncate(size);
+                compare(
+                    ProgType::Xdp,
+                    &prog,
+                    &RawAttr {
+                        data_in: &frame,
+                        data_out: 4096,
+                        ctx_in: &ctx,
+                        ctx_out: 24,
+                        ..RawAttr::default()
+                    },
+                )
+            },
+        )
         .unwrap_or_else(|e| panic!("xdp_md test-run contexts differ from the kernel: {e}"));
 }
 
@@ -328,10 +360,24 @@ fn raw_tracepoint_runs_match_the_kernel() {
         Insn::new(0x0f, 0, 3, 0, 0),
         exit(),
     ];
-    let args: Vec<u8> = [7u64, 0xdead, 0x1_0000_0005, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let args: Vec<u8> = [
+        7u64,
+        0xdead,
+        0x1_0000_0005,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        12,
+        13,
+    ]
+    .iter()
+    .flat_map(|v| v.to_le_bytes())
+    .collect();
     let mut cases = 0;
     for len in [0usize, 8, 16, 20, 24, 32, 96, 104] {
         for (data_in, repeat) in [(&[][..], 0u32), (&[0u8; 20][..], 0), (&[][..], 2)] {
@@ -341,8 +387,12 @@ fn raw_tracepoint_runs_match_the_kernel() {
                 repeat,
                 ..RawAttr::default()
             };
-            compare(ProgType::RawTracepoint, &prog, &a)
-                .unwrap_or_else(|e| panic!("ctx {len} bytes, data {} repeat {repeat}: {e}", data_in.len()));
+            compare(ProgType::RawTracepoint, &prog, &a).unwrap_or_else(|e| {
+                panic!(
+                    "ctx {len} bytes, data {} repeat {repeat}: {e}",
+                    data_in.len()
+                )
+            });
             cases += 1;
         }
     }

@@ -72,7 +72,11 @@ fn submitted_records_arrive_in_order_and_discarded_ones_do_not() {
     let mut expected = Vec::new();
     for (i, arg) in [10u64, 11, 12, 13, 100, 7, 8].into_iter().enumerate() {
         let prod = event(&bpf, prog, arg);
-        assert_eq!(prod, 24 * (i as u64 + 1), "producer position after event {i}");
+        assert_eq!(
+            prod,
+            24 * (i as u64 + 1),
+            "producer position after event {i}"
+        );
         if arg % 2 == 0 {
             let mut rec = arg.to_le_bytes().to_vec();
             rec.extend([0u8; 8]);

@@ -256,10 +256,7 @@ mod tests {
         let mut out = [0u8; TUNNEL_KEY_SIZE];
         assert_eq!(get_tunnel_key(&skb, &mut out, 0), 0);
         assert_eq!(out, v4_key(5, 0x0a00_0002, 0x0a00_0001));
-        assert_eq!(
-            get_tunnel_key(&skb, &mut out, BPF_F_TUNINFO_IPV6),
-            EPROTO
-        );
+        assert_eq!(get_tunnel_key(&skb, &mut out, BPF_F_TUNINFO_IPV6), EPROTO);
         let mut odd = [0u8; 10];
         assert_eq!(get_tunnel_key(&skb, &mut odd, 0), EINVAL);
     }

@@ -16,11 +16,11 @@ use super::load::LoadedProg;
 use super::skb::{field, SkBuff, ETH_HLEN};
 use super::test_ctx;
 use super::xdp::{XdpBuff, XDP_PACKET_HEADROOM};
-use crate::progtype::{ctx_size, layout::RAW_TP_ARGS_SIZE};
 use crate::errno::Errno;
 use crate::helpers::abi;
 use crate::maps::ProgEntry;
 use crate::object::{Bpf, Fd};
+use crate::progtype::{ctx_size, layout::RAW_TP_ARGS_SIZE};
 use bpfkit_verifier::env::ProgType;
 use bpfkit_vm::{RunCtx, TailCallHook, TailCallTarget, Vm};
 use std::cell::RefCell;
@@ -232,11 +232,7 @@ fn run_raw_tp(prog: &LoadedProg, attr: &TestRunAttr<'_>) -> Result<TestRunOutput
     let ctx = attr.ctx_in.unwrap_or(&[]);
     if ctx.len() > RAW_TP_ARGS_SIZE as usize {
         return Err(Errno::Einval(
-            format!(
-                "ctx_in has {} bytes, more than 12 arguments",
-                ctx.len()
-            )
-            .into(),
+            format!("ctx_in has {} bytes, more than 12 arguments", ctx.len()).into(),
         ));
     }
     let r0 = run_on_ctx(prog, ctx, attr.checked)?;

@@ -248,10 +248,16 @@ mod tests {
         assert_eq!(skb.get_u32(field::MARK), 7);
         assert_eq!(skb.get_u32(field::WIRE_LEN), 60);
         ctx[field::LEN] = 1;
-        assert_eq!(skb_ctx_in(&ctx, &mut skb, 60).map_err(|e| e.code()), Err(22));
+        assert_eq!(
+            skb_ctx_in(&ctx, &mut skb, 60).map_err(|e| e.code()),
+            Err(22)
+        );
         ctx[field::LEN] = 0;
         ctx[field::WIRE_LEN] = 10;
-        assert_eq!(skb_ctx_in(&ctx, &mut skb, 60).map_err(|e| e.code()), Err(22));
+        assert_eq!(
+            skb_ctx_in(&ctx, &mut skb, 60).map_err(|e| e.code()),
+            Err(22)
+        );
     }
 
     #[test]
@@ -268,7 +274,10 @@ mod tests {
         assert_eq!(xdp_ctx_check(&ctx, 64).ok(), Some(0));
         assert!(xdp_ctx_check(&ctx, 65).is_err());
         ctx[0] = 6;
-        assert!(xdp_ctx_check(&ctx, 64).is_err(), "metadata length not a multiple of 4");
+        assert!(
+            xdp_ctx_check(&ctx, 64).is_err(),
+            "metadata length not a multiple of 4"
+        );
         ctx[0] = 8;
         assert_eq!(xdp_ctx_check(&ctx, 64).ok(), Some(8));
         ctx[16] = 1;

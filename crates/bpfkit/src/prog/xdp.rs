@@ -87,7 +87,9 @@ impl XdpBuff {
         let mut b = XdpBuff::boxed(packet);
         b.meta = meta;
         let head = b.head;
-        b.buf.get_mut(head - meta..head)?.copy_from_slice(&frame[..meta]);
+        b.buf
+            .get_mut(head - meta..head)?
+            .copy_from_slice(&frame[..meta]);
         b.refresh();
         Some(b)
     }

@@ -262,10 +262,32 @@ pub fn raw_test_run(prog: &Prog, a: &RawAttr<'_>) -> RawRun {
 pub fn udp_frame(payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
     let total = 20 + 8 + payload.len();
-    f.extend([0x45, 0, (total >> 8) as u8, total as u8, 0x12, 0x34, 0x40, 0, 64, 17, 0, 0]);
+    f.extend([
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0x12,
+        0x34,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
     f.extend([192, 168, 1, 10, 10, 0, 0, 1]);
     let udp_len = 8 + payload.len();
-    f.extend([0x30, 0x39, 0x00, 0x35, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
+    f.extend([
+        0x30,
+        0x39,
+        0x00,
+        0x35,
+        (udp_len >> 8) as u8,
+        udp_len as u8,
+        0,
+        0,
+    ]);
     f.extend_from_slice(payload);
     let c = ipv4_checksum(&f[14..34]);
     f[24..26].copy_from_slice(&c.to_be_bytes());
@@ -278,9 +300,24 @@ pub fn udp_frame(payload: &[u8]) -> Vec<u8> {
 pub fn tcp_frame(payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
     let total = 20 + 20 + payload.len();
-    f.extend([0x45, 0, (total >> 8) as u8, total as u8, 0x43, 0x21, 0x40, 0, 64, 6, 0, 0]);
+    f.extend([
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0x43,
+        0x21,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ]);
     f.extend([172, 16, 0, 5, 10, 0, 0, 1]);
-    f.extend([0xc3, 0x50, 0x00, 0x50, 0, 0, 0, 7, 0, 0, 0, 0, 0x50, 0x18, 0x20, 0, 0, 0, 0, 0]);
+    f.extend([
+        0xc3, 0x50, 0x00, 0x50, 0, 0, 0, 7, 0, 0, 0, 0, 0x50, 0x18, 0x20, 0, 0, 0, 0, 0,
+    ]);
     f.extend_from_slice(payload);
     let c = ipv4_checksum(&f[14..34]);
     f[24..26].copy_from_slice(&c.to_be_bytes());
