@@ -235,9 +235,13 @@ fn xdp_adjust_head_matches_the_kernel() {
         return;
     };
     let strategy = (
-        proptest::collection::vec(any::<u8>(), 14..120),
+        proptest::collection::vec(any::<u8>(), 14..300),
         prop_oneof![-260i32..130, Just(i32::MIN), Just(i32::MAX)],
-        prop_oneof![Just(None), (0usize..=8).prop_map(|m| Some(m * 4))],
+        prop_oneof![
+            Just(None),
+            (0usize..=8).prop_map(|m| Some(m * 4)),
+            (0usize..=56).prop_map(|m| Some(m * 4))
+        ],
     );
     runner
         .run(&strategy, |(frame, off, meta)| {

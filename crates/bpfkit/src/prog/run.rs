@@ -352,17 +352,17 @@ fn run_xdp(prog: &LoadedProg, attr: &TestRunAttr<'_>) -> Result<TestRunOutput, E
         .ctx_in
         .map(|c| test_ctx::ctx_init(c, crate::progtype::layout::XDP_MD_SIZE as usize))
         .transpose()?;
-    let meta = match &ctx_in {
+    let (meta, linear) = match &ctx_in {
         Some(c) => test_ctx::xdp_ctx_check(c, total)?,
-        None => 0,
+        None => (0, total),
     };
-    // Metadata comes out of the headroom; what does not fit in the page goes to fragments.
-    let max_data = PAGE_SIZE - (XDP_PACKET_HEADROOM - meta) - SHINFO_SIZE;
-    let linear = total.min(max_data);
-    // Both the whole input and the packet after the metadata hold an Ethernet header.
-    if linear < ETH_HLEN || linear - meta < ETH_HLEN {
+    // Metadata comes out of the headroom; what does not fit in the page (or lies past the
+    // context's data_end) goes to fragments.
+    let max_linear = PAGE_SIZE - (XDP_PACKET_HEADROOM - meta) - SHINFO_SIZE;
+    let linear = linear.min(max_linear);
+    if total - meta < ETH_HLEN {
         return Err(Errno::Einval(
-            format!("data_in has {total} bytes, less than an Ethernet header").into(),
+            format!("data_in has {total} bytes with {meta} of metadata: no Ethernet header").into(),
         ));
     }
     let mut xdp = XdpBuff::boxed_with_meta(&attr.data_in[..linear], meta)

@@ -162,25 +162,32 @@ pub struct XdpCtxIn {
     pub rx_queue_index: u32,
 }
 
+/// The most metadata a test run may place before the packet: `skb_shared_info.meta_len` is
+/// a `u8` (255, so 252 in steps of 4), and the metadata must leave the `xdp_frame` room of the
+/// 256-byte headroom (216).
+pub const XDP_MAX_META: u32 = 216;
+
 /// The first checks of `bpf_prog_test_run_xdp` on its context: no `data_meta`, `data_end`
-/// equal to the input size, `data` (the metadata length) a multiple of 4 up to 32.
-pub fn xdp_ctx_check(ctx: &[u8], data_size_in: usize) -> Result<usize, Errno> {
+/// within the input, `data` (the metadata length) a multiple of 4 up to [`XDP_MAX_META`].
+/// Returns `(metadata length, linear length)`: bytes of the input past `data_end` go to
+/// fragments.
+pub fn xdp_ctx_check(ctx: &[u8], data_size_in: usize) -> Result<(usize, usize), Errno> {
     let data = u32_at(ctx, xdp_field::DATA);
     let data_end = u32_at(ctx, xdp_field::DATA_END);
     let data_meta = u32_at(ctx, xdp_field::DATA_META);
     if data_meta != 0
-        || data_end as usize != data_size_in
+        || data_end as usize > data_size_in
         || data > data_end
         || data & 3 != 0
-        || data > 32
+        || data > XDP_MAX_META
     {
         return Err(einval(format!(
-            "xdp_md ctx_in: data_meta must be 0 (is {data_meta}), data_end the input size \
-             {data_size_in} (is {data_end}), data a metadata length of at most 32 in steps of 4 \
-             (is {data})"
+            "xdp_md ctx_in: data_meta must be 0 (is {data_meta}), data_end at most the input \
+             size {data_size_in} (is {data_end}), data a metadata length of at most \
+             {XDP_MAX_META} in steps of 4 (is {data})"
         )));
     }
-    Ok(data as usize)
+    Ok((data as usize, data_end as usize))
 }
 
 /// `xdp_convert_md_to_buff`: the receive queue the context names.
