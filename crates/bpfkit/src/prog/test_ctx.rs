@@ -278,15 +278,20 @@ mod tests {
     fn xdp_context_rules() {
         let mut ctx = vec![0u8; 24];
         ctx[4] = 64;
-        assert_eq!(xdp_ctx_check(&ctx, 64).ok(), Some(0));
-        assert!(xdp_ctx_check(&ctx, 65).is_err());
+        assert_eq!(xdp_ctx_check(&ctx, 64).ok(), Some((0, 64)));
+        assert_eq!(
+            xdp_ctx_check(&ctx, 65).ok(),
+            Some((0, 64)),
+            "the rest in fragments"
+        );
+        assert!(xdp_ctx_check(&ctx, 63).is_err());
         ctx[0] = 6;
         assert!(
             xdp_ctx_check(&ctx, 64).is_err(),
             "metadata length not a multiple of 4"
         );
         ctx[0] = 8;
-        assert_eq!(xdp_ctx_check(&ctx, 64).ok(), Some(8));
+        assert_eq!(xdp_ctx_check(&ctx, 64).ok(), Some((8, 64)));
         ctx[16] = 1;
         assert!(xdp_ctx_in(&ctx, 8).is_err(), "queue without device");
         ctx[12] = 2;
