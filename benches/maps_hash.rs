@@ -6,15 +6,20 @@
 //! system call.
 //!
 //! The map: `BPF_MAP_TYPE_HASH`, 4-byte keys, 8-byte values, 10,000 entries, 1,000 of them
-//! present; lookups hit. Programs running through the VM will add their own numbers here once
-//! the runtime runs programs (see `program_side` below: the helper path is what they call).
+//! present; lookups hit. `program` runs loaded programs (socket_filter, through
+//! `prog_test_run` with a repeat count) that look a key up and add to its value atomically, or
+//! update it, next to an empty program that gives the cost of a run without the map.
 
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bpfkit::maps::{MapAttr, MapType};
+use bpfkit::prog::load::ProgLoadAttr;
+use bpfkit::prog::run::TestRunAttr;
+use bpfkit::progtype::ProgType;
 use bpfkit::{Bpf, Fd};
+use bpfkit_isa::Insn;
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
 
 const PRESENT: u32 = 1_000;
@@ -129,6 +134,74 @@ fn program_side(c: &mut Criterion) {
     g.finish();
 }
 
+/// A socket filter: `key = 7; r0 = lookup(map, &key); lock *(u64 *)r0 += 1` (with `lookup`),
+/// or `key = 7; value = 1; update(map, &key, &value, BPF_ANY)` (without), or nothing.
+fn program(map: Fd, what: &str) -> Vec<Insn> {
+    let mut p = vec![
+        Insn::new(0xb7, 1, 0, 0, 7),    // r1 = 7
+        Insn::new(0x63, 10, 1, -4, 0),  // *(u32 *)(r10 - 4) = r1
+        Insn::new(0x7b, 10, 1, -16, 0), // *(u64 *)(r10 - 16) = r1
+        Insn::new(0x18, 1, 1, 0, map.0 as i32),
+        Insn::new(0, 0, 0, 0, 0),
+        Insn::new(0xbf, 2, 10, 0, 0), // r2 = r10
+        Insn::new(0x07, 2, 0, 0, -4), // r2 += -4
+    ];
+    match what {
+        "lookup_add" => p.extend([
+            Insn::new(0x85, 0, 0, 0, 1), // call bpf_map_lookup_elem
+            Insn::new(0x15, 0, 0, 2, 0), // if r0 == 0 goto +2
+            Insn::new(0xb7, 1, 0, 0, 1), // r1 = 1
+            Insn::new(0xdb, 0, 1, 0, 0), // lock *(u64 *)(r0 + 0) += r1
+        ]),
+        "update" => p.extend([
+            Insn::new(0xbf, 3, 10, 0, 0),  // r3 = r10
+            Insn::new(0x07, 3, 0, 0, -16), // r3 += -16
+            Insn::new(0xb7, 4, 0, 0, 0),   // r4 = BPF_ANY
+            Insn::new(0x85, 0, 0, 0, 2),   // call bpf_map_update_elem
+        ]),
+        _ => p.clear(),
+    }
+    p.extend([Insn::new(0xb7, 0, 0, 0, 0), Insn::new(0x95, 0, 0, 0, 0)]);
+    p
+}
+
+fn programs(c: &mut Criterion) {
+    let (bpf, fd) = setup();
+    let packet = [0u8; 64];
+    let mut g = c.benchmark_group("maps_hash/program");
+    for what in ["empty", "lookup_add", "update"] {
+        let insns = program(fd, what);
+        let attr = ProgLoadAttr {
+            prog_type: ProgType::SocketFilter,
+            insns: &insns,
+            license: "GPL",
+            log_level: 0,
+            log_size: 0,
+        };
+        let prog = match bpf.prog_load(&attr) {
+            Ok(l) => l.fd,
+            Err(e) => panic!("prog_load {what}: {e}"),
+        };
+        for threads in [1usize, 2] {
+            g.throughput(Throughput::Elements(threads as u64));
+            g.bench_with_input(BenchmarkId::new(what, threads), &threads, |b, &n| {
+                b.iter_custom(|iters| {
+                    // One test run of `iters` repeats per thread.
+                    parallel(n, 1, &|_, _| {
+                        let run = TestRunAttr {
+                            data_in: &packet,
+                            repeat: u32::try_from(iters).unwrap_or(u32::MAX),
+                            checked: false,
+                        };
+                        black_box(bpf.prog_test_run(prog, &run).is_ok());
+                    })
+                });
+            });
+        }
+    }
+    g.finish();
+}
+
 fn kernel(c: &mut Criterion) {
     if let Err(why) = bpfkit_kernel::available() {
         eprintln!("maps_hash/kernel skipped: {why}");
@@ -170,6 +243,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     api(&mut c);
     program_side(&mut c);
+    programs(&mut c);
     kernel(&mut c);
     c.final_summary();
 }

@@ -189,6 +189,32 @@ fn function_symbol_outside_its_section() {
 }
 
 #[test]
+fn prog_array_slot_pointing_at_a_subprogram() {
+    let mut data = example("sockex3");
+    let file = object::File::parse(&*data).expect("valid");
+    let account = file
+        .symbols()
+        .find(|s| s.name() == Ok("account"))
+        .expect("account()")
+        .index()
+        .0 as u64;
+    let (rel, size) = section_range(&data, ".rel.maps");
+    assert_eq!(
+        size,
+        4 * 16,
+        "four static slots (llvm-objdump -r shows them)"
+    );
+    let info = u64::from_le_bytes(data[rel + 8..rel + 16].try_into().expect("8"));
+    data[rel + 8..rel + 16]
+        .copy_from_slice(&((account << 32) | (info & 0xffff_ffff)).to_le_bytes());
+    assert!(
+        matches!(Object::parse(&data), Err(LoadError::MapDef { ref map, ref reason }) if map == "parsers" && reason.contains("account")),
+        "{:?}",
+        Object::parse(&data)
+    );
+}
+
+#[test]
 fn corrupted_btf() {
     let data = example("sockex1");
     let (btf, size) = section_range(&data, ".BTF");

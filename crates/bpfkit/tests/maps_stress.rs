@@ -312,3 +312,44 @@ fn queue_with_concurrent_pushers_and_poppers_delivers_each_value_once() -> Resul
     }
     Ok(())
 }
+
+#[test]
+fn lockless_lookups_always_find_present_keys_while_neighbours_churn() -> Result<(), Errno> {
+    // 8 buckets: the churned keys share lists with the hot ones, and deleted elements are
+    // reused at once, so lock-free walkers step on elements that move between buckets.
+    let bpf = Bpf::new();
+    let fd = bpf.map_create(&MapAttr::new(MapType::Hash, 8, 8, 8))?;
+    let map = bpf.map(fd)?;
+    for k in 0u64..4 {
+        bpf.map_update_elem(fd, &k.to_ne_bytes(), &k.to_ne_bytes(), 0)?;
+    }
+    thread::scope(|s| {
+        for t in 0..2u64 {
+            let map = &map;
+            s.spawn(move || {
+                for i in 0..ITERS * 2 {
+                    let k = (t + i) % 4;
+                    let p = map.lookup_ptr(&k.to_ne_bytes());
+                    assert!(!p.is_null(), "present key {k} not found");
+                    // SAFETY: a value pointer of a live map with 8-byte, 8-aligned values.
+                    let v = unsafe { &*p.cast::<AtomicU64>() }.load(Ordering::Relaxed);
+                    assert_eq!(v, k);
+                }
+            });
+        }
+        for c in 0..2u64 {
+            let bpf = &bpf;
+            s.spawn(move || {
+                for i in 0..ITERS * 2 {
+                    let k = (10 + c * 2 + i % 2).to_ne_bytes();
+                    if i % 2 == 0 {
+                        let _ = bpf.map_update_elem(fd, &k, &i.to_ne_bytes(), 0);
+                    } else {
+                        let _ = bpf.map_delete_elem(fd, &k);
+                    }
+                }
+            });
+        }
+    });
+    Ok(())
+}

@@ -117,3 +117,40 @@ fn decoder_accepts_exactly_the_encodings_the_kernel_accepts() {
         diffs.join("\n")
     );
 }
+
+/// Two bad instructions in one program: the kernel reports the one its up-front pass finds
+/// (LDX fields, LD_IMM64 shape, unknown opcodes) before any it finds while verifying, and
+/// `decode_all` reports the same one.
+#[test]
+fn decode_all_reports_the_error_the_kernel_reports_first() {
+    if let Err(why) = available() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let i = bpfkit_isa::Insn::new;
+    let alu_reserved = i(0x07, 1, 2, 0, 1);
+    let exit_reserved = i(0x95, 1, 0, 0, 0);
+    let unknown = i(0x8d, 0, 0, 0, 0);
+    let ldx_reserved = i(0x61, 1, 10, -4, 7);
+    let bad_ld_imm64 = [i(0x18, 1, 0, 0, 0), i(0, 1, 0, 0, 0)];
+    let cases: Vec<Vec<bpfkit_isa::Insn>> = vec![
+        vec![alu_reserved, unknown],
+        vec![unknown, alu_reserved],
+        vec![alu_reserved, ldx_reserved],
+        vec![ldx_reserved, unknown],
+        vec![unknown, ldx_reserved],
+        vec![alu_reserved, bad_ld_imm64[0], bad_ld_imm64[1]],
+        vec![alu_reserved, exit_reserved],
+    ];
+    for probe in cases {
+        let prog = support::kernel_probe(&probe);
+        let loaded = ProgLoad {
+            log_level: 1,
+            ..ProgLoad::new(names::PROG_SOCKET_FILTER)
+        }
+        .load(&prog);
+        let kernel = kernel_encoding_error(&loaded.log);
+        let ours = decode_all(&prog).err().map(|e| e.kind.kernel_message());
+        assert_eq!(kernel, ours, "{probe:?}");
+    }
+}

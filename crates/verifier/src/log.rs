@@ -20,10 +20,12 @@ pub struct Log {
     insn_line: Option<(usize, usize)>,
 }
 
-/// `bpf_vlog_alignment`: padding so that `;` lands at a multiple of 40 (minimum 8).
+/// `vlog_alignment`: the padding before the state that follows an instruction line,
+/// `round_up(max(pos + BPF_LOG_MIN_ALIGNMENT / 2, BPF_LOG_ALIGNMENT), BPF_LOG_MIN_ALIGNMENT)
+/// - pos - 1` with the minimum alignment 8 and the alignment 40. It is never negative:
+/// the rounded value is at least `pos + 4`.
 fn alignment(pos: usize) -> usize {
-    let p = pos.max(8);
-    p.div_ceil(40) * 40 - pos - 1
+    (pos + 4).max(40).div_ceil(8) * 8 - pos - 1
 }
 
 impl Log {
@@ -117,6 +119,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn alignment_matches_vlog_alignment() {
+        // round_up(max(pos + 4, 40), 8) - pos - 1
+        assert_eq!(alignment(10), 29);
+        assert_eq!(alignment(36), 3);
+        assert_eq!(alignment(37), 10);
+        assert_eq!(alignment(40), 7);
+        assert_eq!(alignment(44), 3);
+    }
+
+    #[test]
     fn state_is_appended_at_column_38_as_the_kernel_does() {
         // Linux 6.18: "0: (b7) r0 = 0                        ; R0=0" (';' at byte 38).
         let mut log = Log::new(1);
@@ -134,9 +146,11 @@ mod tests {
         log.insn_state(10, " R0=1");
         // Line "10: (85) call bpf_map_lookup_elem#1" is 35 chars + newline = 36 → ';' at 38.
         assert_eq!(log.text().find(';'), Some(38));
+        // Linux 6.18 prints "0: (85) call bpf_get_smp_processor_id#8       ; R0=..." with ';'
+        // at byte 46: a 39-byte line (40 with its newline) rounds up to 48, not to 80.
         let mut log = Log::new(1);
-        log.insn(1, "(18) r1 = 0x123456789abcdef0123456789");
-        log.insn_state(1, " R1=1");
-        assert_eq!(log.text().find(';'), Some(78));
+        log.insn(0, "(85) call bpf_get_smp_processor_id#8");
+        log.insn_state(0, " R0=1");
+        assert_eq!(log.text().find(';'), Some(46));
     }
 }

@@ -249,6 +249,73 @@ pub(crate) enum Opc {
     Arsh32XS,
     /// Fused packet bounds check `mov64 d, s; add64 d, k; if d > x goto t`.
     MovAddJgt64,
+    /// Fused `mul32 d, k1; add32 d, k2` (hashing's multiply-accumulate); `k` = `k1 | k2 << 32`.
+    MulAdd32KK,
+    /// Fused `mul32 d, k1; rsh32 d, k2` (multiplicative hashing).
+    MulRsh32KK,
+    /// Fused `rsh32 d, k1; and32 d, k2` (bit-field extraction).
+    RshAnd32KK,
+    /// Fused `and32 d, k1; rsh32 d, k2` (bit-field extraction).
+    AndRsh32KK,
+    /// Fused `lsh32 d, k1; and32 d, k2` (scaled bit field, e.g. an IPv4 header length).
+    LshAnd32KK,
+    /// Fused `rsh64 d, k1; and64 d, k2` (`k2` sign-extended at run time).
+    RshAnd64KK,
+    /// Fused `and64 d, k1; rsh64 d, k2` (`k1` sign-extended at run time).
+    AndRsh64KK,
+    /// The 32-bit rotate idiom `mov32 s, d; rsh32 s, k1; lsh32 d, k2; or32 d, s`: `s = d >> k1;
+    /// d = (d << k2) | s`, with `k` = `k1 | k2 << 32`.
+    Funnel32,
+
+    // Accumulator forms (fast code only, see `fuse::forward`).
+    /// [`Opc::Add32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Add32KA,
+    /// [`Opc::Sub32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Sub32KA,
+    /// [`Opc::Mul32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Mul32KA,
+    /// [`Opc::Or32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Or32KA,
+    /// [`Opc::And32K`] whose `d` value is the previous instruction's result (in `acc`).
+    And32KA,
+    /// [`Opc::Xor32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Xor32KA,
+    /// [`Opc::Lsh32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Lsh32KA,
+    /// [`Opc::Rsh32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Rsh32KA,
+    /// [`Opc::Arsh32K`] whose `d` value is the previous instruction's result (in `acc`).
+    Arsh32KA,
+    /// [`Opc::Add32X`] whose `d` value is the previous instruction's result (in `acc`).
+    Add32XA,
+    /// [`Opc::Or32X`] whose `d` value is the previous instruction's result (in `acc`).
+    Or32XA,
+    /// [`Opc::Xor32X`] whose `d` value is the previous instruction's result (in `acc`).
+    Xor32XA,
+    /// [`Opc::And32X`] whose `d` value is the previous instruction's result (in `acc`).
+    And32XA,
+    /// [`Opc::Add64K`] whose `d` value is the previous instruction's result (in `acc`).
+    Add64KA,
+    /// [`Opc::And64K`] whose `d` value is the previous instruction's result (in `acc`).
+    And64KA,
+    /// [`Opc::Or64X`] whose `d` value is the previous instruction's result (in `acc`).
+    Or64XA,
+    /// [`Opc::Xor64X`] whose `d` value is the previous instruction's result (in `acc`).
+    Xor64XA,
+    /// [`Opc::Add64X`] whose `d` value is the previous instruction's result (in `acc`).
+    Add64XA,
+    /// [`Opc::MulAdd32KK`] whose `d` value is the previous instruction's result (in `acc`).
+    MulAdd32KKA,
+    /// [`Opc::MulRsh32KK`] whose `d` value is the previous instruction's result (in `acc`).
+    MulRsh32KKA,
+    /// [`Opc::RshAnd32KK`] whose `d` value is the previous instruction's result (in `acc`).
+    RshAnd32KKA,
+    /// [`Opc::LshAnd32KK`] whose `d` value is the previous instruction's result (in `acc`).
+    LshAnd32KKA,
+    /// [`Opc::AndRsh32KK`] whose `d` value is the previous instruction's result (in `acc`).
+    AndRsh32KKA,
+    /// [`Opc::Funnel32`] whose `d` value is the previous instruction's result (in `acc`).
+    Funnel32A,
 }
 
 /// One pre-decoded instruction.

@@ -8,7 +8,9 @@
 //! State: registers in a local `[u64; 16]` (register numbers are masked with 15, so indexing
 //! needs no bounds check), `pc` an index into the pre-decoded code, a native-stack array holding
 //! [`MAX_CALL_FRAMES`] eBPF frames of [`STACK_SIZE`] bytes (frame 0 at the top; each frame is
-//! zeroed when entered), and a small array of return records for local calls.
+//! zeroed when entered), and a small array of return records for local calls. `acc` keeps the
+//! last value written to any register in a machine register for the fast code's accumulator
+//! forms (see [`crate::fuse`]).
 //!
 //! The checked instance additionally counts instructions against the budget, tracks which
 //! registers hold a value (the verifier's `!read_ok` rule, on the path actually taken), and
@@ -119,8 +121,10 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
     let mut stack = [MaybeUninit::<u64>::uninit(); STACK_WORDS];
     let base = stack.as_mut_ptr().expose_provenance() as u64;
     let top = base + (STACK_WORDS * 8) as u64;
-    // SAFETY: frame 0 is the last STACK_SIZE bytes of `stack`, writable.
-    unsafe { zero(top - STACK_SIZE as u64, STACK_SIZE) };
+    // The bytes of each frame that are zeroed when it is entered: all of them when checked.
+    let zero_bytes = |p: &Program| if CHECKED { STACK_SIZE } else { p.fast_zero };
+    // SAFETY: frame 0 is the last STACK_SIZE bytes of `stack` (zero_bytes <= STACK_SIZE).
+    unsafe { zero(top - zero_bytes(entry) as u64, zero_bytes(entry)) };
 
     let mut reg = [0u64; 16];
     reg[1..6].copy_from_slice(&ctx.args);
@@ -134,6 +138,9 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
     let mut frames: [Option<Frame<'_>>; MAX_CALL_FRAMES] = [None; MAX_CALL_FRAMES];
     let mut tail_calls: u32 = 0;
     let mut loops: u32 = MAY_GOTO_LOOPS;
+    // The last value written to a register, kept in a machine register: an accumulator form
+    // reads its destination from here instead of from the register file.
+    let mut acc: u64 = 0;
     let mut chk = Checker {
         regions: if CHECKED {
             ctx.all_regions()
@@ -159,6 +166,13 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
             let v: u64 = $v;
             // SAFETY: as for rd!.
             unsafe { *regs.add(usize::from($x)) = v };
+            #[allow(
+                unused_assignments,
+                reason = "every write sets acc; only some successors read it"
+            )]
+            {
+                acc = v;
+            }
         }};
     }
     // The index of the instruction `ip` points at.
@@ -569,6 +583,13 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                         prog = vm.program();
                         base = code_of(prog, CHECKED).as_ptr();
                         ip = base;
+                        // The target may read stack bytes the caller never wrote (Linux shows
+                        // it the old frame); give it zeroes where it can look.
+                        let n = zero_bytes(prog);
+                        let from = rd!(10u8) - n as u64;
+                        // SAFETY: the current frame [r10 - STACK_SIZE, r10) lies inside
+                        // `stack`, and n <= STACK_SIZE.
+                        unsafe { zero(from, n) };
                         loops = MAY_GOTO_LOOPS;
                         if CHECKED {
                             // The target was verified with only the context in r1.
@@ -602,10 +623,11 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                 });
                 depth += 1;
                 wr!(10u8, rd!(10u8) - STACK_SIZE as u64);
-                let frame = rd!(10u8) - STACK_SIZE as u64;
+                let n = zero_bytes(prog);
+                let from = rd!(10u8) - n as u64;
                 // SAFETY: depth < MAX_CALL_FRAMES, so the new frame [r10 - STACK_SIZE, r10) lies
-                // inside `stack`.
-                unsafe { zero(frame, STACK_SIZE) };
+                // inside `stack`, and n <= STACK_SIZE.
+                unsafe { zero(from, n) };
                 goto!(i.t);
                 loops = MAY_GOTO_LOOPS;
                 if CHECKED {
@@ -614,6 +636,58 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
             }
             Opc::Exit => exit!(),
             Opc::FellOff => fail!(ErrorKind::FellOffEnd),
+
+            // Accumulator forms: the destination's value is `acc`.
+            Opc::Add32KA => wr!(i.d, u64::from((acc as u32).wrapping_add(i.k as u32))),
+            Opc::Sub32KA => wr!(i.d, u64::from((acc as u32).wrapping_sub(i.k as u32))),
+            Opc::Mul32KA => wr!(i.d, u64::from((acc as u32).wrapping_mul(i.k as u32))),
+            Opc::Or32KA => wr!(i.d, u64::from(acc as u32 | i.k as u32)),
+            Opc::And32KA => wr!(i.d, u64::from(acc as u32 & i.k as u32)),
+            Opc::Xor32KA => wr!(i.d, u64::from(acc as u32 ^ i.k as u32)),
+            Opc::Lsh32KA => wr!(i.d, u64::from((acc as u32) << (i.k & 31))),
+            Opc::Rsh32KA => wr!(i.d, u64::from((acc as u32) >> (i.k & 31))),
+            Opc::Arsh32KA => wr!(i.d, u64::from(((acc as i32) >> (i.k & 31)) as u32)),
+            Opc::Add32XA => wr!(i.d, u64::from((acc as u32).wrapping_add(rd!(i.s) as u32))),
+            Opc::Or32XA => wr!(i.d, u64::from((acc | rd!(i.s)) as u32)),
+            Opc::Xor32XA => wr!(i.d, u64::from((acc ^ rd!(i.s)) as u32)),
+            Opc::And32XA => wr!(i.d, u64::from((acc & rd!(i.s)) as u32)),
+            Opc::Add64KA => wr!(i.d, acc.wrapping_add(i.k)),
+            Opc::And64KA => wr!(i.d, acc & (i.k)),
+            Opc::Or64XA => wr!(i.d, acc | (rd!(i.s))),
+            Opc::Xor64XA => wr!(i.d, acc ^ (rd!(i.s))),
+            Opc::Add64XA => wr!(i.d, acc.wrapping_add(rd!(i.s))),
+            Opc::MulAdd32KKA => {
+                let v = (acc as u32).wrapping_mul(i.k as u32);
+                wr!(i.d, u64::from(v.wrapping_add((i.k >> 32) as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::MulRsh32KKA => {
+                let v = (acc as u32).wrapping_mul(i.k as u32);
+                wr!(i.d, u64::from(v >> ((i.k >> 32) & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::RshAnd32KKA => {
+                let v = (acc as u32) >> (i.k & 31);
+                wr!(i.d, u64::from(v & (i.k >> 32) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::LshAnd32KKA => {
+                let v = (acc as u32) << (i.k & 31);
+                wr!(i.d, u64::from(v & (i.k >> 32) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::AndRsh32KKA => {
+                let v = acc as u32 & i.k as u32;
+                wr!(i.d, u64::from(v >> ((i.k >> 32) & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Funnel32A => {
+                let v = acc as u32;
+                let low = v >> (i.k & 31);
+                wr!(i.s, u64::from(low));
+                wr!(i.d, u64::from((v << ((i.k >> 32) & 31)) | low));
+                ip = ip.wrapping_add(3);
+            }
 
             // Superinstructions (fast code only): each skips the instructions it stands for.
             Opc::Add64KS => {
@@ -771,6 +845,48 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                     u64::from(((rd!(i.s) as i32) >> (rd!(i.x) & 31)) as u32)
                 );
                 ip = ip.wrapping_add(1);
+            }
+            Opc::MulAdd32KK => {
+                let v = (rd!(i.d) as u32).wrapping_mul(i.k as u32);
+                wr!(i.d, u64::from(v.wrapping_add((i.k >> 32) as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::MulRsh32KK => {
+                let v = (rd!(i.d) as u32).wrapping_mul(i.k as u32);
+                wr!(i.d, u64::from(v >> ((i.k >> 32) & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::RshAnd32KK => {
+                let v = (rd!(i.d) as u32) >> (i.k & 31);
+                wr!(i.d, u64::from(v & (i.k >> 32) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::AndRsh32KK => {
+                let v = rd!(i.d) as u32 & i.k as u32;
+                wr!(i.d, u64::from(v >> ((i.k >> 32) & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::LshAnd32KK => {
+                let v = (rd!(i.d) as u32) << (i.k & 31);
+                wr!(i.d, u64::from(v & (i.k >> 32) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::RshAnd64KK => {
+                let v = rd!(i.d) >> (i.k & 63);
+                wr!(i.d, v & (i.k >> 32) as i32 as i64 as u64);
+                ip = ip.wrapping_add(1);
+            }
+            Opc::AndRsh64KK => {
+                let v = rd!(i.d) & (i.k as i32 as i64 as u64);
+                wr!(i.d, v >> ((i.k >> 32) & 63));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Funnel32 => {
+                let v = rd!(i.d) as u32;
+                let low = v >> (i.k & 31);
+                wr!(i.s, u64::from(low));
+                wr!(i.d, u64::from((v << ((i.k >> 32) & 31)) | low));
+                ip = ip.wrapping_add(3);
             }
             Opc::MovAddJgt64 => {
                 let v = rd!(i.s).wrapping_add(i.k);

@@ -61,6 +61,7 @@ mod helpers;
 mod interp;
 mod memory;
 mod program;
+mod stack;
 mod translate;
 
 pub use context::{RunCtx, TailCallHook, TailCallTarget, DEFAULT_BUDGET};

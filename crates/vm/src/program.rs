@@ -22,6 +22,8 @@ pub struct Program {
     pub(crate) fast: Vec<I>,
     pub(crate) meta: Vec<Meta>,
     pub(crate) helpers: Vec<Helper>,
+    /// Bytes below r10 the fast interpreter zeroes in each frame (see `stack`).
+    pub(crate) fast_zero: usize,
 }
 
 impl Program {
@@ -35,6 +37,7 @@ impl Program {
         let t = translate(insns, helpers)?;
         Ok(Self {
             fast: crate::fuse::fuse(&t.code),
+            fast_zero: crate::stack::fast_zero_bytes(&t.code, &t.meta),
             code: t.code,
             meta: t.meta,
             helpers: t.helpers,

@@ -46,6 +46,29 @@ fn piece() -> impl Strategy<Value = Vec<Insn>> {
             Insn::new(0x2d, d, x, 1, 0),
             Insn::new(0xb7, d, 0, 0, 7),
         ]),
+        // two constant operations on one register
+        (
+            any::<bool>(),
+            0usize..9,
+            0usize..9,
+            reg.clone(),
+            any::<i32>(),
+            any::<i32>()
+        )
+            .prop_map(|(wide, a, b, d, k1, k2)| {
+                let class = if wide { 0x07 } else { 0x04 };
+                vec![
+                    alu(class, ALU_OPS[a], false, d, 0, k1),
+                    alu(class, ALU_OPS[b], false, d, 0, k2),
+                ]
+            }),
+        // the 32-bit rotate idiom: mov32 a, b; rsh32 a, k1; lsh32 b, k2; or32 b, a
+        (reg.clone(), reg.clone(), 0i32..32, 0i32..32).prop_map(|(a, b, k1, k2)| vec![
+            Insn::new(0xbc, a, b, 0, 0),
+            Insn::new(0x74, a, 0, 0, k1),
+            Insn::new(0x64, b, 0, 0, k2),
+            Insn::new(0x4c, b, a, 0, 0),
+        ]),
         // a single ALU instruction
         (
             any::<bool>(),
@@ -91,6 +114,7 @@ fn program() -> impl Strategy<Value = Vec<Insn>> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
     #[test]
     fn fused_fast_code_agrees_with_the_checked_interpreter(prog in program()) {
         let helpers = Helpers::new();

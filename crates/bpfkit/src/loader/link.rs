@@ -18,6 +18,7 @@ use super::error::LoadError;
 use super::maps::{MapDef, MapOrigin};
 use super::section::SectionDef;
 use bpfkit_isa::Insn;
+use std::collections::HashMap;
 
 /// `R_BPF_64_64`: LD_IMM64 of a symbol's address.
 pub const R_BPF_64_64: u32 = 1;
@@ -140,6 +141,28 @@ pub struct Func {
     pub name: String,
 }
 
+/// The functions of one program being linked, in append order, with their new starts.
+#[derive(Default)]
+struct Layout {
+    /// (function index, first instruction in the program).
+    order: Vec<(usize, u64)>,
+    /// Function index -> first instruction in the program.
+    placed: HashMap<usize, u64>,
+    /// Instructions so far.
+    len: u64,
+}
+
+impl Layout {
+    /// Appends function `fi` of `len` instructions unless it is placed already.
+    fn place(&mut self, fi: usize, len: u64) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.placed.entry(fi) {
+            e.insert(self.len);
+            self.order.push((fi, self.len));
+            self.len += len;
+        }
+    }
+}
+
 /// Everything linking reads.
 pub struct Linker<'a> {
     /// The file.
@@ -152,13 +175,35 @@ pub struct Linker<'a> {
     pub btf: Option<&'a Btf>,
     /// `.BTF.ext`, if present.
     pub btf_ext: Option<&'a BtfExt>,
+    /// Function index by (section, first instruction); the first symbol wins for aliases.
+    func_index: HashMap<(usize, u64), usize>,
 }
 
-impl Linker<'_> {
+impl<'a> Linker<'a> {
+    /// A linker over these parts of one object.
+    pub fn new(
+        elf: &'a Elf,
+        maps: &'a [MapDef],
+        funcs: &'a [Func],
+        btf: Option<&'a Btf>,
+        btf_ext: Option<&'a BtfExt>,
+    ) -> Self {
+        let mut func_index = HashMap::new();
+        for (i, f) in funcs.iter().enumerate() {
+            func_index.entry((f.sec, f.start)).or_insert(i);
+        }
+        Self {
+            elf,
+            maps,
+            funcs,
+            btf,
+            btf_ext,
+            func_index,
+        }
+    }
+
     fn func_at(&self, sec: usize, insn: u64) -> Option<usize> {
-        self.funcs
-            .iter()
-            .position(|f| f.sec == sec && f.start == insn)
+        self.func_index.get(&(sec, insn)).copied()
     }
 
     fn sec(&self, index: usize) -> Result<&Sec, LoadError> {
@@ -172,14 +217,15 @@ impl Linker<'_> {
         let main = &self.funcs[entry];
         let main_sec = self.sec(main.sec)?;
         // Functions in the order they are appended, with their new start.
-        let mut order: Vec<(usize, u64)> = vec![(entry, 0)];
+        let mut layout = Layout::default();
+        layout.place(entry, main.len);
         let mut insns: Vec<Insn> = Vec::new();
         let mut map_refs = Vec::new();
         // Calls to patch once every callee has a position: (insn index, callee func).
         let mut calls: Vec<(usize, usize)> = Vec::new();
         let mut next = 0;
-        while next < order.len() {
-            let (fi, base) = order[next];
+        while next < layout.order.len() {
+            let (fi, base) = layout.order[next];
             next += 1;
             let f = &self.funcs[fi];
             let sec = self.sec(f.sec)?;
@@ -223,7 +269,10 @@ impl Linker<'_> {
                             ));
                         }
                         let target = (sym.value / 8).wrapping_add_signed(i64::from(insn.imm) + 1);
-                        calls.push((at, self.callee(&mut order, sec, sec_insn, sym_sec, target)?));
+                        calls.push((
+                            at,
+                            self.callee(&mut layout, sec, sec_insn, sym_sec, target)?,
+                        ));
                     } else if insn.is_ld_imm64() {
                         if r.r_type != R_BPF_64_64 {
                             return Err(rel_err("LD_IMM64 relocation must be R_BPF_64_64"));
@@ -240,7 +289,7 @@ impl Linker<'_> {
                             insns[at].src = PSEUDO_FUNC;
                             calls.push((
                                 at,
-                                self.callee(&mut order, sec, sec_insn, sym_sec, byte / 8)?,
+                                self.callee(&mut layout, sec, sec_insn, sym_sec, byte / 8)?,
                             ));
                         } else {
                             let (mi, value_off) = self
@@ -272,17 +321,17 @@ impl Linker<'_> {
                 } else if is_call && insn.src == PSEUDO_CALL {
                     // A static call within the section: no relocation, the offset is final.
                     let target = sec_insn.wrapping_add_signed(i64::from(insn.imm) + 1);
-                    calls.push((at, self.callee(&mut order, sec, sec_insn, f.sec, target)?));
+                    calls.push((at, self.callee(&mut layout, sec, sec_insn, f.sec, target)?));
                 }
                 i += if insn.is_ld_imm64() { 2 } else { 1 };
             }
         }
         for (at, callee) in calls {
-            let new_start = order.iter().find(|o| o.0 == callee).map_or(0, |o| o.1);
+            let new_start = layout.placed.get(&callee).copied().unwrap_or(0);
             insns[at].imm = (new_start as i64 - at as i64 - 1) as i32;
         }
-        self.check_core(&order)?;
-        let (func_info, line_info) = self.debug_info(&order)?;
+        self.check_core(&layout.order)?;
+        let (func_info, line_info) = self.debug_info(&layout.order)?;
         Ok(Program {
             name: main.name.clone(),
             section: main_sec.name.clone(),
@@ -298,7 +347,7 @@ impl Linker<'_> {
     /// it is not part of the program yet.
     fn callee(
         &self,
-        order: &mut Vec<(usize, u64)>,
+        layout: &mut Layout,
         sec: &Sec,
         sec_insn: u64,
         target_sec: usize,
@@ -316,10 +365,7 @@ impl Linker<'_> {
                         .map_or("?", |s| s.name.as_str())
                 ),
             })?;
-        if !order.iter().any(|o| o.0 == fi) {
-            let len: u64 = order.iter().map(|o| self.funcs[o.0].len).sum();
-            order.push((fi, len));
-        }
+        layout.place(fi, self.funcs[fi].len);
         Ok(fi)
     }
 

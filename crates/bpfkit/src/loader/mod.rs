@@ -10,8 +10,8 @@
 //!
 //! # Why not `aya-obj`
 //! aya's object parser was evaluated on this repository's examples (aya-obj 0.3.0, the newest
-//! release building with the workspace's Rust 1.85; 0.6 needs Rust 1.98). It parsed 7 of 9
-//! objects: it refused `sockex3.o` (a prog_array with `__array(values, ...)` static
+//! release that cargo resolves for this toolchain; 0.6 needs Rust 1.98). It refused two of the
+//! examples: `sockex3.o` (a prog_array with `__array(values, ...)` static
 //! initialisation: "UnexpectedBtfType") and `tc_rewrite.o` (section `tc` unknown to that
 //! release). Fed truncated and byte-flipped copies of the objects it panicked on 2–5 % of them
 //! and aborted the process once, allocating 78 TB for a `.bss` whose size came from a corrupted
@@ -23,6 +23,21 @@
 //! dependency), and the BPF-specific layers — BTF and `.BTF.ext` parsing, map definitions,
 //! relocations and linking — are written here, each bounds-checked, returning [`LoadError`]s
 //! that name the section, symbol and offset.
+//!
+//! # Example
+//! ```
+//! # fn main() -> Result<(), bpfkit::loader::LoadError> {
+//! let obj = bpfkit::loader::Object::parse(include_bytes!("../../../../examples/sockex1/sockex1.o"))?;
+//! assert_eq!(obj.license, "GPL");
+//! let map = obj.map_index("proto_bytes");
+//! let prog = &obj.programs[0];
+//! assert_eq!((prog.name.as_str(), prog.section.as_str()), ("count_proto_bytes", "socket"));
+//! // The map reference is an LD_IMM64 with src = BPF_PSEUDO_MAP_FD and the map's index.
+//! let (at, index) = prog.map_refs[0];
+//! assert_eq!((prog.insns[at].src, Some(index)), (1, map));
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Not supported (typed errors, never a silently wrong program)
 //! CO-RE relocations ([`LoadError::CoreRelocation`]; they need the target kernel's BTF),
@@ -115,13 +130,7 @@ impl Object {
         }
 
         let (funcs, entries) = collect_functions(&elf)?;
-        let linker = Linker {
-            elf: &elf,
-            maps: &maps,
-            funcs: &funcs,
-            btf: btf.as_ref(),
-            btf_ext: btf_ext.as_ref(),
-        };
+        let linker = Linker::new(&elf, &maps, &funcs, btf.as_ref(), btf_ext.as_ref());
         let programs = entries
             .into_iter()
             .map(|(fi, def)| linker.link(fi, def))
@@ -129,6 +138,7 @@ impl Object {
         if programs.is_empty() {
             return Err(LoadError::NoPrograms);
         }
+        check_slot_targets(&maps, &programs)?;
         let kernel_btf = btf.as_ref().map(|b| kernel_btf(b, &elf)).transpose()?;
         Ok(Self {
             license,
@@ -160,6 +170,29 @@ impl Object {
 }
 
 /// Every function of every code section, and which of them are programs.
+/// Every statically initialised slot names a program or map of this object (a prog_array slot
+/// pointing at a `.text` subprogram, say, is refused here as libbpf refuses it).
+fn check_slot_targets(maps: &[MapDef], programs: &[Program]) -> Result<(), LoadError> {
+    for m in maps {
+        for slot in &m.init_slots {
+            let found = match &slot.target {
+                SlotTarget::Program(p) => programs.iter().any(|q| &q.name == p),
+                SlotTarget::Map(n) => maps.iter().any(|q| &q.name == n && q.inner.is_none()),
+            };
+            if !found {
+                return Err(LoadError::MapDef {
+                    map: m.name.clone(),
+                    reason: format!(
+                        "slot {} points to {:?}, which is not a program or plain map of the object",
+                        slot.slot, slot.target
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `btf` with DATASEC sizes and offsets taken from `elf`.
 fn kernel_btf(btf: &Btf, elf: &Elf) -> Result<Vec<u8>, LoadError> {
     btf.with_datasecs_fixed(

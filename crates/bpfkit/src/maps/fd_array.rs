@@ -49,6 +49,9 @@ impl<T: ?Sized> fmt::Debug for FdArray<T> {
     }
 }
 
+/// Most slots bpfkit agrees to allocate for an fd array (beyond it: `ENOMEM`).
+const MAX_FD_ARRAY_ENTRIES: u32 = 1 << 26;
+
 fn index_of(key: &[u8]) -> u32 {
     let mut b = [0u8; 4];
     let n = key.len().min(4);
@@ -59,6 +62,11 @@ fn index_of(key: &[u8]) -> u32 {
 impl<T: ?Sized> FdArray<T> {
     /// `max_entries` empty slots; `retire` keeps removed objects alive (maps of maps).
     pub(crate) fn new(max_entries: u32, retire: bool) -> Result<Self, Errno> {
+        if max_entries > MAX_FD_ARRAY_ENTRIES {
+            return Err(Errno::Enomem(
+                format!("{max_entries} slots do not fit in memory").into(),
+            ));
+        }
         let mut slots = Vec::new();
         slots
             .try_reserve_exact(max_entries as usize)

@@ -17,13 +17,19 @@
 //! key is looked up, so updating an existing key of a full LRU map evicts another element (never
 //! the key being updated).
 //!
-//! Concurrency: each bucket has its own lock; element memory comes from a [`Slab`] that is
-//! never freed while the map lives, so a value pointer a program got from a lookup stays valid
-//! (a deleted element's memory may be reused by a later insert, as with the kernel's default
-//! preallocated elements).
+//! Concurrency, as the kernel's `hlist_nulls` buckets: each bucket is a singly linked list of
+//! elements (the link lives in the element) whose end marker names the bucket. Writers hold the
+//! bucket's lock; a program's lookup takes no lock: it walks the list and, if it ends on another
+//! bucket's marker (it followed an element that was deleted and reused elsewhere meanwhile),
+//! walks again. System-call lookups take the bucket lock, so the value they copy is never torn
+//! by a concurrent replacement. Element memory comes from a [`Slab`] that is never freed while
+//! the map lives, so a value pointer a program got from a lookup stays valid (a deleted
+//! element's memory may be reused by a later insert, as with the kernel's default preallocated
+//! elements).
 
+use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use super::jhash::htab_hash;
 use super::storage::{self, Slab};
@@ -41,8 +47,43 @@ const LRU_SAMPLE: u32 = 64;
 /// Buckets per lazily allocated chunk of the bucket table.
 const BUCKET_CHUNK: usize = 1024;
 
-/// One bucket: (hash, element index) pairs, head first.
-type Bucket = RwLock<Vec<(u32, u32)>>;
+/// A link whose top bit is set is a list's end marker holding its bucket's index ("nulls");
+/// otherwise it is an element index.
+const NULLS: u32 = 1 << 31;
+
+/// Steps after which a lock-free walk starts over (a walk can only be this long while it keeps
+/// following elements that move between buckets under it).
+const MAX_WALK: usize = 1 << 16;
+
+/// One bucket: the first link of its list, and the writers' lock.
+#[derive(Debug)]
+struct Bucket {
+    head: AtomicU32,
+    lock: Mutex<()>,
+}
+
+/// An element found in a bucket's list, with its predecessor (`None` at the head).
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    prev: Option<u32>,
+    elem: u32,
+}
+
+impl Found {
+    /// The same element after `new` was pushed at the head of its list.
+    fn behind(self, new: u32) -> Self {
+        Self {
+            prev: Some(self.prev.unwrap_or(new)),
+            elem: self.elem,
+        }
+    }
+}
+
+/// Element layout in words: header (LIVE bit and LRU stamp), link (hash << 32 | next link),
+/// key, values.
+const HDR: usize = 0;
+const LINK: usize = 1;
+const KEY: usize = 2;
 
 /// A hash table map of one of the four hash types.
 #[derive(Debug)]
@@ -91,7 +132,7 @@ impl HashTab {
         let key_words = storage::words_for(key_size as usize);
         let value_words = storage::words_for(value_size as usize);
         let ncpus = if percpu { ncpus.max(1) as usize } else { 1 };
-        let elem_words = 1 + key_words + value_words * ncpus;
+        let elem_words = KEY + key_words + value_words * ncpus;
         let n_chunks = (n_buckets as usize).div_ceil(BUCKET_CHUNK);
         Ok(Self {
             key_size: key_size as usize,
@@ -149,59 +190,153 @@ impl HashTab {
 
     /// The bucket at `idx`, allocating its chunk on first use.
     fn bucket_mut(&self, idx: u32) -> Option<&Bucket> {
-        let idx = idx as usize;
-        let chunk = self
-            .buckets
-            .get(idx / BUCKET_CHUNK)?
-            .get_or_init(|| (0..BUCKET_CHUNK).map(|_| RwLock::new(Vec::new())).collect());
-        chunk.get(idx % BUCKET_CHUNK)
+        let i = idx as usize;
+        let chunk = self.buckets.get(i / BUCKET_CHUNK)?.get_or_init(|| {
+            let first = (i / BUCKET_CHUNK * BUCKET_CHUNK) as u32;
+            (0..BUCKET_CHUNK as u32)
+                .map(|j| Bucket {
+                    head: AtomicU32::new(NULLS | (first + j)),
+                    lock: Mutex::new(()),
+                })
+                .collect()
+        });
+        chunk.get(i % BUCKET_CHUNK)
     }
 
-    fn read(b: &Bucket) -> RwLockReadGuard<'_, Vec<(u32, u32)>> {
-        b.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn write(b: &Bucket) -> RwLockWriteGuard<'_, Vec<(u32, u32)>> {
-        b.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(b: &Bucket) -> MutexGuard<'_, ()> {
+        b.lock.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn header(&self, elem: u32) -> Option<&AtomicU64> {
-        self.slab.elem(elem).first()
+        self.slab.elem(elem).get(HDR)
+    }
+
+    fn link_word(&self, elem: u32) -> Option<&AtomicU64> {
+        self.slab.elem(elem).get(LINK)
+    }
+
+    /// (hash, next link) of an element.
+    fn link_of(&self, elem: u32) -> (u32, u32) {
+        let w = self
+            .link_word(elem)
+            .map_or(u64::from(NULLS), |w| w.load(Acquire));
+        ((w >> 32) as u32, w as u32)
+    }
+
+    fn set_link(&self, elem: u32, hash: u32, next: u32) {
+        if let Some(w) = self.link_word(elem) {
+            w.store((u64::from(hash) << 32) | u64::from(next), Release);
+        }
     }
 
     fn key_words_of(&self, elem: u32) -> &[AtomicU64] {
         self.slab
             .elem(elem)
-            .get(1..1 + self.key_words)
+            .get(KEY..KEY + self.key_words)
             .unwrap_or(&[])
     }
 
     /// The words of CPU `cpu`'s value of an element.
     fn value_words_of(&self, elem: u32, cpu: usize) -> &[AtomicU64] {
-        let start = 1 + self.key_words + cpu * self.value_words;
+        let start = KEY + self.key_words + cpu * self.value_words;
         self.slab
             .elem(elem)
             .get(start..start + self.value_words)
             .unwrap_or(&[])
     }
 
-    fn find(&self, list: &[(u32, u32)], hash: u32, key: &[u8]) -> Option<usize> {
-        list.iter()
-            .position(|&(h, e)| h == hash && storage::equals(self.key_words_of(e), key))
+    /// The first element of `b`'s list (with its predecessor) that `is_it` accepts; the caller
+    /// holds the bucket lock, so the list is stable.
+    fn find_in(&self, b: &Bucket, is_it: impl Fn(u32, u32) -> bool) -> Option<Found> {
+        let mut prev = None;
+        let mut cur = b.head.load(Acquire);
+        // Bounded by the number of elements a list can hold.
+        for _ in 0..=self.max_entries as usize + 64 {
+            if cur & NULLS != 0 {
+                return None;
+            }
+            let (h, next) = self.link_of(cur);
+            if is_it(cur, h) {
+                return Some(Found { prev, elem: cur });
+            }
+            prev = Some(cur);
+            cur = next;
+        }
+        None
     }
 
-    /// Copies a value out for the system call (all CPUs for per-CPU maps).
+    /// The element with `key` in `b` (bucket lock held).
+    fn find_locked(&self, b: &Bucket, hash: u32, key: &[u8]) -> Option<Found> {
+        self.find_in(b, |e, h| {
+            h == hash && storage::equals(self.key_words_of(e), key)
+        })
+    }
+
+    /// Finds `key` without the bucket lock (the kernel's `lookup_nulls_elem_raw`).
+    fn find_lockless(&self, idx: u32, hash: u32, key: &[u8]) -> Option<u32> {
+        let b = self.bucket(idx)?;
+        'again: loop {
+            let mut cur = b.head.load(Acquire);
+            let mut steps = 0;
+            while cur & NULLS == 0 {
+                let (h, next) = self.link_of(cur);
+                if h == hash && storage::equals(self.key_words_of(cur), key) {
+                    return Some(cur);
+                }
+                cur = next;
+                steps += 1;
+                if steps > MAX_WALK {
+                    continue 'again;
+                }
+            }
+            if cur != NULLS | idx {
+                // Ended in another bucket: an element moved under us. Walk again.
+                continue 'again;
+            }
+            return None;
+        }
+    }
+
+    /// Links `elem` at the head of `b` (bucket lock held).
+    fn push_head(&self, b: &Bucket, hash: u32, elem: u32) {
+        if let Some(h) = self.header(elem) {
+            // Only LRU maps read the stamp; others spare the shared clock.
+            let now = if self.lru {
+                self.tick.fetch_add(2, Relaxed) + 2
+            } else {
+                0
+            };
+            h.store((now << 1) | LIVE, Relaxed);
+        }
+        self.set_link(elem, hash, b.head.load(Relaxed));
+        b.head.store(elem, Release);
+    }
+
+    /// Unlinks a found element from `b` (bucket lock held). The element keeps its next link,
+    /// so a lock-free walker standing on it goes on along the list.
+    fn unlink(&self, b: &Bucket, f: Found) {
+        let next = self.link_of(f.elem).1;
+        match f.prev {
+            None => b.head.store(next, Release),
+            Some(prev) => {
+                let (h, _) = self.link_of(prev);
+                self.set_link(prev, h, next);
+            }
+        }
+    }
+
+    /// Copies a value out for the system call (all CPUs for per-CPU maps), under the bucket
+    /// lock so a concurrent replacement cannot tear it.
     pub(crate) fn lookup(&self, key: &[u8], out: &mut [u8]) -> Result<(), Errno> {
         let hash = self.hash(key);
         let Some(b) = self.bucket(hash & (self.n_buckets - 1)) else {
             return Err(not_found());
         };
-        let list = Self::read(b);
-        let Some(pos) = self.find(&list, hash, key) else {
+        let _g = Self::lock(b);
+        let Some(f) = self.find_locked(b, hash, key) else {
             return Err(not_found());
         };
-        let elem = list[pos].1;
-        self.copy_out(elem, out);
+        self.copy_out(f.elem, out);
         Ok(())
     }
 
@@ -216,17 +351,12 @@ impl HashTab {
     }
 
     /// The value pointer a program gets from `bpf_map_lookup_elem` (CPU `cpu`'s value for
-    /// per-CPU maps), or null. An LRU map marks the element referenced.
+    /// per-CPU maps), or null; takes no lock. An LRU map marks the element used.
     pub(crate) fn lookup_ptr(&self, key: &[u8], cpu: usize) -> *mut u8 {
         let hash = self.hash(key);
-        let Some(b) = self.bucket(hash & (self.n_buckets - 1)) else {
+        let Some(elem) = self.find_lockless(hash & (self.n_buckets - 1), hash, key) else {
             return std::ptr::null_mut();
         };
-        let list = Self::read(b);
-        let Some(pos) = self.find(&list, hash, key) else {
-            return std::ptr::null_mut();
-        };
-        let elem = list[pos].1;
         if self.lru {
             self.touch(elem);
         }
@@ -277,6 +407,10 @@ impl HashTab {
     /// Takes a fresh element holding `key` and `value`.
     fn new_elem(&self, key: &[u8], value: &[u8], cpu: Option<usize>) -> Result<u32, Errno> {
         let elem = self.slab.alloc()?;
+        if elem & NULLS != 0 {
+            self.slab.free(elem);
+            return Err(Errno::Enomem("too many hash elements".into()));
+        }
         if let Some(h) = self.header(elem) {
             h.store(0, Relaxed);
         }
@@ -361,11 +495,12 @@ impl HashTab {
         let Some(b) = self.bucket(hash & (self.n_buckets - 1)) else {
             return false;
         };
-        let mut list = Self::write(b);
-        let Some(pos) = list.iter().position(|&(_, e)| e == elem) else {
+        let g = Self::lock(b);
+        let Some(f) = self.find_in(b, |e, _| e == elem) else {
             return false;
         };
-        list.remove(pos);
+        self.unlink(b, f);
+        drop(g);
         self.release(elem);
         true
     }
@@ -395,28 +530,30 @@ impl HashTab {
         if self.lru {
             return self.update_lru(b, hash, key, value, map_flags, cpu);
         }
-        let mut list = Self::write(b);
-        let old = self.find(&list, hash, key);
+        let g = Self::lock(b);
+        let old = self.find_locked(b, hash, key);
         check_exist(old.is_some(), map_flags)?;
-        if let Some(pos) = old {
+        if let Some(f) = old {
             if self.percpu {
-                self.copy_values_in_place(list[pos].1, value, cpu);
+                self.copy_values_in_place(f.elem, value, cpu);
                 return Ok(());
             }
-            // Atomic replace: the new element goes first in the list, then the old one leaves.
+            // Atomic replace: the new element goes first in the list, then the old one leaves,
+            // so a concurrent lookup finds one or the other.
             let new = self.new_elem(key, value, cpu)?;
-            self.link(&mut list, hash, new);
-            let old_elem = list.remove(pos + 1).1;
-            if let Some(h) = self.header(old_elem) {
+            self.push_head(b, hash, new);
+            self.unlink(b, f.behind(new));
+            drop(g);
+            if let Some(h) = self.header(f.elem) {
                 h.store(0, Relaxed);
             }
-            self.slab.free(old_elem);
+            self.slab.free(f.elem);
             return Ok(());
         }
         self.reserve()?;
         match self.new_elem(key, value, cpu) {
             Ok(new) => {
-                self.link(&mut list, hash, new);
+                self.push_head(b, hash, new);
                 Ok(())
             }
             Err(e) => {
@@ -424,14 +561,6 @@ impl HashTab {
                 Err(e)
             }
         }
-    }
-
-    fn link(&self, list: &mut Vec<(u32, u32)>, hash: u32, elem: u32) {
-        if let Some(h) = self.header(elem) {
-            let now = self.tick.fetch_add(2, Relaxed) + 2;
-            h.store((now << 1) | LIVE, Relaxed);
-        }
-        list.insert(0, (hash, elem));
     }
 
     fn update_lru(
@@ -457,33 +586,33 @@ impl HashTab {
                 }
             }
         };
-        let mut list = Self::write(b);
-        let old = self.find(&list, hash, key);
+        let g = Self::lock(b);
+        let old = self.find_locked(b, hash, key);
         if let Err(e) = check_exist(old.is_some(), map_flags) {
-            drop(list);
+            drop(g);
             if let Some(n) = new {
                 self.release(n);
             }
             return Err(e);
         }
         match (old, new) {
-            (Some(pos), _) if self.percpu => {
-                let elem = list[pos].1;
+            (Some(f), _) if self.percpu => {
+                let elem = f.elem;
                 self.copy_values_in_place(elem, value, cpu);
                 self.tick.fetch_add(2, Relaxed);
                 self.touch(elem);
-                drop(list);
+                drop(g);
                 if let Some(n) = new {
                     self.release(n);
                 }
             }
-            (Some(pos), Some(n)) => {
-                self.link(&mut list, hash, n);
-                let old_elem = list.remove(pos + 1).1;
-                drop(list);
-                self.release(old_elem);
+            (Some(f), Some(n)) => {
+                self.push_head(b, hash, n);
+                self.unlink(b, f.behind(n));
+                drop(g);
+                self.release(f.elem);
             }
-            (None, Some(n)) => self.link(&mut list, hash, n),
+            (None, Some(n)) => self.push_head(b, hash, n),
             // A BPF_EXIST update of a missing key failed in check_exist.
             (_, None) => return Err(not_found()),
         }
@@ -492,34 +621,29 @@ impl HashTab {
 
     /// `map_delete_elem`.
     pub(crate) fn delete(&self, key: &[u8]) -> Result<(), Errno> {
-        let hash = self.hash(key);
-        let Some(b) = self.bucket(hash & (self.n_buckets - 1)) else {
-            return Err(not_found());
-        };
-        let mut list = Self::write(b);
-        let Some(pos) = self.find(&list, hash, key) else {
-            return Err(not_found());
-        };
-        let elem = list.remove(pos).1;
-        drop(list);
-        self.release(elem);
-        Ok(())
+        self.remove(key, None)
     }
 
     /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: copies the value out and deletes the element.
     pub(crate) fn lookup_and_delete(&self, key: &[u8], out: &mut [u8]) -> Result<(), Errno> {
+        self.remove(key, Some(out))
+    }
+
+    fn remove(&self, key: &[u8], out: Option<&mut [u8]>) -> Result<(), Errno> {
         let hash = self.hash(key);
         let Some(b) = self.bucket(hash & (self.n_buckets - 1)) else {
             return Err(not_found());
         };
-        let mut list = Self::write(b);
-        let Some(pos) = self.find(&list, hash, key) else {
+        let g = Self::lock(b);
+        let Some(f) = self.find_locked(b, hash, key) else {
             return Err(not_found());
         };
-        let elem = list.remove(pos).1;
-        drop(list);
-        self.copy_out(elem, out);
-        self.release(elem);
+        if let Some(out) = out {
+            self.copy_out(f.elem, out);
+        }
+        self.unlink(b, f);
+        drop(g);
+        self.release(f.elem);
         Ok(())
     }
 
@@ -531,10 +655,11 @@ impl HashTab {
             let hash = self.hash(key);
             let idx = hash & (self.n_buckets - 1);
             if let Some(b) = self.bucket(idx) {
-                let list = Self::read(b);
-                if let Some(pos) = self.find(&list, hash, key) {
-                    if let Some(&(_, e)) = list.get(pos + 1) {
-                        storage::load(self.key_words_of(e), next);
+                let _g = Self::lock(b);
+                if let Some(f) = self.find_locked(b, hash, key) {
+                    let after = self.link_of(f.elem).1;
+                    if after & NULLS == 0 {
+                        storage::load(self.key_words_of(after), next);
                         return Ok(());
                     }
                     start = idx + 1;
@@ -549,9 +674,13 @@ impl HashTab {
                 continue;
             };
             if let Some(b) = buckets.get(idx % BUCKET_CHUNK) {
-                if let Some(&(_, e)) = Self::read(b).first() {
-                    storage::load(self.key_words_of(e), next);
-                    return Ok(());
+                if b.head.load(Acquire) & NULLS == 0 {
+                    let _g = Self::lock(b);
+                    let head = b.head.load(Acquire);
+                    if head & NULLS == 0 {
+                        storage::load(self.key_words_of(head), next);
+                        return Ok(());
+                    }
                 }
             }
             idx += 1;

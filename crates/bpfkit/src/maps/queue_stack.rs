@@ -11,6 +11,9 @@ use std::sync::Mutex;
 use super::flags;
 use crate::errno::Errno;
 
+/// Largest queue or stack storage bpfkit agrees to allocate (beyond it: `ENOMEM`).
+const MAX_QUEUE_BYTES: usize = 1 << 34;
+
 /// A queue (FIFO) or stack (LIFO) map.
 #[derive(Debug)]
 pub struct QueueStack {
@@ -35,11 +38,13 @@ impl QueueStack {
         let bytes = size
             .checked_mul(value_size as usize)
             .ok_or_else(|| Errno::Enomem("queue too large".into()))?;
-        let mut elements = Vec::new();
-        elements
-            .try_reserve_exact(bytes)
-            .map_err(|_| Errno::Enomem("cannot allocate the queue".into()))?;
-        elements.resize(bytes, 0);
+        if bytes > MAX_QUEUE_BYTES {
+            return Err(Errno::Enomem(
+                format!("a queue of {bytes} bytes does not fit in memory").into(),
+            ));
+        }
+        // Zeroed memory from the allocator is mapped lazily, as the kernel's vmalloc area.
+        let elements = vec![0u8; bytes];
         Ok(Self {
             stack,
             value_size: value_size as usize,
@@ -79,6 +84,11 @@ impl QueueStack {
             ));
         }
         let vs = self.value_size;
+        let Some(value) = value.get(..vs) else {
+            return Err(Errno::Einval(
+                format!("value is {} bytes, value_size is {vs}", value.len()).into(),
+            ));
+        };
         let mut r = self.ring();
         if (r.head + 1) % r.size == r.tail {
             if map_flags & flags::BPF_EXIST == 0 {
@@ -88,7 +98,7 @@ impl QueueStack {
         }
         let at = r.head * vs;
         if let Some(dst) = r.elements.get_mut(at..at + vs) {
-            dst.copy_from_slice(value.get(..vs).unwrap_or(value));
+            dst.copy_from_slice(value);
         }
         r.head = (r.head + 1) % r.size;
         Ok(())
