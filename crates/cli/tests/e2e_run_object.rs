@@ -144,7 +144,7 @@ fn hist_prints_a_map_as_the_kernel_samples_do() {
         .map(|f| f.len() as u64)
         .sum();
     assert!(
-        text.contains("           value       : count     distribution"),
+        text.contains(&format!("{:>14}       : count     distribution", "value")),
         "{text}"
     );
     assert!(
