@@ -199,7 +199,7 @@ fn damaged_captures_are_errors_or_frames_never_panics() {
         }
         // Byte flips at a deterministic spread of positions (xorshift), several per copy.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..500 {
+        for _ in 0..2000 {
             let mut copy = file.clone();
             for _ in 0..3 {
                 x ^= x << 13;

@@ -1,12 +1,13 @@
-//! Capture files: pcap and pcapng read into memory, pcap written, with the `pcap-file` crate.
+//! Capture files: pcap and pcapng read into memory, pcap written, with the `pcap-file` crate
+//! (its slice parsers: its readers allocate an 8 MB buffer each).
 //!
 //! Only Ethernet captures (`LINKTYPE_ETHERNET`, 1) are accepted: the program types bpfkit runs
 //! on packets (socket filters on packet sockets, tc, XDP) all see an Ethernet frame. A pcapng
 //! file may hold several interfaces; each must be Ethernet.
 
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
-use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::pcapng::{Block, PcapNgParser};
 use pcap_file::{DataLink, Endianness};
 use std::io::Write;
 use std::time::Duration;
@@ -65,17 +66,20 @@ fn malformed(index: usize, e: impl std::fmt::Display) -> CaptureError {
 }
 
 fn read_pcap(bytes: &[u8]) -> Result<Vec<Frame>, CaptureError> {
-    let mut reader = PcapReader::new(bytes).map_err(|e| CaptureError::Malformed {
+    let (mut rest, parser) = PcapParser::new(bytes).map_err(|e| CaptureError::Malformed {
         index: 0,
         reason: format!("not a pcap or pcapng file: {e}"),
     })?;
-    let link = reader.header().datalink;
+    let link = parser.header().datalink;
     if link != DataLink::ETHERNET {
         return Err(CaptureError::LinkType(format!("{link:?}")));
     }
     let mut frames = Vec::new();
-    while let Some(p) = reader.next_packet() {
-        let p = p.map_err(|e| malformed(frames.len(), e))?;
+    while !rest.is_empty() {
+        let (next, p) = parser
+            .next_packet(rest)
+            .map_err(|e| malformed(frames.len(), e))?;
+        rest = next;
         frames.push(Frame {
             timestamp: p.timestamp,
             orig_len: p.orig_len,
@@ -86,12 +90,15 @@ fn read_pcap(bytes: &[u8]) -> Result<Vec<Frame>, CaptureError> {
 }
 
 fn read_pcapng(bytes: &[u8]) -> Result<Vec<Frame>, CaptureError> {
-    let mut reader = PcapNgReader::new(bytes).map_err(|e| malformed(0, e))?;
+    let (mut rest, mut parser) = PcapNgParser::new(bytes).map_err(|e| malformed(0, e))?;
     let mut frames = Vec::new();
     // The timestamp resolution of each interface of the current section, by interface id.
     let mut resolutions: Vec<u8> = Vec::new();
-    while let Some(block) = reader.next_block() {
-        let block = block.map_err(|e| malformed(frames.len(), e))?;
+    while !rest.is_empty() {
+        let (next, block) = parser
+            .next_block(rest)
+            .map_err(|e| malformed(frames.len(), e))?;
+        rest = next;
         match block {
             Block::SectionHeader(_) => resolutions.clear(),
             Block::InterfaceDescription(idb) => {
