@@ -276,3 +276,28 @@ impl FromMap for PerCpuMap<u32, u64> {
         PerCpuMap::new(Arc::clone(m.map()))
     }
 }
+
+#[test]
+fn lookup_of_a_hash_of_maps_gives_the_inner_map() -> Result<(), Errno> {
+    let bpf = Bpf::new();
+    let inner = bpf.map_create(&MapAttr::new(MapType::Hash, 4, 8, 2))?;
+    let outer =
+        bpf.map_create(&MapAttr::new(MapType::HashOfMaps, 2, 4, 2).inner_map_fd(inner.0))?;
+    bpf.map_update_elem(outer, &[1, 2], &inner.0.to_ne_bytes(), flags::BPF_NOEXIST)?;
+    let inner_map = bpf.map(inner)?;
+    let outer_map = bpf.map(outer)?;
+    assert_eq!(
+        outer_map.lookup_ptr(&[1, 2]).cast_const(),
+        Arc::as_ptr(&inner_map).cast::<u8>()
+    );
+    assert!(outer_map.lookup_ptr(&[2, 1]).is_null());
+    assert_eq!(
+        bpf.map_lookup(outer, &[1, 2])?,
+        inner_map.id().to_ne_bytes().to_vec()
+    );
+    // Deleted from the outer map and closed, the inner map stays alive for programs.
+    bpf.map_delete_elem(outer, &[1, 2])?;
+    bpf.close(inner)?;
+    assert!(Arc::strong_count(&inner_map) >= 2);
+    Ok(())
+}

@@ -293,7 +293,9 @@ pub fn create(a: &MapAttr, inner: Option<&BpfMap>) -> Result<BpfMap, Errno> {
             let template = InnerTemplate::from_map(inner)?;
             MapKind::MapOfMaps(MapOfMaps::new(
                 ty == MapType::HashOfMaps,
+                a.key_size,
                 a.max_entries,
+                a.map_flags,
                 template,
             )?)
         }
