@@ -52,15 +52,30 @@ pub fn run(cmd: MapCmd) -> anyhow::Result<ExitCode> {
                     let sep = if i == 0 { "" } else { "," };
                     let _ = write!(out, "{sep}{}:{}", json_str(&m.name), map_json(&bpf, m.fd)?);
                 }
-                out.push('}');
-                println!("{out}");
+                out.push_str("}\n");
+                emit(&out)?;
             } else {
+                let mut out = String::new();
                 for m in maps {
-                    print!("{}", map_text(&bpf, &m.name, m.fd)?);
+                    out.push_str(&map_text(&bpf, &m.name, m.fd)?);
                 }
+                emit(&out)?;
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Writes `text` to standard output; a reader that went away (`| head`) is not an error.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 
