@@ -11,7 +11,9 @@
 //! program changed it). `-w OUT.pcap` writes the frames that passed every program, as they
 //! left the last one. The exit status is 0 when the run completed, whatever the verdicts.
 
-use super::map::{emit, instantiate_file_with_object, json_str, map_json, map_text};
+use super::map::{
+    emit, instantiate_file_with_object, json_str, map_json, map_text, object_btf, MapFormat,
+};
 use anyhow::{bail, Context};
 use bpfkit::loader::SlotTarget;
 use bpfkit::source::capture::{read_capture, write_pcap, Frame};
@@ -165,6 +167,7 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
         total_ns as f64 / ran as f64
     };
 
+    let btf = object_btf(&obj);
     let mut out = String::new();
     if args.json {
         let mut doc = String::from("{\"summary\":{");
@@ -193,7 +196,12 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
         doc.push_str("]},\"maps\":{");
         for (i, m) in inst.maps.iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
-            let _ = write!(doc, "{sep}{}:{}", json_str(&m.name), map_json(&bpf, m.fd)?);
+            let _ = write!(
+                doc,
+                "{sep}{}:{}",
+                json_str(&m.name),
+                map_json(&bpf, m.fd, MapFormat::of(btf.as_ref(), &obj, m.index))?
+            );
         }
         doc.push('}');
         if args.per_packet {
@@ -233,7 +241,8 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             if args.hist.contains(&m.name) {
                 let _ = write!(out, "{}", hist_text(&bpf, &m.name, m.fd));
             } else {
-                let _ = write!(out, "{}", map_text(&bpf, &m.name, m.fd)?);
+                let fmt = MapFormat::of(btf.as_ref(), &obj, m.index);
+                let _ = write!(out, "{}", map_text(&bpf, &m.name, m.fd, fmt)?);
             }
         }
     }
@@ -284,7 +293,7 @@ impl Progress {
     }
 
     fn tick(&self, index: usize) {
-        if self.on && index % self.step == 0 {
+        if self.on && index.is_multiple_of(self.step) {
             eprint!(
                 "\r{index}/{} frames ({}%)",
                 self.total,
