@@ -23,7 +23,7 @@ enum Command {
     Asm(cmd::asm::Args),
     /// Disassemble raw instructions into text.
     Disasm(cmd::disasm::Args),
-    /// Run a program on input memory and print r0.
+    /// Run a raw program on memory and print r0, or an ELF object's packet programs on a capture.
     Run(cmd::run::Args),
     /// Run conformance-suite files (`*.data`) and report failures.
     Conformance(cmd::conformance::Args),

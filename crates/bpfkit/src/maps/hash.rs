@@ -367,6 +367,16 @@ impl HashTab {
         storage::ptr_of(words)
     }
 
+    /// The first 8 bytes of the value for `key`, found without a lock (a hash of maps keeps
+    /// inner map addresses there).
+    pub(crate) fn lookup_word(&self, key: &[u8]) -> Option<u64> {
+        let hash = self.hash(key);
+        let elem = self.find_lockless(hash & (self.n_buckets - 1), hash, key)?;
+        self.value_words_of(elem, 0)
+            .first()
+            .map(|w| w.load(Relaxed))
+    }
+
     /// Writes a new element's values: from the system call, all CPUs' values; from a program
     /// (`cpu` given), that CPU's value with the others zeroed (the kernel's `pcpu_init_value`).
     fn init_values(&self, elem: u32, value: &[u8], cpu: Option<usize>) {

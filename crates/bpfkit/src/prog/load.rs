@@ -60,6 +60,7 @@ pub struct LoadedProg {
     vm: Vm,
     maps: Vec<MapRef>,
     insn_count: usize,
+    max_ctx_offset: u32,
 }
 
 impl LoadedProg {
@@ -79,6 +80,12 @@ impl LoadedProg {
     #[must_use]
     pub fn maps(&self) -> &[MapRef] {
         &self.maps
+    }
+
+    /// One past the highest context byte the program reads or writes.
+    #[must_use]
+    pub fn max_ctx_offset(&self) -> u32 {
+        self.max_ctx_offset
     }
 
     /// Number of instruction slots loaded.
@@ -212,6 +219,7 @@ impl Bpf {
             vm,
             maps: rewritten.maps,
             insn_count: attr.insns.len(),
+            max_ctx_offset: rewritten.max_ctx_offset,
         };
         let fd = self.insert(Object::Prog(Arc::new(prog)));
         Ok(ProgLoaded { fd, log })

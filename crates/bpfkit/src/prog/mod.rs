@@ -6,4 +6,5 @@ pub mod load;
 pub mod rewrite;
 pub mod run;
 pub mod skb;
+pub mod test_ctx;
 pub mod xdp;

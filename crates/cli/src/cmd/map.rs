@@ -103,6 +103,20 @@ fn hex_bytes(b: &[u8]) -> String {
         .join(" ")
 }
 
+/// ` (N)`: a 4- or 8-byte little-endian integer in decimal, for reading counters at a glance;
+/// empty for other sizes.
+fn as_number(b: &[u8]) -> String {
+    match b.len() {
+        4 => format!(" ({})", u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        8 => {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(b);
+            format!(" ({})", u64::from_le_bytes(w))
+        }
+        _ => String::new(),
+    }
+}
+
 /// A map as text: a header line, then bpftool's `key: .. value: ..` lines; all-zero values of
 /// array maps are summarised in one line.
 pub fn map_text(bpf: &Bpf, name: &str, fd: bpfkit::Fd) -> anyhow::Result<String> {
@@ -121,7 +135,14 @@ pub fn map_text(bpf: &Bpf, name: &str, fd: bpfkit::Fd) -> anyhow::Result<String>
             zeros += 1;
             continue;
         }
-        let _ = writeln!(s, "  key: {}  value: {}", hex_bytes(&k), hex_bytes(&v));
+        let _ = writeln!(
+            s,
+            "  key: {}{}  value: {}{}",
+            hex_bytes(&k),
+            as_number(&k),
+            hex_bytes(&v),
+            as_number(&v)
+        );
     }
     if zeros > 0 {
         let _ = writeln!(s, "  ({zeros} entries with all-zero values not shown)");

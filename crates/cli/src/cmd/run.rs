@@ -19,7 +19,8 @@ use std::time::Instant;
 /// Arguments of `bpfkit run`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The program: raw instruction slots, 8 bytes each, little endian.
+    /// The program: raw instruction slots, 8 bytes each, little endian; or an ELF object
+    /// (recognised by its magic number) to run with --pcap.
     program: PathBuf,
     /// A file whose bytes are the memory (r1 = its address, r2 = its length).
     #[arg(long, conflicts_with = "mem_hex")]
