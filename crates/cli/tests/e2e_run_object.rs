@@ -125,6 +125,35 @@ fn run_xdp_writes_what_passes_and_reports_per_packet_rewrites() {
 }
 
 #[test]
+fn hist_prints_a_map_as_the_kernel_samples_do() {
+    // sockex1's proto_bytes read as a log2 histogram: slot 6 (TCP) is the 64 -> 127 row.
+    let out = bpfkit(&[
+        "run",
+        "examples/sockex1/sockex1.o",
+        "--pcap",
+        PCAP,
+        "--hist",
+        "proto_bytes",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let fs = frames(PCAP);
+    let tcp: u64 = fs
+        .iter()
+        .filter(|f| f.len() > 23 && f[23] == 6)
+        .map(|f| f.len() as u64)
+        .sum();
+    assert!(
+        text.contains(&format!("{:>14}       : count     distribution", "value")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{:>8} -> {:<8} : {:<8} |", 64, 127, tcp)),
+        "{text}"
+    );
+}
+
+#[test]
 fn prog_dump_interleaves_the_c_source() {
     let out = bpfkit(&["prog", "dump", "examples/sockex1/sockex1.o"]);
     assert!(out.status.success());
@@ -222,6 +251,14 @@ fn bad_inputs_are_clean_errors() {
         ],
         vec!["map", "dump", "examples/sockex1/sockex1.o", "--map", "nope"],
         vec!["map", "dump", j],
+        vec![
+            "run",
+            "examples/sockex1/sockex1.o",
+            "--pcap",
+            PCAP,
+            "--hist",
+            "nope",
+        ],
     ];
     for args in cases {
         let out = bpfkit(&args);

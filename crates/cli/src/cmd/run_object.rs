@@ -15,6 +15,7 @@ use super::map::{instantiate_file_with_object, json_str, map_json, map_text};
 use anyhow::{bail, Context};
 use bpfkit::loader::SlotTarget;
 use bpfkit::source::capture::{read_capture, write_pcap, Frame};
+use bpfkit::source::hist::{group_log2, log2_text};
 use bpfkit::source::packets::run_pipeline;
 use bpfkit_verifier::env::ProgType;
 use std::collections::BTreeMap;
@@ -40,6 +41,10 @@ pub struct ObjectArgs {
     /// ELF objects, with --json: add {index, r0, data} for every frame.
     #[arg(long)]
     pub per_packet: bool,
+    /// ELF objects: print this map as log2 histograms (key = group bytes then a u32 slot,
+    /// value = u64 count), as the kernel's samples do.
+    #[arg(long, value_name = "MAP")]
+    pub hist: Vec<String>,
 }
 
 fn is_packet_type(t: ProgType) -> bool {
@@ -91,6 +96,11 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             })
             .collect::<anyhow::Result<_>>()?
     };
+    for h in &args.hist {
+        if inst.map(h).is_none() {
+            bail!("--hist {h}: the object has no such map");
+        }
+    }
     let fds: Vec<bpfkit::Fd> = chosen.iter().map(|p| p.fd).collect();
     let bytes =
         std::fs::read(pcap).with_context(|| format!("cannot read capture {}", pcap.display()))?;
@@ -211,8 +221,34 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             );
         }
         for m in &inst.maps {
-            print!("{}", map_text(&bpf, &m.name, m.fd)?);
+            if args.hist.contains(&m.name) {
+                print!("{}", hist_text(&bpf, &m.name, m.fd));
+            } else {
+                print!("{}", map_text(&bpf, &m.name, m.fd)?);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A map as log2 histograms, one per key prefix (see [`bpfkit::source::hist`]).
+fn hist_text(bpf: &bpfkit::Bpf, name: &str, fd: bpfkit::Fd) -> String {
+    let entries: Vec<(Vec<u8>, u64)> = super::map::entries(bpf, fd)
+        .into_iter()
+        .map(|(k, v)| {
+            let mut w = [0u8; 8];
+            let n = v.len().min(8);
+            w[..n].copy_from_slice(&v[..n]);
+            (k, u64::from_le_bytes(w))
+        })
+        .collect();
+    let mut s = format!("map {name}: log2 histogram\n");
+    for (group, data) in group_log2(&entries) {
+        if !group.is_empty() {
+            let hex: Vec<String> = group.iter().map(|b| format!("{b:02x}")).collect();
+            let _ = writeln!(s, "\nkey {}", hex.join(" "));
+        }
+        s.push_str(&log2_text("value", &data));
+    }
+    s
 }
