@@ -346,17 +346,92 @@ fn bpfkit_agrees_with_linux_on_the_table() {
     );
 }
 
+/// Gives every label defined in `text` a suffix, so that many programs can share one file.
+fn rename_labels(text: &str, suffix: &str) -> String {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let labels: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix(':'))
+        .filter(|l| !l.is_empty() && l.chars().all(is_ident))
+        .collect();
+    let mut out = String::new();
+    let mut word = String::new();
+    for c in text.chars().chain(std::iter::once('\n')) {
+        if is_ident(c) {
+            word.push(c);
+            continue;
+        }
+        out.push_str(&word);
+        if labels.contains(&word.as_str()) {
+            out.push_str(suffix);
+        }
+        word.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+/// Assembles every case with one `llvm-mc` run (case k in section `.text.k`, its labels made
+/// unique), reading the sections back with the `object` crate: one process instead of two per
+/// case. Falls back to one run per case when the batch fails, to say which case is wrong.
+fn assemble_all_with_llvm(cases: &[Case]) -> Vec<Result<Vec<Insn>, String>> {
+    use object::{Object, ObjectSection};
+
+    let batch = || -> Result<Vec<Result<Vec<Insn>, String>>, String> {
+        let mut text = String::new();
+        for (k, c) in cases.iter().enumerate() {
+            let body = c.asm_for_assembler().map_err(|e| e.to_string())?;
+            text.push_str(&format!(".section .text.{k},\"ax\",@progbits\n"));
+            text.push_str(&rename_labels(&body, &format!("__case{k}")));
+        }
+        let mc = llvm_mc().ok_or("llvm-mc is not installed")?;
+        let dir =
+            std::env::temp_dir().join(format!("bpfkit-verifier-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let (src, obj) = (dir.join("all.s"), dir.join("all.o"));
+        std::fs::write(&src, &text).map_err(|e| e.to_string())?;
+        let out = Command::new(mc)
+            .args(["-triple", "bpfel", "-mcpu=v4", "-filetype=obj", "-o"])
+            .arg(&obj)
+            .arg(&src)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let bytes = std::fs::read(&obj).map_err(|e| e.to_string())?;
+        std::fs::remove_dir_all(&dir).ok();
+        let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
+        Ok((0..cases.len())
+            .map(|k| {
+                let section = file
+                    .section_by_name(&format!(".text.{k}"))
+                    .ok_or_else(|| format!("no section .text.{k}"))?;
+                let data = section.data().map_err(|e| e.to_string())?;
+                let mut insns = bpfkit_isa::insns_from_bytes(data).map_err(|e| e.to_string())?;
+                table::resolve_map_refs(&mut insns);
+                Ok(insns)
+            })
+            .collect())
+    };
+    batch().unwrap_or_else(|why| {
+        println!("one llvm-mc run for all cases failed, assembling one by one: {why}");
+        cases.iter().map(assemble_with_llvm).collect()
+    })
+}
+
 #[test]
 fn bpfkit_and_llvm_assemble_every_case_alike() {
     if llvm_mc().is_none() {
         println!("skipped: llvm-mc is not installed");
         return;
     }
-    let mut differ = Vec::new();
     let cases = load_table();
-    for c in &cases {
+    let llvm = assemble_all_with_llvm(&cases);
+    let mut differ = Vec::new();
+    for (c, llvm) in cases.iter().zip(llvm) {
         let ours = assemble(c);
-        let llvm = assemble_with_llvm(c);
         if ours != llvm {
             differ.push(format!(
                 "{}:\n  bpfkit: {ours:?}\n  llvm:   {llvm:?}",
