@@ -26,6 +26,7 @@ mod map;
 pub mod names;
 mod prog;
 mod sys;
+pub mod table;
 
 pub use errno::Errno;
 pub use map::{

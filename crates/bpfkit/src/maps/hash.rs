@@ -367,6 +367,16 @@ impl HashTab {
         storage::ptr_of(words)
     }
 
+    /// The first 8 bytes of the value for `key`, found without a lock (a hash of maps keeps
+    /// inner map addresses there).
+    pub(crate) fn lookup_word(&self, key: &[u8]) -> Option<u64> {
+        let hash = self.hash(key);
+        let elem = self.find_lockless(hash & (self.n_buckets - 1), hash, key)?;
+        self.value_words_of(elem, 0)
+            .first()
+            .map(|w| w.load(Relaxed))
+    }
+
     /// Writes a new element's values: from the system call, all CPUs' values; from a program
     /// (`cpu` given), that CPU's value with the others zeroed (the kernel's `pcpu_init_value`).
     fn init_values(&self, elem: u32, value: &[u8], cpu: Option<usize>) {
@@ -442,11 +452,14 @@ impl HashTab {
 
     /// Counts one more element, evicting as needed (LRU maps); never evicts `keep`.
     fn reserve_evicting(&self, keep: &[u8]) -> Result<(), Errno> {
-        // Each failed round evicted an element or found none to evict; bound the retries so
-        // a map under a storm of concurrent inserts still answers.
-        for _ in 0..64 {
+        // Each failed round evicted an element, which a concurrent insert may have taken
+        // first; retry (yielding after a while), bounded so a pathological storm still answers.
+        for round in 0..4096 {
             if self.reserve().is_ok() {
                 return Ok(());
+            }
+            if round >= 64 {
+                std::thread::yield_now();
             }
             self.evict_one(keep);
         }

@@ -141,6 +141,20 @@ impl Bpf {
     /// fit in `log_size` bytes (the log then holds its last `log_size - 1` bytes, as the
     /// kernel's default rotating log does).
     pub fn prog_load(&self, attr: &ProgLoadAttr<'_>) -> Result<ProgLoaded, LoadError> {
+        self.prog_load_with_func_info(attr, false)
+    }
+
+    /// [`Bpf::prog_load`] for a program that comes with BTF function information
+    /// (`func_info`, as libbpf passes for clang objects): the verifier then allows tail calls
+    /// from subprograms, as the kernel does.
+    ///
+    /// # Errors
+    /// As [`Bpf::prog_load`].
+    pub fn prog_load_with_func_info(
+        &self,
+        attr: &ProgLoadAttr<'_>,
+        btf_func_info: bool,
+    ) -> Result<ProgLoaded, LoadError> {
         if attr.insns.is_empty() {
             return Err(einval("the program has no instructions"));
         }
@@ -152,7 +166,7 @@ impl Bpf {
             prog_type: attr.prog_type,
             log_level: attr.log_level,
             license: attr.license.to_string(),
-            ..Options::default()
+            btf_func_info,
         };
         let verified = verify(attr.insns, &env, &opts).map_err(|r| LoadError {
             errno: errno_of(&r),

@@ -215,6 +215,22 @@ fn helper_call(
         RetType::Void => RegState::NOT_INIT,
         RetType::PtrToMapValueOrNull => {
             let map = map.ok_or_else(|| einval(idx, "kernel subsystem misconfigured verifier"))?;
+            // An array element under a constant in-range key always exists
+            // (`can_elide_value_nullness`).
+            const ARRAY: u32 = 2;
+            const PERCPU_ARRAY: u32 = 6;
+            if matches!(map.type_id, ARRAY | PERCPU_ARRAY)
+                && meta
+                    .const_key
+                    .is_some_and(|k| k < u64::from(map.max_entries))
+            {
+                out.scratch.reg(0);
+                st.cur_mut().regs[0] = RegState {
+                    map: Some(map),
+                    ..RegState::pointer(RegType::MapValue)
+                };
+                return Ok(Flow::Next);
+            }
             RegState {
                 map: Some(map),
                 id: out.new_id(),
@@ -260,8 +276,38 @@ fn is_mem_ptr(t: RegType) -> bool {
 #[derive(Default)]
 struct Meta {
     map: Option<MapRef>,
+    /// The key, when it is a constant on the stack (`const_map_key`).
+    const_key: Option<u64>,
     alloc_size: u32,
     release: Option<u32>,
+}
+
+/// `get_constant_map_key`: the value of a `key_size`-byte key on the stack when it is known
+/// zero bytes or a spilled constant of exactly that size.
+fn constant_key(st: &State, key: &RegState, key_size: u32) -> Option<u64> {
+    if key.ty != RegType::Stack {
+        return None;
+    }
+    let off = i64::from(key.off) + key.var.const_value()? as i64;
+    if !(-512..0).contains(&off) {
+        return None;
+    }
+    let slot = (-off - 1) as usize;
+    let frame = st.frames.get(usize::from(key.frameno))?;
+    let s = frame.stack.get(slot / 8)?;
+    let k = slot % 8;
+    let run =
+        |t: crate::state::SlotType| (0..=k).rev().take_while(|&i| s.bytes[i] == t).count() as u32;
+    if run(crate::state::SlotType::Zero) >= key_size {
+        return Some(0);
+    }
+    if s.bytes[7] != crate::state::SlotType::Spill || s.spilled.ty != RegType::Scalar {
+        return None;
+    }
+    if run(crate::state::SlotType::Spill) != key_size {
+        return None;
+    }
+    s.spilled.var.const_value()
 }
 
 /// `check_func_arg` for every argument.
@@ -350,6 +396,9 @@ fn check_args(
                 };
                 if size == 0 {
                     return Err(eacces(idx, "invalid zero-sized read"));
+                }
+                if *arg == ArgType::PtrToMapKey {
+                    meta.const_key = constant_key(st, &reg, size);
                 }
                 helper_mem(cx, st, idx, r, size, AccessKind::Read, out)?;
             }

@@ -1,0 +1,373 @@
+//! The verifier case table of `tests/verifier/*.cases` (format: tests/verifier/README.md).
+//!
+//! - `the_table_is_well_formed_and_covers_every_category`: parses, ≥ 300 cases, and every file
+//!   (one category of rules) has accepted and rejected cases.
+//! - `the_table_says_what_linux_says`: every case is loaded into the running kernel
+//!   (`BPF_PROG_LOAD`, privileged, log level 1); the test fails where the kernel's verdict, errno
+//!   or first error line differs from the file. `BPFKIT_BLESS=1` rewrites the errno and error
+//!   lines of cases whose verdict already agrees (never a verdict). Skips, saying why, where
+//!   `bpf()` is unavailable.
+//! - `bpfkit_and_llvm_assemble_every_case_alike`: bpfkit's kernel-syntax assembler and LLVM's
+//!   (`llvm-mc`, when installed) give the same instructions for every case.
+//! - `bpfkit_agrees_with_linux_on_the_table`: bpfkit's verifier on every case ([`run_bpfkit`]);
+//!   fails on a verdict that differs from the table unless the case is listed in
+//!   `tests/verifier/bpfkit-known-differences.txt`, and reports the agreement counts.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken table or a failing tool is the test failure to report"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bpfkit_isa::Insn;
+use bpfkit_kernel::table::{self, Case, Expect, Outcome};
+
+/// The table's folder.
+fn table_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/verifier")
+}
+
+/// The table's cases; `BPFKIT_TABLE_FILTER=TEXT` keeps only the cases whose name contains TEXT.
+fn load_table() -> Vec<Case> {
+    let mut cases = table::load_dir(&table_dir()).unwrap_or_else(|e| panic!("{e}"));
+    if let Ok(filter) = std::env::var("BPFKIT_TABLE_FILTER") {
+        cases.retain(|c| c.name.contains(&filter));
+    }
+    cases
+}
+
+/// Assembles a case's program into instructions with map references as LD_IMM64 src=1/2 and
+/// imm = map index, with bpfkit's kernel-syntax assembler. `Err` says why it could not.
+fn assemble(case: &Case) -> Result<Vec<Insn>, String> {
+    let text = case.asm_for_assembler().map_err(|e| e.to_string())?;
+    let mut insns = bpfkit_isa::asm::kernel::assemble(&text).map_err(|e| e.to_string())?;
+    table::resolve_map_refs(&mut insns);
+    Ok(insns)
+}
+
+/// The same with LLVM's assembler (`llvm-mc -triple bpfel`), the reference for this syntax.
+fn assemble_with_llvm(case: &Case) -> Result<Vec<Insn>, String> {
+    let text = case.asm_for_assembler().map_err(|e| e.to_string())?;
+    let mut insns = llvm_mc_assemble(&text)?;
+    table::resolve_map_refs(&mut insns);
+    Ok(insns)
+}
+
+/// The LLVM assembler available on this machine, if any.
+fn llvm_mc() -> Option<&'static str> {
+    ["llvm-mc-19", "llvm-mc"].into_iter().find(|tool| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Assembles with `llvm-mc` into an object, then takes its `.text` with `llvm-objcopy`.
+fn llvm_mc_assemble(text: &str) -> Result<Vec<Insn>, String> {
+    let mc = llvm_mc().ok_or("llvm-mc is not installed")?;
+    let objcopy = mc.replace("llvm-mc", "llvm-objcopy");
+    let dir = std::env::temp_dir().join(format!(
+        "bpfkit-verifier-table-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (src, obj, bin) = (dir.join("p.s"), dir.join("p.o"), dir.join("p.bin"));
+    std::fs::write(&src, text).map_err(|e| e.to_string())?;
+    let run = |cmd: &mut Command| -> Result<(), String> {
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    run(Command::new(mc)
+        .args(["-triple", "bpfel", "-mcpu=v4", "-filetype=obj", "-o"])
+        .arg(&obj)
+        .arg(&src))?;
+    run(Command::new(&objcopy)
+        .args(["-O", "binary", "--only-section=.text"])
+        .arg(&obj)
+        .arg(&bin))?;
+    let bytes = std::fs::read(&bin).map_err(|e| e.to_string())?;
+    std::fs::remove_dir_all(&dir).ok();
+    bpfkit_isa::insns_from_bytes(&bytes).map_err(|e| e.to_string())
+}
+
+/// What bpfkit's verifier makes of a case: its verdict, errno and first error line, in the same
+/// shape as the kernel's (`None` when bpfkit cannot express the case, saying why). This is the
+/// one function that connects the table to bpfkit.
+fn run_bpfkit(case: &Case, insns: &[Insn]) -> Result<Outcome, String> {
+    use bpfkit_verifier::env::{MapInfo, MapType, ProgType};
+    use bpfkit_verifier::testing::TestEnv;
+    use bpfkit_verifier::{verify, Options};
+
+    let prog_type = ProgType::from_name(&case.prog_type)
+        .ok_or_else(|| format!("program type {} not modelled", case.prog_type))?;
+    let mut maps = Vec::new();
+    for m in &case.maps {
+        maps.push(MapInfo {
+            map_type: MapType::from_name(&m.map_type)
+                .ok_or_else(|| format!("map type {} not modelled", m.map_type))?,
+            key_size: m.key_size,
+            value_size: m.value_size,
+            max_entries: m.max_entries,
+        });
+    }
+    if !case.flags.is_empty() {
+        return Err(format!("load flags {:?} not modelled", case.flags));
+    }
+    let env = TestEnv::with_maps(maps);
+    let opts = Options {
+        prog_type,
+        log_level: 1,
+        license: case.license.clone(),
+        ..Options::default()
+    };
+    Ok(match verify(insns, &env, &opts) {
+        Ok(_) => Outcome::Accepted,
+        Err(r) => Outcome::Rejected {
+            errno: errno_name(r.errno.0),
+            error: table::error_lines(&r.log)
+                .first()
+                .map(|s| (*s).to_string())
+                .unwrap_or_default(),
+        },
+    })
+}
+
+fn errno_name(e: i32) -> String {
+    match bpfkit_kernel::Errno(e).name() {
+        "E?" => format!("E{e}"),
+        n => n.to_string(),
+    }
+}
+
+fn same_verdict(expect: &Expect, got: &Outcome) -> bool {
+    matches!(
+        (expect, got),
+        (Expect::Accept, Outcome::Accepted) | (Expect::Reject { .. }, Outcome::Rejected { .. })
+    )
+}
+
+#[test]
+fn the_table_is_well_formed_and_covers_every_category() {
+    let cases = table::load_dir(&table_dir()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cases.len() >= 300, "only {} cases", cases.len());
+    let mut files: Vec<&Path> = cases.iter().map(|c| c.file.as_path()).collect();
+    files.dedup();
+    for f in files {
+        let of_file = || cases.iter().filter(move |c| c.file == f);
+        let accepts = of_file().filter(|c| c.expect == Expect::Accept).count();
+        let rejects = of_file().count() - accepts;
+        assert!(
+            accepts > 0 && rejects > 0,
+            "{}: {accepts} accepted and {rejects} rejected cases; every category needs both",
+            f.display()
+        );
+    }
+    for c in &cases {
+        if let Expect::Reject { error, .. } = &c.expect {
+            assert!(
+                !error.is_empty(),
+                "{}: a rejection needs `error:`",
+                c.place()
+            );
+        }
+        c.asm_for_assembler().unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn the_table_says_what_linux_says() {
+    if let Err(why) = bpfkit_kernel::available() {
+        println!("skipped: {why}");
+        return;
+    }
+    let bless = std::env::var_os("BPFKIT_BLESS").is_some();
+    let cases = load_table();
+    let mut failures = Vec::new();
+    let mut blessed: Vec<(PathBuf, String, Outcome)> = Vec::new();
+    for c in &cases {
+        let insns = match assemble(c) {
+            Ok(i) => i,
+            Err(e) => {
+                failures.push(format!("{}: does not assemble: {e}", c.place()));
+                continue;
+            }
+        };
+        let run = match table::run_in_kernel(c, &insns) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{}: setup failed: {e}", c.place()));
+                continue;
+            }
+        };
+        if let Err(why) = c.check(&run.outcome) {
+            failures.push(format!("{}: the kernel disagrees: {why}", c.place()));
+            if bless && same_verdict(&c.expect, &run.outcome) {
+                blessed.push((c.file.clone(), c.name.clone(), run.outcome));
+            }
+        }
+    }
+    if bless {
+        let mut files: Vec<&PathBuf> = blessed.iter().map(|b| &b.0).collect();
+        files.dedup();
+        for f in files {
+            let text = std::fs::read_to_string(f).unwrap();
+            let outcomes: Vec<(String, Outcome)> = blessed
+                .iter()
+                .filter(|b| &b.0 == f)
+                .map(|b| (b.1.clone(), b.2.clone()))
+                .collect();
+            std::fs::write(f, table::rewrite_expectations(&text, &outcomes)).unwrap();
+        }
+        println!("blessed {} case(s)", blessed.len());
+    }
+    println!(
+        "{} cases checked against the kernel, {} disagree",
+        cases.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// One entry of `tests/verifier/bpfkit-known-differences.txt`.
+struct KnownDifference {
+    name: String,
+    /// bpfkit does not finish on it: do not run it.
+    skip: bool,
+}
+
+/// The cases where bpfkit's verdict is known to differ from Linux's: a case name a line,
+/// optionally followed by `skip`; `#` starts a comment.
+fn known_differences() -> Vec<KnownDifference> {
+    let path = table_dir().join("bpfkit-known-differences.txt");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split('#').next()?.split_whitespace();
+            let name = words.next()?.to_string();
+            Some(KnownDifference {
+                name,
+                skip: words.next() == Some("skip"),
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn bpfkit_agrees_with_linux_on_the_table() {
+    let cases = load_table();
+    let known = known_differences();
+    // Names each case before running it, to find one that does not finish.
+    let trace = std::env::var_os("BPFKIT_TABLE_TRACE").is_some();
+    let (mut verdicts, mut lines, mut rejects, mut unmodelled) = (0, 0, 0, 0);
+    let mut new_differences = Vec::new();
+    let mut now_agree = Vec::new();
+    for c in &cases {
+        let insns = assemble(c).unwrap_or_else(|e| panic!("{}: {e}", c.place()));
+        let listed = known.iter().find(|k| k.name == c.name);
+        if listed.is_some_and(|k| k.skip) {
+            unmodelled += 1;
+            println!("{}: not run on bpfkit: listed as skip", c.place());
+            continue;
+        }
+        if trace {
+            println!("bpfkit: {}", c.place());
+        }
+        // A panic is a bug to report, like a wrong verdict, without hiding the other cases.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_bpfkit(c, &insns)));
+        let ours = match run {
+            Ok(Ok(o)) => o,
+            Ok(Err(why)) => {
+                unmodelled += 1;
+                println!("{}: not run on bpfkit: {why}", c.place());
+                continue;
+            }
+            Err(_) => {
+                if listed.is_none() {
+                    new_differences.push(format!("{}: bpfkit's verifier panicked", c.place()));
+                }
+                continue;
+            }
+        };
+        let listed = listed.is_some();
+        if same_verdict(&c.expect, &ours) {
+            verdicts += 1;
+            if listed {
+                now_agree.push(c.name.clone());
+            }
+        } else if !listed {
+            new_differences.push(format!(
+                "{}: Linux {}, bpfkit {ours}",
+                c.place(),
+                match &c.expect {
+                    Expect::Accept => "accept".to_string(),
+                    Expect::Reject { errno, error } => format!("reject {errno}: {error}"),
+                }
+            ));
+        }
+        if let (Expect::Reject { .. }, Outcome::Rejected { .. }) = (&c.expect, &ours) {
+            rejects += 1;
+            if c.check(&ours).is_ok() {
+                lines += 1;
+            } else {
+                println!(
+                    "{}: first error line differs: {}",
+                    c.place(),
+                    c.check(&ours).unwrap_err()
+                );
+            }
+        }
+    }
+    println!(
+        "bpfkit vs Linux on {} cases: verdict agrees on {verdicts}, errno and first error line on \
+         {lines} of {rejects} common rejections; {unmodelled} not run (not modelled or skipped); {} listed as known \
+         differences",
+        cases.len(),
+        known.len()
+    );
+    if !now_agree.is_empty() {
+        println!(
+            "these now agree with Linux; remove them from bpfkit-known-differences.txt: {}",
+            now_agree.join(" ")
+        );
+    }
+    assert!(
+        new_differences.is_empty(),
+        "bpfkit's verdict differs from Linux's ({}):\n{}",
+        new_differences.len(),
+        new_differences.join("\n")
+    );
+}
+
+#[test]
+fn bpfkit_and_llvm_assemble_every_case_alike() {
+    if llvm_mc().is_none() {
+        println!("skipped: llvm-mc is not installed");
+        return;
+    }
+    let mut differ = Vec::new();
+    let cases = load_table();
+    for c in &cases {
+        let ours = assemble(c);
+        let llvm = assemble_with_llvm(c);
+        if ours != llvm {
+            differ.push(format!(
+                "{}:\n  bpfkit: {ours:?}\n  llvm:   {llvm:?}",
+                c.place()
+            ));
+        }
+    }
+    println!(
+        "{} cases assembled alike by bpfkit and LLVM, {} differ",
+        cases.len() - differ.len(),
+        differ.len()
+    );
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
