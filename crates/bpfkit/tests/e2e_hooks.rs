@@ -6,6 +6,7 @@
 mod e2e_support;
 
 use bpfkit::hook::{Hook, PtRegs};
+use bpfkit::source::hist::{group_log2, log2_text};
 use bpfkit_verifier::env::ProgType;
 use e2e_support::{example_dirs, load, u64_at};
 use std::collections::HashMap;
@@ -55,6 +56,23 @@ fn tracex2_write_histogram_per_process() {
             key = Some(k);
         }
         assert_eq!(got, expected, "{}", dir.display());
+
+        // Printed as the kernel sample prints it: the 4..7 row holds the sizes 4, 7, 7, 7.
+        let entries: Vec<(Vec<u8>, u64)> = got
+            .iter()
+            .map(|(slot, n)| {
+                let mut k = (tgid as u32).to_le_bytes().to_vec();
+                k.extend_from_slice(&slot.to_le_bytes());
+                (k, *n)
+            })
+            .collect();
+        let groups = group_log2(&entries);
+        let text = log2_text("byte_size", &groups[&(tgid as u32).to_le_bytes().to_vec()]);
+        let fours = sizes.iter().filter(|&&s| (4..8).contains(&s)).count();
+        assert!(
+            text.contains(&format!("{:>8} -> {:<8} : {:<8} |", 4, 7, fours)),
+            "{text}"
+        );
     }
 }
 

@@ -20,6 +20,9 @@
 //!   the test becomes a jump to the same epilogue that stores r0. An out-of-range LD_ABS ends the
 //!   program at once with r0 = 0 (the kernel's rule), so the run returns 0 and the result is 0.
 //!
+//! `random_programs_agree_with_the_kernel` runs 400 random ALU/jump programs (fixed seeds) in the
+//! kernel and in bpfkit's checked and fast interpreters and compares r0.
+//!
 //! `conformance_suite_through_the_kernel` runs the shared conformance suite the same way as a
 //! report (many of its programs use patterns the verifier rejects: it counts, never fails on a
 //! rejection, but fails on a program the kernel runs with a different result).
@@ -248,4 +251,166 @@ fn conformance_suite_through_the_kernel() {
         println!("rejected: {r}");
     }
     assert!(t.differ.is_empty(), "{}", t.differ.join("\n"));
+}
+
+/// A small deterministic generator (xorshift64*), so a failure names a reproducible seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// An immediate biased towards the edges (0, ±1, extremes, small values).
+    fn imm(&mut self) -> i32 {
+        match self.below(6) {
+            0 => [0, 1, -1, i32::MIN, i32::MAX, 0x8000, -0x8000][self.below(7) as usize],
+            1 => self.below(64) as i32,
+            _ => self.next() as i32,
+        }
+    }
+}
+
+/// A random straight-line program over r0–r9 with forward conditional jumps: every register is
+/// set first (so all reads are initialised), then `len` random ALU / jump instructions, then
+/// r0 = a mix of every register. The kernel's verifier sees only constants, so it accepts it.
+fn random_program(rng: &mut Rng, len: usize) -> Vec<Insn> {
+    const ALU_OPS: [u8; 11] = [
+        0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x90, 0xa0, 0xc0,
+    ];
+    const JMP_OPS: [u8; 11] = [
+        0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0xa0, 0xb0, 0xc0, 0xd0,
+    ];
+    let mut p = Vec::new();
+    for r in 0..10u8 {
+        if rng.below(2) == 0 {
+            p.push(Insn::new(MOV64_IMM, r, 0, 0, rng.imm()));
+        } else {
+            let v = rng.next();
+            p.push(Insn::new(LD_IMM64, r, 0, 0, v as i32));
+            p.push(Insn::new(0, 0, 0, 0, (v >> 32) as i32));
+        }
+    }
+    let body_start = p.len();
+    let mut body: Vec<Insn> = Vec::new();
+    while body.len() < len {
+        let dst = rng.below(10) as u8;
+        let src = rng.below(10) as u8;
+        let class = if rng.below(2) == 0 { 0x07 } else { 0x04 }; // ALU64 or ALU
+        let bits = if class == 0x07 { 64 } else { 32 };
+        match rng.below(10) {
+            0..=4 => {
+                let op = ALU_OPS[rng.below(ALU_OPS.len() as u64) as usize];
+                let signed = matches!(op, 0x30 | 0x90) && rng.below(3) == 0;
+                let off = i16::from(signed);
+                if rng.below(2) == 0 {
+                    let mut imm = rng.imm();
+                    if matches!(op, 0x60 | 0x70 | 0xc0) {
+                        imm = rng.below(bits) as i32; // the verifier refuses larger shifts
+                    }
+                    if matches!(op, 0x30 | 0x90) && imm == 0 {
+                        imm = 3; // the verifier refuses a division by immediate zero
+                    }
+                    body.push(Insn::new(class | op, dst, 0, off, imm));
+                } else {
+                    body.push(Insn::new(class | op | 0x08, dst, src, off, 0));
+                }
+            }
+            5 => body.push(Insn::new(class | 0x80, dst, 0, 0, 0)), // neg
+            6 => {
+                // mov / movsx
+                let widths: &[i16] = if class == 0x07 {
+                    &[0, 8, 16, 32]
+                } else {
+                    &[0, 8, 16]
+                };
+                let off = widths[rng.below(widths.len() as u64) as usize];
+                body.push(Insn::new(class | 0xb8, dst, src, off, 0));
+            }
+            7 => {
+                // le / be (ALU) or bswap (ALU64)
+                let width = [16, 32, 64][rng.below(3) as usize];
+                let code = if class == 0x07 {
+                    0xd7
+                } else if rng.below(2) == 0 {
+                    0xd4
+                } else {
+                    0xdc
+                };
+                body.push(Insn::new(code, dst, 0, 0, width));
+            }
+            _ => {
+                // A forward conditional jump over 0..3 of the following instructions.
+                let op = JMP_OPS[rng.below(JMP_OPS.len() as u64) as usize];
+                let jclass = if rng.below(2) == 0 { 0x05 } else { 0x06 };
+                let skip = rng.below(4).min((len - body.len() - 1) as u64) as i16;
+                if rng.below(2) == 0 {
+                    body.push(Insn::new(jclass | op, dst, 0, skip, rng.imm()));
+                } else {
+                    body.push(Insn::new(jclass | op | 0x08, dst, src, skip, 0));
+                }
+            }
+        }
+    }
+    debug_assert_eq!(p.len(), body_start);
+    p.extend(body);
+    // r0 = mix of all registers, so a wrong value anywhere shows in r0.
+    for r in 1..10u8 {
+        p.push(Insn::new(0x27, 0, 0, 0, 0x9e37_79b1_u32 as i32)); // r0 *= K
+        p.push(Insn::new(0xaf, 0, r, 0, 0)); // r0 ^= rN
+    }
+    p.push(Insn::new(EXIT, 0, 0, 0, 0));
+    p
+}
+
+#[test]
+fn random_programs_agree_with_the_kernel() {
+    if let Err(why) = bpfkit_kernel::available() {
+        println!("skipped: {why}");
+        return;
+    }
+    const PROGRAMS: u64 = 400;
+    let mut failures = Vec::new();
+    for seed in 1..=PROGRAMS {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let prog = random_program(&mut rng, 40);
+        let kernel = match run_in_kernel(&prog, None) {
+            KernelResult::Ran(r0) => r0,
+            KernelResult::Rejected(why) => {
+                failures.push(format!("seed {seed}: the kernel rejected it: {why}"));
+                continue;
+            }
+            KernelResult::Unsupported(why) => panic!("seed {seed}: {why}"),
+        };
+        let trial = match bpfkit::conformance::TrialRun::new(&prog, None, 1_000_000) {
+            Ok(t) => t,
+            Err(e) => {
+                failures.push(format!("seed {seed}: bpfkit's checked run failed: {e}"));
+                continue;
+            }
+        };
+        let fast = trial.run_fast(&mut Vec::new());
+        if trial.checked_r0() != kernel || fast != kernel {
+            failures.push(format!(
+                "seed {seed}: kernel {kernel:#x}, bpfkit checked {:#x}, fast {fast:#x}\n{}",
+                trial.checked_r0(),
+                prog.iter()
+                    .map(|i| format!("  {i:?}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
+        }
+    }
+    println!(
+        "{PROGRAMS} random programs: {} differ from the kernel",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -4,7 +4,8 @@
 //!
 //! Each sched_cls program runs a random sequence of helper calls on a random frame, stores
 //! every return value and the skb fields they change (`vlan_present`, `vlan_tci`,
-//! `vlan_proto`, `protocol`, `len`, or the tunnel key read back) in an array map, and returns.
+//! `vlan_proto`, `protocol`, `len`, packet bytes read with `LD_ABS` / `LD_IND` after each
+//! call, or the tunnel key read back) in an array map, and returns.
 //! The kernel's `BPF_PROG_TEST_RUN` and bpfkit's must agree on the return value, the output
 //! packet and the map value. Skips, saying why, where `bpf()` is unavailable.
 
@@ -104,7 +105,16 @@ fn vlan_program(map: i32, ops: &[VlanOp]) -> Vec<Insn> {
             VlanOp::Pop => body.push(call(19)),
         }
         body.push(stx_w(10, 0, REC + 4 * i as i16));
+        // LD_ABS reads the packet as the helper left it (an out-of-range read ends the
+        // program with 0, before the record is stored, in both).
+        body.push(Insn::new(0x28, 0, 0, 0, 12)); // r0 = ld_abs_h [12]
+        body.push(stx_w(10, 0, REC + 32 + 4 * i as i16));
     }
+    body.push(mov(7, 2));
+    body.push(Insn::new(0x20, 0, 0, 0, 12)); // r0 = ld_abs_w [12]
+    body.push(stx_w(10, 0, REC + 84));
+    body.push(Insn::new(0x50, 0, 7, 0, 14)); // r0 = ld_ind_b [r7 + 14]
+    body.push(stx_w(10, 0, REC + 88));
     // vlan_present, vlan_tci, vlan_proto, protocol, len after the sequence.
     for (j, off) in [20i16, 24, 28, 16, 0].into_iter().enumerate() {
         body.push(ldx_w(0, 6, off));

@@ -301,3 +301,18 @@ fn lookup_of_a_hash_of_maps_gives_the_inner_map() -> Result<(), Errno> {
     assert!(Arc::strong_count(&inner_map) >= 2);
     Ok(())
 }
+
+#[test]
+fn lru_without_a_common_list_rounds_max_entries_to_the_cpus() -> Result<(), Errno> {
+    // hashtab.c's htab_map_alloc rounds max_entries up to a multiple of the possible CPUs for
+    // BPF_F_NO_COMMON_LRU (bpftool on Linux 6.18 with 2 CPUs shows 3 becoming 4).
+    let n = cpu::possible_cpus();
+    let bpf = Bpf::new();
+    for t in [MapType::LruHash, MapType::LruPercpuHash] {
+        let fd = bpf.map_create(&MapAttr::new(t, 4, 8, 3).flags(flags::BPF_F_NO_COMMON_LRU))?;
+        assert_eq!(bpf.map_info(fd)?.max_entries, 3u32.div_ceil(n) * n);
+        let common = bpf.map_create(&MapAttr::new(t, 4, 8, 3))?;
+        assert_eq!(bpf.map_info(common)?.max_entries, 3);
+    }
+    Ok(())
+}

@@ -452,11 +452,14 @@ impl HashTab {
 
     /// Counts one more element, evicting as needed (LRU maps); never evicts `keep`.
     fn reserve_evicting(&self, keep: &[u8]) -> Result<(), Errno> {
-        // Each failed round evicted an element or found none to evict; bound the retries so
-        // a map under a storm of concurrent inserts still answers.
-        for _ in 0..64 {
+        // Each failed round evicted an element, which a concurrent insert may have taken
+        // first; retry (yielding after a while), bounded so a pathological storm still answers.
+        for round in 0..4096 {
             if self.reserve().is_ok() {
                 return Ok(());
+            }
+            if round >= 64 {
+                std::thread::yield_now();
             }
             self.evict_one(keep);
         }

@@ -202,7 +202,10 @@ impl Bpf {
                     })?;
             }
         }
-        let helpers = registry::table(attr.prog_type);
+        let mut helpers = registry::table(attr.prog_type);
+        if rewritten.ld_abs_helpers {
+            super::ld_abs::add_helpers(&mut helpers);
+        }
         // SAFETY: the verifier accepted `verified` in this runtime's environment; the rewrite
         // only replaces map descriptors by the addresses of the maps this program keeps alive
         // (`maps` below) and moves 32-bit loads of packet-pointer context fields onto the

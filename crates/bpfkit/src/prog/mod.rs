@@ -2,6 +2,7 @@
 //! onto bpfkit's own layouts.
 
 pub mod env;
+pub mod ld_abs;
 pub mod load;
 pub mod rewrite;
 pub mod run;

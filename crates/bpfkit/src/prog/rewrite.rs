@@ -22,6 +22,9 @@ pub struct Rewritten {
     /// `prog->aux->max_ctx_offset`, which `BPF_PROG_TEST_RUN` of raw tracepoints checks
     /// `ctx_size_in` against).
     pub max_ctx_offset: u32,
+    /// `LD_ABS` / `LD_IND` became calls of the internal load helpers
+    /// ([`super::ld_abs`]), which the helper table must then hold.
+    pub ld_abs_helpers: bool,
 }
 
 /// One past the last context byte instruction `insn` (a context access) touches.
@@ -110,10 +113,15 @@ pub fn rewrite(verified: &Verified, prog_type: ProgType, bpf: &Bpf) -> Result<Re
         }
         idx += op.slots();
     }
+    let ld_abs_helpers = prog_type.ld_abs_allowed() && super::ld_abs::needed(&insns);
+    if ld_abs_helpers {
+        insns = super::ld_abs::expand(&insns);
+    }
     Ok(Rewritten {
         insns,
         maps,
         max_ctx_offset,
+        ld_abs_helpers,
     })
 }
 

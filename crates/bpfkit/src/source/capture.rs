@@ -1,11 +1,13 @@
-//! Capture files: pcap and pcapng read into memory, pcap written, with the `pcap-file` crate.
+//! Capture files: pcap and pcapng read into memory, pcap written, with the `pcap-file` crate
+//! (its slice parsers: its readers allocate an 8 MB buffer each).
 //!
 //! Only Ethernet captures (`LINKTYPE_ETHERNET`, 1) are accepted: the program types bpfkit runs
 //! on packets (socket filters on packet sockets, tc, XDP) all see an Ethernet frame. A pcapng
 //! file may hold several interfaces; each must be Ethernet.
 
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
-use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::{Block, PcapNgParser};
 use pcap_file::{DataLink, Endianness};
 use std::io::Write;
 use std::time::Duration;
@@ -64,17 +66,20 @@ fn malformed(index: usize, e: impl std::fmt::Display) -> CaptureError {
 }
 
 fn read_pcap(bytes: &[u8]) -> Result<Vec<Frame>, CaptureError> {
-    let mut reader = PcapReader::new(bytes).map_err(|e| CaptureError::Malformed {
+    let (mut rest, parser) = PcapParser::new(bytes).map_err(|e| CaptureError::Malformed {
         index: 0,
         reason: format!("not a pcap or pcapng file: {e}"),
     })?;
-    let link = reader.header().datalink;
+    let link = parser.header().datalink;
     if link != DataLink::ETHERNET {
         return Err(CaptureError::LinkType(format!("{link:?}")));
     }
     let mut frames = Vec::new();
-    while let Some(p) = reader.next_packet() {
-        let p = p.map_err(|e| malformed(frames.len(), e))?;
+    while !rest.is_empty() {
+        let (next, p) = parser
+            .next_packet(rest)
+            .map_err(|e| malformed(frames.len(), e))?;
+        rest = next;
         frames.push(Frame {
             timestamp: p.timestamp,
             orig_len: p.orig_len,
@@ -85,19 +90,39 @@ fn read_pcap(bytes: &[u8]) -> Result<Vec<Frame>, CaptureError> {
 }
 
 fn read_pcapng(bytes: &[u8]) -> Result<Vec<Frame>, CaptureError> {
-    let mut reader = PcapNgReader::new(bytes).map_err(|e| malformed(0, e))?;
+    let (mut rest, mut parser) = PcapNgParser::new(bytes).map_err(|e| malformed(0, e))?;
     let mut frames = Vec::new();
-    while let Some(block) = reader.next_block() {
-        let block = block.map_err(|e| malformed(frames.len(), e))?;
+    // The timestamp resolution of each interface of the current section, by interface id.
+    let mut resolutions: Vec<u8> = Vec::new();
+    while !rest.is_empty() {
+        let (next, block) = parser
+            .next_block(rest)
+            .map_err(|e| malformed(frames.len(), e))?;
+        rest = next;
         match block {
-            Block::InterfaceDescription(idb) if idb.linktype != DataLink::ETHERNET => {
-                return Err(CaptureError::LinkType(format!("{:?}", idb.linktype)));
+            Block::SectionHeader(_) => resolutions.clear(),
+            Block::InterfaceDescription(idb) => {
+                if idb.linktype != DataLink::ETHERNET {
+                    return Err(CaptureError::LinkType(format!("{:?}", idb.linktype)));
+                }
+                resolutions.push(ts_resol(&idb));
             }
-            Block::EnhancedPacket(p) => frames.push(Frame {
-                timestamp: p.timestamp,
-                orig_len: p.original_len,
-                data: p.data.into_owned(),
-            }),
+            Block::EnhancedPacket(p) => {
+                let resol = resolutions
+                    .get(p.interface_id as usize)
+                    .copied()
+                    .ok_or_else(|| {
+                        malformed(
+                            frames.len(),
+                            format!("interface {} was not described", p.interface_id),
+                        )
+                    })?;
+                frames.push(Frame {
+                    timestamp: epb_time(p.timestamp, resol),
+                    orig_len: p.original_len,
+                    data: p.data.into_owned(),
+                });
+            }
             Block::SimplePacket(p) => frames.push(Frame {
                 timestamp: Duration::ZERO,
                 orig_len: p.original_len,
@@ -107,6 +132,38 @@ fn read_pcapng(bytes: &[u8]) -> Result<Vec<Frame>, CaptureError> {
         }
     }
     Ok(frames)
+}
+
+/// The `if_tsresol` option of an interface (default 6: microseconds).
+fn ts_resol(
+    idb: &pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock,
+) -> u8 {
+    idb.options
+        .iter()
+        .find_map(|o| match o {
+            InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
+            _ => None,
+        })
+        .unwrap_or(6)
+}
+
+/// An Enhanced Packet Block's time. `pcap-file` 2 reports the raw 64-bit tick count as
+/// nanoseconds whatever the interface's resolution; this converts ticks of `10^-r` seconds
+/// (or `2^-(r & 0x7f)` when the high bit is set) to a duration, as pcapng defines them.
+fn epb_time(raw: Duration, resol: u8) -> Duration {
+    let ticks = raw.as_nanos();
+    let nanos = if resol & 0x80 == 0 {
+        let exp = u32::from(resol);
+        if exp <= 9 {
+            ticks * 10u128.pow(9 - exp)
+        } else {
+            ticks / 10u128.checked_pow(exp - 9).unwrap_or(u128::MAX)
+        }
+    } else {
+        let shift = u32::from(resol & 0x7f).min(127);
+        (ticks * 1_000_000_000) >> shift
+    };
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 /// Writes `frames` as a little-endian, microsecond pcap file of Ethernet frames.

@@ -11,10 +11,13 @@
 //! program changed it). `-w OUT.pcap` writes the frames that passed every program, as they
 //! left the last one. The exit status is 0 when the run completed, whatever the verdicts.
 
-use super::map::{instantiate_file_with_object, json_str, map_json, map_text};
+use super::map::{
+    emit, instantiate_file_with_object, json_str, map_json, map_text, object_btf, MapFormat,
+};
 use anyhow::{bail, Context};
 use bpfkit::loader::SlotTarget;
 use bpfkit::source::capture::{read_capture, write_pcap, Frame};
+use bpfkit::source::hist::{group_log2, log2_text};
 use bpfkit::source::packets::run_pipeline;
 use bpfkit_verifier::env::ProgType;
 use std::collections::BTreeMap;
@@ -40,6 +43,10 @@ pub struct ObjectArgs {
     /// ELF objects, with --json: add {index, r0, data} for every frame.
     #[arg(long)]
     pub per_packet: bool,
+    /// ELF objects: print this map as log2 histograms (key = group bytes then a u32 slot,
+    /// value = u64 count), as the kernel's samples do.
+    #[arg(long, value_name = "MAP")]
+    pub hist: Vec<String>,
 }
 
 fn is_packet_type(t: ProgType) -> bool {
@@ -91,6 +98,11 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             })
             .collect::<anyhow::Result<_>>()?
     };
+    for h in &args.hist {
+        if inst.map(h).is_none() {
+            bail!("--hist {h}: the object has no such map");
+        }
+    }
     let fds: Vec<bpfkit::Fd> = chosen.iter().map(|p| p.fd).collect();
     let bytes =
         std::fs::read(pcap).with_context(|| format!("cannot read capture {}", pcap.display()))?;
@@ -101,7 +113,9 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
     let mut per_packet = String::new();
     let mut total_ns: u128 = 0;
     let mut skipped = 0u64;
+    let progress = Progress::new(frames.len());
     for (index, f) in frames.iter().enumerate() {
+        progress.tick(index);
         let runs = match run_pipeline(&bpf, &fds, &f.data) {
             Ok(r) => r,
             Err(e) => {
@@ -139,6 +153,7 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    progress.done();
     if let Some(out) = &args.write {
         let file = std::fs::File::create(out)
             .with_context(|| format!("cannot create {}", out.display()))?;
@@ -152,6 +167,8 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
         total_ns as f64 / ran as f64
     };
 
+    let btf = object_btf(&obj);
+    let mut out = String::new();
     if args.json {
         let mut doc = String::from("{\"summary\":{");
         let _ = write!(
@@ -179,16 +196,22 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
         doc.push_str("]},\"maps\":{");
         for (i, m) in inst.maps.iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
-            let _ = write!(doc, "{sep}{}:{}", json_str(&m.name), map_json(&bpf, m.fd)?);
+            let _ = write!(
+                doc,
+                "{sep}{}:{}",
+                json_str(&m.name),
+                map_json(&bpf, m.fd, MapFormat::of(btf.as_ref(), &obj, m.index))?
+            );
         }
         doc.push('}');
         if args.per_packet {
             let _ = write!(doc, ",\"packets\":[{per_packet}]");
         }
         doc.push('}');
-        println!("{doc}");
+        let _ = writeln!(out, "{doc}");
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "{}: {} frames from {}, {} passed, mean {ns_per_packet:.0} ns per frame",
             path.display(),
             frames.len(),
@@ -196,14 +219,18 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             passed.len()
         );
         if skipped > 0 {
-            println!("{skipped} frames shorter than an Ethernet header were skipped");
+            let _ = writeln!(
+                out,
+                "{skipped} frames shorter than an Ethernet header were skipped"
+            );
         }
         for (i, p) in chosen.iter().enumerate() {
             let v: Vec<String> = verdicts[i]
                 .iter()
                 .map(|(r, n)| format!("r0={r}: {n}"))
                 .collect();
-            println!(
+            let _ = writeln!(
+                out,
                 "program {} ({}): {}",
                 p.name,
                 p.prog_type.name(),
@@ -211,8 +238,73 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             );
         }
         for m in &inst.maps {
-            print!("{}", map_text(&bpf, &m.name, m.fd)?);
+            if args.hist.contains(&m.name) {
+                let _ = write!(out, "{}", hist_text(&bpf, &m.name, m.fd));
+            } else {
+                let fmt = MapFormat::of(btf.as_ref(), &obj, m.index);
+                let _ = write!(out, "{}", map_text(&bpf, &m.name, m.fd, fmt)?);
+            }
         }
     }
+    emit(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A map as log2 histograms, one per key prefix (see [`bpfkit::source::hist`]).
+fn hist_text(bpf: &bpfkit::Bpf, name: &str, fd: bpfkit::Fd) -> String {
+    let entries: Vec<(Vec<u8>, u64)> = super::map::entries(bpf, fd)
+        .into_iter()
+        .map(|(k, v)| {
+            let mut w = [0u8; 8];
+            let n = v.len().min(8);
+            w[..n].copy_from_slice(&v[..n]);
+            (k, u64::from_le_bytes(w))
+        })
+        .collect();
+    let mut s = format!("map {name}: log2 histogram\n");
+    for (group, data) in group_log2(&entries) {
+        if !group.is_empty() {
+            let hex: Vec<String> = group.iter().map(|b| format!("{b:02x}")).collect();
+            let _ = writeln!(s, "\nkey {}", hex.join(" "));
+        }
+        s.push_str(&log2_text("value", &data));
+    }
+    s
+}
+
+/// A progress line on stderr for long captures (only when stderr is a terminal).
+struct Progress {
+    total: usize,
+    step: usize,
+    on: bool,
+}
+
+impl Progress {
+    /// Captures under this many frames run without a progress line.
+    const MIN_FRAMES: usize = 100_000;
+
+    fn new(total: usize) -> Self {
+        use std::io::IsTerminal as _;
+        Self {
+            total,
+            step: (total / 100).max(1),
+            on: total >= Self::MIN_FRAMES && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn tick(&self, index: usize) {
+        if self.on && index.is_multiple_of(self.step) {
+            eprint!(
+                "\r{index}/{} frames ({}%)",
+                self.total,
+                index * 100 / self.total
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.on {
+            eprint!("\r{0}/{0} frames (100%)\n", self.total);
+        }
+    }
 }
