@@ -60,8 +60,10 @@ fn run_sockex1_json_has_bytes_per_protocol_in_bpftool_shape() {
         .filter(|f| f.len() > 23 && f[23] == 6)
         .map(|f| f.len() as u64)
         .sum();
+    // bpftool's shape: bytes in memory order, then the BTF-formatted form (__u32 key, __u64
+    // value in sockex1.c).
     let entry = format!(
-        "{{\"key\":{},\"value\":{}}}",
+        "{{\"key\":{},\"value\":{},\"formatted\":{{\"key\":6,\"value\":{tcp}}}}}",
         json_bytes(&6u32.to_le_bytes()),
         json_bytes(&tcp.to_le_bytes())
     );
@@ -154,6 +156,39 @@ fn hist_prints_a_map_as_the_kernel_samples_do() {
 }
 
 #[test]
+fn sockex3_json_formats_struct_keys_from_btf() {
+    let out = bpfkit(&[
+        "run",
+        "examples/sockex3/sockex3.o",
+        "--pcap",
+        PCAP,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = String::from_utf8(out.stdout).unwrap();
+    // The GRE frame (IPv4 protocol 47) carries TCP 192.168.1.7:1234 -> 10.0.0.2:80; its flow
+    // key is struct flow_key { src, dst, ports, ip_proto } in host order, one packet of the
+    // frame's length.
+    let fs = frames(PCAP);
+    let gre = fs
+        .iter()
+        .find(|f| f[12..14] == [8, 0] && f[23] == 47)
+        .unwrap();
+    let want = format!(
+        "\"formatted\":{{\"key\":{{\"src\":{},\"dst\":{},\"ports\":{},\"ip_proto\":6}},\"value\":{{\"packets\":1,\"bytes\":{}}}}}",
+        u32::from_be_bytes([192, 168, 1, 7]),
+        u32::from_be_bytes([10, 0, 0, 2]),
+        (1234u32 << 16) | 80,
+        gre.len()
+    );
+    assert!(doc.contains(&want), "{want} not in {doc}");
+}
+
+#[test]
 fn prog_dump_interleaves_the_c_source() {
     let out = bpfkit(&["prog", "dump", "examples/sockex1/sockex1.o"]);
     assert!(out.status.success());
@@ -186,8 +221,8 @@ fn map_dump_shows_global_data_initial_values() {
     ]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    // xdp_globals.c: __u64 bytes_seen = 1000 (0x3e8).
-    assert!(text.contains("value: e8 03 00 00 00 00 00 00"), "{text}");
+    // xdp_globals.c: __u64 bytes_seen = 1000, formatted from the .data section's BTF.
+    assert!(text.contains("value: {\"bytes_seen\":1000}"), "{text}");
 }
 
 #[test]

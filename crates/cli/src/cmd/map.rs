@@ -1,11 +1,13 @@
 //! `bpfkit map dump OBJ [--map NAME] [--json]`: an object's maps after instantiation (global
 //! data holds its initial values), and the map printers `bpfkit run` shares: bpftool's plain
 //! `key: .. value: ..` lines and its `--json` shape (key and value as arrays of `"0x.."`
-//! strings in memory order).
+//! strings in memory order, and a `formatted` form from the map's BTF types where the object
+//! has them, as bpftool prints it).
 
+use super::btf_fmt;
 use anyhow::Context;
 use bpfkit::instantiate::{instantiate, Instance, InstantiateOptions};
-use bpfkit::loader::Object;
+use bpfkit::loader::{Btf, Object};
 use bpfkit::Bpf;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,7 +37,8 @@ pub struct DumpArgs {
 pub fn run(cmd: MapCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         MapCmd::Dump(args) => {
-            let (bpf, inst) = instantiate_file(&args.object)?;
+            let (bpf, inst, obj) = instantiate_file_with_object(&args.object)?;
+            let btf = object_btf(&obj);
             let maps: Vec<_> = inst
                 .maps
                 .iter()
@@ -50,17 +53,73 @@ pub fn run(cmd: MapCmd) -> anyhow::Result<ExitCode> {
                 let mut out = String::from("{");
                 for (i, m) in maps.iter().enumerate() {
                     let sep = if i == 0 { "" } else { "," };
-                    let _ = write!(out, "{sep}{}:{}", json_str(&m.name), map_json(&bpf, m.fd)?);
+                    let _ = write!(
+                        out,
+                        "{sep}{}:{}",
+                        json_str(&m.name),
+                        map_json(&bpf, m.fd, MapFormat::of(btf.as_ref(), &obj, m.index))?
+                    );
                 }
-                out.push('}');
-                println!("{out}");
+                out.push_str("}\n");
+                emit(&out)?;
             } else {
+                let mut out = String::new();
                 for m in maps {
-                    print!("{}", map_text(&bpf, &m.name, m.fd)?);
+                    let fmt = MapFormat::of(btf.as_ref(), &obj, m.index);
+                    out.push_str(&map_text(&bpf, &m.name, m.fd, fmt)?);
                 }
+                emit(&out)?;
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The object's BTF with data section sizes and variable offsets filled in (what the kernel
+/// would get), for formatting map contents.
+pub fn object_btf(obj: &Object) -> Option<Btf> {
+    obj.kernel_btf.as_deref().and_then(|b| Btf::parse(b).ok())
+}
+
+/// The BTF types of a map's key and value, when the object describes them.
+#[derive(Clone, Copy)]
+pub struct MapFormat<'a> {
+    btf: &'a Btf,
+    key: u32,
+    value: u32,
+}
+
+impl<'a> MapFormat<'a> {
+    /// The format of map `index` of `obj`, if it has BTF types.
+    pub fn of(btf: Option<&'a Btf>, obj: &Object, index: usize) -> Option<Self> {
+        let def = obj.maps.get(index)?;
+        let btf = btf?;
+        (def.btf_key_type_id != 0 || def.btf_value_type_id != 0).then_some(Self {
+            btf,
+            key: def.btf_key_type_id,
+            value: def.btf_value_type_id,
+        })
+    }
+
+    fn key(&self, b: &[u8]) -> Option<String> {
+        (self.key != 0).then(|| btf_fmt::format(self.btf, self.key, b))
+    }
+
+    fn value(&self, b: &[u8]) -> Option<String> {
+        (self.value != 0).then(|| btf_fmt::format(self.btf, self.value, b))
+    }
+}
+
+/// Writes `text` to standard output; a reader that went away (`| head`) is not an error.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 
@@ -119,7 +178,12 @@ fn as_number(b: &[u8]) -> String {
 
 /// A map as text: a header line, then bpftool's `key: .. value: ..` lines; all-zero values of
 /// array maps are summarised in one line.
-pub fn map_text(bpf: &Bpf, name: &str, fd: bpfkit::Fd) -> anyhow::Result<String> {
+pub fn map_text(
+    bpf: &Bpf,
+    name: &str,
+    fd: bpfkit::Fd,
+    fmt: Option<MapFormat<'_>>,
+) -> anyhow::Result<String> {
     let info = bpf.map_info(fd).with_context(|| format!("map {name}"))?;
     let mut s = format!(
         "map {name}: {} key {}B value {}B max_entries {}\n",
@@ -135,14 +199,13 @@ pub fn map_text(bpf: &Bpf, name: &str, fd: bpfkit::Fd) -> anyhow::Result<String>
             zeros += 1;
             continue;
         }
-        let _ = writeln!(
-            s,
-            "  key: {}{}  value: {}{}",
-            hex_bytes(&k),
-            as_number(&k),
-            hex_bytes(&v),
-            as_number(&v)
-        );
+        let key = fmt
+            .and_then(|f| f.key(&k))
+            .unwrap_or_else(|| format!("{}{}", hex_bytes(&k), as_number(&k)));
+        let value = fmt
+            .and_then(|f| f.value(&v))
+            .unwrap_or_else(|| format!("{}{}", hex_bytes(&v), as_number(&v)));
+        let _ = writeln!(s, "  key: {key}  value: {value}");
     }
     if zeros > 0 {
         let _ = writeln!(s, "  ({zeros} entries with all-zero values not shown)");
@@ -175,7 +238,7 @@ pub fn json_bytes(b: &[u8]) -> String {
 
 /// A map as `bpftool map dump --json` prints it: an array of `{"key": [...], "value": [...]}`
 /// (per-CPU maps: `"values": [{"cpu": N, "value": [...]}]`).
-pub fn map_json(bpf: &Bpf, fd: bpfkit::Fd) -> anyhow::Result<String> {
+pub fn map_json(bpf: &Bpf, fd: bpfkit::Fd, fmt: Option<MapFormat<'_>>) -> anyhow::Result<String> {
     let info = bpf.map_info(fd)?;
     let percpu = info.map_type.is_percpu();
     let vs = info.value_size as usize;
@@ -200,8 +263,16 @@ pub fn map_json(bpf: &Bpf, fd: bpfkit::Fd) -> anyhow::Result<String> {
                     cpus.join(",")
                 )
             } else {
+                let formatted = match fmt {
+                    Some(f) => format!(
+                        ",\"formatted\":{{\"key\":{},\"value\":{}}}",
+                        f.key(&k).unwrap_or_else(|| json_bytes(&k)),
+                        f.value(&v).unwrap_or_else(|| json_bytes(&v))
+                    ),
+                    None => String::new(),
+                };
                 format!(
-                    "{{\"key\":{},\"value\":{}}}",
+                    "{{\"key\":{},\"value\":{}{formatted}}}",
                     json_bytes(&k),
                     json_bytes(&v)
                 )

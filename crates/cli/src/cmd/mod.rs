@@ -1,6 +1,7 @@
 //! The subcommands, one module each.
 
 pub mod asm;
+pub mod btf_fmt;
 pub mod conformance;
 pub mod disasm;
 pub mod map;

@@ -11,7 +11,9 @@
 //! program changed it). `-w OUT.pcap` writes the frames that passed every program, as they
 //! left the last one. The exit status is 0 when the run completed, whatever the verdicts.
 
-use super::map::{instantiate_file_with_object, json_str, map_json, map_text};
+use super::map::{
+    emit, instantiate_file_with_object, json_str, map_json, map_text, object_btf, MapFormat,
+};
 use anyhow::{bail, Context};
 use bpfkit::loader::SlotTarget;
 use bpfkit::source::capture::{read_capture, write_pcap, Frame};
@@ -111,7 +113,9 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
     let mut per_packet = String::new();
     let mut total_ns: u128 = 0;
     let mut skipped = 0u64;
+    let progress = Progress::new(frames.len());
     for (index, f) in frames.iter().enumerate() {
+        progress.tick(index);
         let runs = match run_pipeline(&bpf, &fds, &f.data) {
             Ok(r) => r,
             Err(e) => {
@@ -149,6 +153,7 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    progress.done();
     if let Some(out) = &args.write {
         let file = std::fs::File::create(out)
             .with_context(|| format!("cannot create {}", out.display()))?;
@@ -162,6 +167,8 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
         total_ns as f64 / ran as f64
     };
 
+    let btf = object_btf(&obj);
+    let mut out = String::new();
     if args.json {
         let mut doc = String::from("{\"summary\":{");
         let _ = write!(
@@ -189,16 +196,22 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
         doc.push_str("]},\"maps\":{");
         for (i, m) in inst.maps.iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
-            let _ = write!(doc, "{sep}{}:{}", json_str(&m.name), map_json(&bpf, m.fd)?);
+            let _ = write!(
+                doc,
+                "{sep}{}:{}",
+                json_str(&m.name),
+                map_json(&bpf, m.fd, MapFormat::of(btf.as_ref(), &obj, m.index))?
+            );
         }
         doc.push('}');
         if args.per_packet {
             let _ = write!(doc, ",\"packets\":[{per_packet}]");
         }
         doc.push('}');
-        println!("{doc}");
+        let _ = writeln!(out, "{doc}");
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "{}: {} frames from {}, {} passed, mean {ns_per_packet:.0} ns per frame",
             path.display(),
             frames.len(),
@@ -206,14 +219,18 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             passed.len()
         );
         if skipped > 0 {
-            println!("{skipped} frames shorter than an Ethernet header were skipped");
+            let _ = writeln!(
+                out,
+                "{skipped} frames shorter than an Ethernet header were skipped"
+            );
         }
         for (i, p) in chosen.iter().enumerate() {
             let v: Vec<String> = verdicts[i]
                 .iter()
                 .map(|(r, n)| format!("r0={r}: {n}"))
                 .collect();
-            println!(
+            let _ = writeln!(
+                out,
                 "program {} ({}): {}",
                 p.name,
                 p.prog_type.name(),
@@ -222,12 +239,14 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
         }
         for m in &inst.maps {
             if args.hist.contains(&m.name) {
-                print!("{}", hist_text(&bpf, &m.name, m.fd));
+                let _ = write!(out, "{}", hist_text(&bpf, &m.name, m.fd));
             } else {
-                print!("{}", map_text(&bpf, &m.name, m.fd)?);
+                let fmt = MapFormat::of(btf.as_ref(), &obj, m.index);
+                let _ = write!(out, "{}", map_text(&bpf, &m.name, m.fd, fmt)?);
             }
         }
     }
+    emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -251,4 +270,41 @@ fn hist_text(bpf: &bpfkit::Bpf, name: &str, fd: bpfkit::Fd) -> String {
         s.push_str(&log2_text("value", &data));
     }
     s
+}
+
+/// A progress line on stderr for long captures (only when stderr is a terminal).
+struct Progress {
+    total: usize,
+    step: usize,
+    on: bool,
+}
+
+impl Progress {
+    /// Captures under this many frames run without a progress line.
+    const MIN_FRAMES: usize = 100_000;
+
+    fn new(total: usize) -> Self {
+        use std::io::IsTerminal as _;
+        Self {
+            total,
+            step: (total / 100).max(1),
+            on: total >= Self::MIN_FRAMES && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn tick(&self, index: usize) {
+        if self.on && index.is_multiple_of(self.step) {
+            eprint!(
+                "\r{index}/{} frames ({}%)",
+                self.total,
+                index * 100 / self.total
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.on {
+            eprint!("\r{0}/{0} frames (100%)\n", self.total);
+        }
+    }
 }
