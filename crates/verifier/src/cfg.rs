@@ -143,7 +143,8 @@ pub fn check_jumps(insns: &[Insn], starts: &[usize], btf_func_info: bool) -> Res
             }
         }
         if i as i64 == end - 1 {
-            if code != (c::JMP | c::EXIT) && code != (c::JMP | c::JA) {
+            if code != (c::JMP | c::EXIT) && code != (c::JMP | c::JA) && code != (c::JMP32 | c::JA)
+            {
                 return Err(einval(i, "last insn is not an exit or jmp".into()));
             }
             start = end;

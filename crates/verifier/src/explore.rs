@@ -178,7 +178,7 @@ impl<'a> Explorer<'a> {
             // A state that keeps missing is unlikely to ever match: drop it (the kernel's
             // miss_cnt heuristic), which keeps the comparisons per instruction few.
             ck.misses += 1;
-            let n = if ck.branches > 0 { 64 } else { 3 };
+            let n = 3;
             if ck.misses > ck.hits * n + n {
                 evict.push(k);
             }

@@ -12,6 +12,7 @@
 pub mod cfg;
 pub mod env;
 pub mod explore;
+pub mod helper_names;
 mod insn_text;
 pub mod live;
 pub mod log;

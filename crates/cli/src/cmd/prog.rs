@@ -76,9 +76,7 @@ pub fn run(cmd: ProgCmd) -> anyhow::Result<ExitCode> {
                     .map_or(0, |i| i.id)
             };
             let imm64 = |op: &Op| match *op {
-                Op::LdImm64 {
-                    pseudo: 1, imm, ..
-                } => Some(format!("map[id:{}]", map_id(imm))),
+                Op::LdImm64 { pseudo: 1, imm, .. } => Some(format!("map[id:{}]", map_id(imm))),
                 Op::LdImm64 {
                     pseudo: 2,
                     imm,

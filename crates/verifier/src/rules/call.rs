@@ -136,6 +136,10 @@ fn map_func_ok(type_id: u32, name: &str) -> bool {
         | "bpf_skb_output"
         | "bpf_xdp_output" => type_id == PERF_EVENT_ARRAY,
         "bpf_ringbuf_output" | "bpf_ringbuf_reserve" | "bpf_ringbuf_query" => type_id == RINGBUF,
+        // BPF_MAP_TYPE_STACK_TRACE
+        "bpf_get_stackid" => type_id == 7,
+        // devmap, cpumap, xskmap, devmap_hash
+        "bpf_redirect_map" => matches!(type_id, 14 | 16 | 17 | 25),
         "bpf_map_peek_elem" | "bpf_map_pop_elem" | "bpf_map_push_elem" => {
             matches!(type_id, QUEUE | STACK)
         }
@@ -402,7 +406,8 @@ fn check_args(
                 }
                 helper_mem(cx, st, idx, r, size, AccessKind::Read, out)?;
             }
-            ArgType::PtrToMem | ArgType::PtrToUninitMem => {
+            ArgType::PtrToMemOrNull if reg.is_null() => {}
+            ArgType::PtrToMem | ArgType::PtrToUninitMem | ArgType::PtrToMemOrNull => {
                 if !is_mem_ptr(reg.ty) {
                     return Err(type_error(idx, r, &reg, MEM_TYPES));
                 }
@@ -437,7 +442,8 @@ fn check_args(
                 } else {
                     AccessKind::Read
                 };
-                if reg.var.umax > 0 {
+                let null_mem = i > 0 && st.cur().regs[r - 1].is_null();
+                if reg.var.umax > 0 && !null_mem {
                     helper_mem(cx, st, idx, r - 1, reg.var.umax as u32, kind, out)?;
                 }
             }
