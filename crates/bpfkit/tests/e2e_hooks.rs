@@ -166,3 +166,57 @@ fn hooks_refuse_other_program_types() {
         .attach(&bpf, inst.map("drops_by_reason").unwrap())
         .is_err());
 }
+
+#[test]
+fn hooks_fire_from_several_threads_and_count_exactly() {
+    const THREADS: u64 = 4;
+    const EVENTS: u64 = 2000;
+    let dir = &example_dirs()[0];
+    let (bpf, inst, _) = load(dir, "drop_monitor");
+    let hook = Hook::new("skb:kfree_skb", ProgType::Tracepoint, 40).unwrap();
+    let _link = hook.attach(&bpf, inst.prog("count_drop").unwrap()).unwrap();
+    // Every thread fires the same locations: the first insert races (BPF_NOEXIST), and the
+    // program then counts on the winner's entry, so no event is lost.
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for i in 0..EVENTS {
+                    let rec = kfree_skb_record(0xffff_ffff_8300_0000 + (i % 4) * 8, 2);
+                    hook.fire(&rec).unwrap();
+                }
+            });
+        }
+    });
+    let locs = inst.map("drops_by_location").unwrap();
+    for l in 0..4u64 {
+        let v = bpf
+            .map_lookup(locs, &(0xffff_ffff_8300_0000 + l * 8).to_le_bytes())
+            .unwrap();
+        assert_eq!(u64_at(&v, 0), THREADS * EVENTS / 4, "location {l}");
+    }
+    let reasons = inst.map("drops_by_reason").unwrap();
+    let v = bpf.map_lookup(reasons, &2u32.to_le_bytes()).unwrap();
+    assert_eq!(u64_at(&v, 0), THREADS * EVENTS);
+}
+
+#[test]
+fn a_link_keeps_its_program_after_the_descriptor_is_closed() {
+    let dir = &example_dirs()[0];
+    let (bpf, inst, _) = load(dir, "drop_monitor");
+    let hook = Hook::new("skb:kfree_skb", ProgType::Tracepoint, 40).unwrap();
+    let prog = inst.prog("count_drop").unwrap();
+    let link = hook.attach(&bpf, prog).unwrap();
+    // As in Linux, the link holds the program: closing its descriptor does not detach it.
+    bpf.close(prog).unwrap();
+    assert!(bpf.prog(prog).is_err());
+    hook.fire(&kfree_skb_record(0x1234, 7)).unwrap();
+    drop(link);
+    hook.fire(&kfree_skb_record(0x1234, 7)).unwrap();
+    let reasons = inst.map("drops_by_reason").unwrap();
+    let v = bpf.map_lookup(reasons, &7u32.to_le_bytes()).unwrap();
+    assert_eq!(
+        u64_at(&v, 0),
+        1,
+        "one event while attached, none after the link is dropped"
+    );
+}

@@ -129,3 +129,27 @@ fn a_rejected_program_reports_the_log_with_c_source_lines() {
     // Nothing is left behind in the table.
     assert!(bpf.map(bpfkit::Fd(3)).is_err());
 }
+
+#[test]
+fn map_in_map_outer_maps_are_created_from_templates_and_slots_filled() {
+    // The maps alone (the program needs map-in-map support in the verifier): per_family's
+    // static slots hold v4_protos and v6_protos, by_ethertype starts empty.
+    let path = repo().join("examples/map_in_map/map_in_map.o");
+    let mut obj = Object::parse(&std::fs::read(path).unwrap()).unwrap();
+    obj.programs.clear();
+    let bpf = Bpf::new();
+    let inst = instantiate(&bpf, &obj, &InstantiateOptions::default()).unwrap();
+    let outer = bpf.map(inst.map("per_family").unwrap()).unwrap();
+    let mom = outer.as_map_of_maps().unwrap();
+    for (slot, inner) in [(0u32, "v4_protos"), (1, "v6_protos")] {
+        let got = mom.get(&slot.to_le_bytes()).unwrap();
+        let want = bpf.map(inst.map(inner).unwrap()).unwrap();
+        assert_eq!(got.id(), want.id(), "slot {slot}");
+    }
+    let by_type = bpf.map(inst.map("by_ethertype").unwrap()).unwrap();
+    assert!(by_type
+        .as_map_of_maps()
+        .unwrap()
+        .get(&0x0800u16.to_le_bytes())
+        .is_none());
+}

@@ -3,7 +3,9 @@
 //! bytes the program wrote, discarded ones are skipped, a reservation the ring cannot hold (or
 //! one with flags) is NULL, and the query reports the positions kernel/bpf/ringbuf.c defines.
 //! The kernel's verifier must accept the same programs (checked when `bpf()` is available),
-//! and must reject a program that leaks its reservation, as bpfkit's does.
+//! and must reject a program that leaks its reservation, as bpfkit's does; and the kernel, run
+//! on the same events (`BPF_PROG_TEST_RUN` of the raw tracepoint program, its ring buffer read
+//! through `mmap`), must give the same return values and records.
 
 mod prog_util;
 
@@ -130,4 +132,107 @@ fn the_kernel_verifier_agrees_on_ringbuf_programs() {
         load(&bpf, ProgType::RawTracepoint, &leak).is_err(),
         "bpfkit rejects a leaked reservation"
     );
+}
+
+/// Records of a kernel ring buffer map of `size` bytes, read through its mmap'ed pages from
+/// the consumer position to the producer position: (header `len` with its bits, data).
+fn kernel_records(fd: i32, size: usize) -> Vec<(u32, Vec<u8>)> {
+    const PAGE: usize = 4096;
+    // SAFETY: mapping a ring buffer map's producer pages read-only at offset PAGE, as libbpf
+    // does; the length is the producer page plus the data area mapped twice.
+    let prod = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            PAGE + 2 * size,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            fd,
+            PAGE as libc::off_t,
+        )
+    };
+    // SAFETY: the consumer page, read-only (we only read the position).
+    let cons = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            PAGE,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+    };
+    assert!(
+        prod != libc::MAP_FAILED && cons != libc::MAP_FAILED,
+        "mmap ring buffer"
+    );
+    // SAFETY: both mappings are at least one page; positions are u64 at their starts; the data
+    // area follows the producer page and is mapped twice, so a record never wraps.
+    let out = unsafe {
+        let mut c = *(cons as *const u64);
+        let p = *(prod as *const u64);
+        let data = (prod as *const u8).add(PAGE);
+        let mut out = Vec::new();
+        while c < p {
+            let at = data.add((c as usize) & (size - 1));
+            let len = *(at as *const u32);
+            let n = (len & !(3 << 30)) as usize;
+            out.push((len, std::slice::from_raw_parts(at.add(8), n).to_vec()));
+            c += ((n + 8).div_ceil(8) * 8) as u64;
+        }
+        libc::munmap(prod, PAGE + 2 * size);
+        libc::munmap(cons, PAGE);
+        out
+    };
+    out
+}
+
+#[test]
+fn programs_give_the_kernels_records_and_returns() {
+    if !kernel_available() {
+        return;
+    }
+    let events = [10u64, 11, 12, 13, 100, 7, 8, 9, 4, 2];
+    for (size, flags, query) in [(16, 0, 3), (8, 0, 0), (2048, 0, 1), (16, 1, 3), (0, 0, 2)] {
+        let kmap = map_create(names::MAP_RINGBUF, 0, 0, 4096, 0).expect("kernel ring buffer");
+        let kprog = kload(
+            ProgType::RawTracepoint,
+            &program(kmap.fd(), size, flags, query),
+        )
+        .expect("kernel accepts");
+        let (bpf, map, prog) = setup(size, flags, query);
+        for &arg in &events {
+            let args = arg.to_le_bytes();
+            let k = raw_test_run(
+                &kprog,
+                &RawAttr {
+                    ctx_in: &args,
+                    ..RawAttr::default()
+                },
+            );
+            assert_eq!(k.errno, 0, "kernel run");
+            let ours = event(&bpf, prog, arg);
+            assert_eq!(
+                ours,
+                u64::from(k.retval),
+                "size {size} flags {flags} event {arg}"
+            );
+        }
+        let theirs = kernel_records(kmap.fd(), 4096);
+        let m = bpf.map(map).expect("map");
+        let rb = m.as_ringbuf().expect("ring buffer");
+        let mut ours = Vec::new();
+        rb.consume(|r| ours.push(r.to_vec()));
+        let submitted: Vec<Vec<u8>> = theirs
+            .iter()
+            .filter(|(len, _)| len & (3 << 30) == 0)
+            .map(|(_, d)| d.clone())
+            .collect();
+        assert_eq!(
+            ours, submitted,
+            "size {size} flags {flags}: submitted records"
+        );
+        if size == 16 && flags == 0 {
+            assert_eq!(ours.len(), 6, "the even events' records");
+        }
+    }
 }

@@ -13,6 +13,11 @@
 //!   ([`run_bpfkit`]);
 //!   fails on a verdict that differs from the table unless the case is listed in
 //!   `tests/verifier/bpfkit-known-differences.txt`, and reports the agreement counts.
+//! - `accepted_cases_run_alike_in_the_kernel_and_bpfkit`: every accepted socket_filter /
+//!   sched_cls / sched_act / xdp case runs on the same packet with `BPF_PROG_TEST_RUN` in the
+//!   kernel and with `Bpf::prog_test_run` in bpfkit's checked interpreter (the soundness oracle);
+//!   fails on a fault or a different return value or packet, unless listed as a `run`
+//!   difference.
 #![expect(
     clippy::unwrap_used,
     reason = "a broken table or a failing tool is the test failure to report"
@@ -98,11 +103,19 @@ fn llvm_mc_assemble(text: &str) -> Result<Vec<Insn>, String> {
     bpfkit_isa::insns_from_bytes(&bytes).map_err(|e| e.to_string())
 }
 
-/// What bpfkit makes of a case: the runtime's `BPF_PROG_LOAD` (its verifier in the runtime's
-/// environment: helpers, contexts, maps created in a fresh object table), with its verdict, errno
-/// and first error line in the same shape as the kernel's; `Err` when bpfkit cannot express the
-/// case, saying why. This is the one function that connects the table to bpfkit.
-fn run_bpfkit(case: &Case, insns: &[Insn]) -> Result<Outcome, String> {
+/// Loads a case with the runtime's `BPF_PROG_LOAD` (its verifier in the runtime's environment:
+/// helpers, contexts, maps created in a fresh object table). `Err` when bpfkit cannot express
+/// the case, saying why.
+fn load_in_bpfkit(
+    case: &Case,
+    insns: &[Insn],
+) -> Result<
+    (
+        bpfkit::Bpf,
+        Result<bpfkit::Fd, bpfkit::prog::load::LoadError>,
+    ),
+    String,
+> {
     use bpfkit::maps::MapAttr;
     use bpfkit::prog::load::ProgLoadAttr;
     use bpfkit_verifier::env::ProgType;
@@ -137,7 +150,15 @@ fn run_bpfkit(case: &Case, insns: &[Insn]) -> Result<Outcome, String> {
         log_level: 1,
         log_size: bpfkit_kernel::DEFAULT_LOG_SIZE,
     };
-    Ok(match bpf.prog_load(&attr) {
+    let loaded = bpf.prog_load(&attr).map(|l| l.fd);
+    Ok((bpf, loaded))
+}
+
+/// What bpfkit makes of a case ([`load_in_bpfkit`]): its verdict, errno and first error line in
+/// the same shape as the kernel's. This is the one function that connects the table to bpfkit.
+fn run_bpfkit(case: &Case, insns: &[Insn]) -> Result<Outcome, String> {
+    let (_bpf, loaded) = load_in_bpfkit(case, insns)?;
+    Ok(match loaded {
         Ok(_) => Outcome::Accepted,
         Err(e) => Outcome::Rejected {
             errno: errno_name(e.errno.code()),
@@ -248,12 +269,22 @@ fn the_table_says_what_linux_says() {
 /// One entry of `tests/verifier/bpfkit-known-differences.txt`.
 struct KnownDifference {
     name: String,
-    /// bpfkit does not finish on it: do not run it.
-    skip: bool,
+    kind: DifferenceKind,
 }
 
-/// The cases where bpfkit's verdict is known to differ from Linux's: a case name a line,
-/// optionally followed by `skip`; `#` starts a comment.
+/// What is known to differ.
+#[derive(PartialEq, Eq)]
+enum DifferenceKind {
+    /// The verdict.
+    Verdict,
+    /// The verdict, and bpfkit does not finish on it: do not run it.
+    Skip,
+    /// Only a test run of the accepted program (r0 or the packet, or a checked-run fault).
+    Run,
+}
+
+/// The cases where bpfkit is known to differ from Linux: a case name a line, optionally followed
+/// by `skip` or `run`; `#` starts a comment.
 fn known_differences() -> Vec<KnownDifference> {
     let path = table_dir().join("bpfkit-known-differences.txt");
     std::fs::read_to_string(path)
@@ -262,10 +293,12 @@ fn known_differences() -> Vec<KnownDifference> {
         .filter_map(|l| {
             let mut words = l.split('#').next()?.split_whitespace();
             let name = words.next()?.to_string();
-            Some(KnownDifference {
-                name,
-                skip: words.next() == Some("skip"),
-            })
+            let kind = match words.next() {
+                Some("skip") => DifferenceKind::Skip,
+                Some("run") => DifferenceKind::Run,
+                _ => DifferenceKind::Verdict,
+            };
+            Some(KnownDifference { name, kind })
         })
         .collect()
 }
@@ -281,8 +314,10 @@ fn bpfkit_agrees_with_linux_on_the_table() {
     let mut now_agree = Vec::new();
     for c in &cases {
         let insns = assemble(c).unwrap_or_else(|e| panic!("{}: {e}", c.place()));
-        let listed = known.iter().find(|k| k.name == c.name);
-        if listed.is_some_and(|k| k.skip) {
+        let listed = known
+            .iter()
+            .find(|k| k.name == c.name && k.kind != DifferenceKind::Run);
+        if listed.is_some_and(|k| k.kind == DifferenceKind::Skip) {
             unmodelled += 1;
             println!("{}: not run on bpfkit: listed as skip", c.place());
             continue;
@@ -342,7 +377,10 @@ fn bpfkit_agrees_with_linux_on_the_table() {
          {lines} of {rejects} common rejections; {unmodelled} not run (not modelled or skipped); {} listed as known \
          differences",
         cases.len(),
-        known.len()
+        known
+            .iter()
+            .filter(|k| k.kind != DifferenceKind::Run)
+            .count()
     );
     if !now_agree.is_empty() {
         println!(
@@ -457,4 +495,97 @@ fn bpfkit_and_llvm_assemble_every_case_alike() {
         differ.len()
     );
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// The packet both engines run accepted cases on: Ethernet, IPv4, TCP, 64 bytes.
+fn test_packet() -> Vec<u8> {
+    let mut p = vec![0u8; 64];
+    p[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
+    p[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+    p[12..14].copy_from_slice(&[0x08, 0x00]); // IPv4
+    p[14] = 0x45; // version 4, 20-byte header
+    p[16..18].copy_from_slice(&50u16.to_be_bytes()); // total length
+    p[22] = 64; // TTL
+    p[23] = 6; // TCP
+    p[26..30].copy_from_slice(&[10, 0, 0, 1]);
+    p[30..34].copy_from_slice(&[10, 0, 0, 2]);
+    p[34..36].copy_from_slice(&1234u16.to_be_bytes());
+    p[36..38].copy_from_slice(&80u16.to_be_bytes());
+    p[46] = 0x50; // data offset 5
+    p[47] = 0x02; // SYN
+    p
+}
+
+#[test]
+fn accepted_cases_run_alike_in_the_kernel_and_bpfkit() {
+    use bpfkit::prog::run::TestRunAttr;
+
+    if let Err(why) = bpfkit_kernel::available() {
+        println!("skipped: {why}");
+        return;
+    }
+    let packet = test_packet();
+    let known = known_differences();
+    let (mut ran, mut same) = (0, 0);
+    let mut differences = Vec::new();
+    for c in load_table() {
+        if c.expect != Expect::Accept
+            || !matches!(
+                c.prog_type.as_str(),
+                "socket_filter" | "sched_cls" | "sched_act" | "xdp"
+            )
+            || known
+                .iter()
+                .any(|k| k.name == c.name && k.kind != DifferenceKind::Run)
+        {
+            continue;
+        }
+        let insns = assemble(&c).unwrap_or_else(|e| panic!("{}: {e}", c.place()));
+        let kernel = table::run_in_kernel(&c, &insns).unwrap_or_else(|e| panic!("{e}"));
+        let Some(prog) = &kernel.prog else { continue };
+        let Ok((bpf, Ok(fd))) = load_in_bpfkit(&c, &insns) else {
+            continue;
+        };
+        let k = bpfkit_kernel::prog_test_run(prog, &packet, None, 1)
+            .unwrap_or_else(|e| panic!("{}: kernel test run: {e}", c.place()));
+        let attr = TestRunAttr {
+            data_in: &packet,
+            checked: true,
+            ..TestRunAttr::default()
+        };
+        ran += 1;
+        let listed = known
+            .iter()
+            .any(|k| k.name == c.name && k.kind == DifferenceKind::Run);
+        let problem = match bpf.prog_test_run(fd, &attr) {
+            Ok(b) if b.retval == k.retval && b.data_out == k.data_out => {
+                same += 1;
+                continue;
+            }
+            Ok(b) => format!(
+                "{}: kernel retval {:#x}, bpfkit {:#x}{}",
+                c.place(),
+                k.retval,
+                b.retval,
+                if b.data_out == k.data_out {
+                    ""
+                } else {
+                    "; the packets differ"
+                }
+            ),
+            Err(e) => format!("{}: bpfkit's checked run: {e}", c.place()),
+        };
+        if listed {
+            println!("known run difference: {problem}");
+        } else {
+            differences.push(problem);
+        }
+    }
+    println!(
+        "{ran} accepted packet-type cases run in both (bpfkit checked): {same} alike (retval and \
+         packet), {} differ (not listed)",
+        differences.len()
+    );
+    assert!(ran > 100, "only {ran} cases ran");
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
 }

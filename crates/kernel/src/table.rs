@@ -464,13 +464,18 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// The kernel's result for one case: the outcome and the whole log.
-#[derive(Debug, Clone)]
+/// The kernel's result for one case: the outcome, the whole log, and (when accepted) the
+/// loaded program with the maps it uses, ready for `BPF_PROG_TEST_RUN`.
+#[derive(Debug)]
 pub struct KernelRun {
     /// Accepted or rejected, with the error line.
     pub outcome: Outcome,
     /// The level-1 verifier log.
     pub log: String,
+    /// The program, when the kernel accepted it.
+    pub prog: Option<crate::prog::Prog>,
+    /// The case's maps, in index order.
+    pub maps: Vec<crate::map::Map>,
 }
 
 /// The lines of the verifier's error message in a level-1 log of a rejected program: the lines
@@ -573,6 +578,8 @@ pub fn run_in_kernel(case: &Case, insns: &[Insn]) -> Result<KernelRun, String> {
     Ok(KernelRun {
         outcome,
         log: loaded.log,
+        prog: loaded.result.ok(),
+        maps,
     })
 }
 

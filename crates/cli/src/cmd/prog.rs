@@ -6,6 +6,7 @@
 use super::map::{emit, instantiate_file};
 use bpfkit::loader::Object;
 use bpfkit_isa::disasm::{print_insn, PrintOptions};
+use bpfkit_isa::Op;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,10 +66,28 @@ pub fn run(cmd: ProgCmd) -> anyhow::Result<ExitCode> {
         ProgCmd::Dump(args) => {
             let bytes = std::fs::read(&args.object)?;
             let obj = Object::parse(&bytes)?;
-            let (_bpf, inst) = instantiate_file(&args.object)?;
+            let (bpf, inst) = instantiate_file(&args.object)?;
             let helper_name = |id: i32| bpfkit::helpers::helper_name(id);
+            // Map references as bpftool's `prog dump xlated` prints them: the map's id.
+            let map_id = |imm: i32| {
+                u32::try_from(imm)
+                    .ok()
+                    .and_then(|fd| bpf.map_info(bpfkit::Fd(fd)).ok())
+                    .map_or(0, |i| i.id)
+            };
+            let imm64 = |op: &Op| match *op {
+                Op::LdImm64 { pseudo: 1, imm, .. } => Some(format!("map[id:{}]", map_id(imm))),
+                Op::LdImm64 {
+                    pseudo: 2,
+                    imm,
+                    next_imm,
+                    ..
+                } => Some(format!("map[id:{}][0]+{next_imm}", map_id(imm))),
+                _ => None,
+            };
             let opts = PrintOptions {
                 helper_name: Some(&helper_name),
+                imm64: Some(&imm64),
                 ..PrintOptions::default()
             };
             let mut found = false;

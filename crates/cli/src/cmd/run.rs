@@ -47,7 +47,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.program)
         .with_context(|| format!("cannot read program {}", args.program.display()))?;
     if bytes.starts_with(b"\x7fELF") {
+        if args.mem.is_some() || args.mem_hex.is_some() || args.checked || args.repeat.is_some() {
+            bail!("--mem, --mem-hex, --checked and --repeat are for raw programs, not ELF objects");
+        }
         return super::run_object::run(&args.program, &args.object);
+    }
+    if let Some(flag) = args.object.given() {
+        bail!(
+            "{flag} is for ELF objects; {} is a raw program",
+            args.program.display()
+        );
     }
     let insns = insns_from_bytes(&bytes).with_context(|| format!("{}", args.program.display()))?;
     let mem = match (&args.mem, &args.mem_hex) {

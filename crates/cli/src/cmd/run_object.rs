@@ -49,6 +49,23 @@ pub struct ObjectArgs {
     pub hist: Vec<String>,
 }
 
+impl ObjectArgs {
+    /// The first ELF-only option given, by its flag, if any.
+    #[must_use]
+    pub fn given(&self) -> Option<&'static str> {
+        [
+            (!self.progs.is_empty(), "--prog"),
+            (self.pcap.is_some(), "--pcap"),
+            (self.write.is_some(), "-w"),
+            (self.json, "--json"),
+            (self.per_packet, "--per-packet"),
+            (!self.hist.is_empty(), "--hist"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+}
+
 fn is_packet_type(t: ProgType) -> bool {
     matches!(
         t,
