@@ -266,6 +266,14 @@ pub(crate) enum Opc {
     /// The 32-bit rotate idiom `mov32 s, d; rsh32 s, k1; lsh32 d, k2; or32 d, s`: `s = d >> k1;
     /// d = (d << k2) | s`, with `k` = `k1 | k2 << 32`.
     Funnel32,
+    /// The xorshift step `mov a, b; rsh a, k; xor a, b`: `a = b ^ (b >> k)` (32-bit).
+    XorRsh32,
+    /// `mov a, b; lsh a, k; xor a, b`: `a = b ^ (b << k)` (32-bit).
+    XorLsh32,
+    /// `mov a, b; rsh a, k; xor a, b` in 64 bits.
+    XorRsh64,
+    /// `mov a, b; lsh a, k; xor a, b` in 64 bits.
+    XorLsh64,
 
     // Accumulator forms (fast code only, see `fuse::forward`).
     /// [`Opc::Add32K`] whose `d` value is the previous instruction's result (in `acc`).

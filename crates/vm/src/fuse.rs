@@ -7,7 +7,8 @@
 //! - the packet bounds check `rD = rS; rD += N; if rD > rEnd goto out` before every packet
 //!   access ([`Opc::MovAddJgt64`]);
 //! - the rotate `wS = wD; wS >>= A; wD <<= B; wD |= wS` of every hash function
-//!   ([`Opc::Funnel32`]);
+//!   ([`Opc::Funnel32`]) and the xorshift step `rA = rB; rA >>= K; rA ^= rB` of hash finalisers
+//!   ([`Opc::XorRsh32`], ...);
 //! - constant pairs: multiply-accumulate and multiplicative hashing (`*=` then `+=` / `>>=`),
 //!   bit-field extraction (`>>=` / `<<=` then `&=`, `&=` then `>>=`) ([`Opc::MulAdd32KK`], ...).
 //!
@@ -93,6 +94,30 @@ pub(crate) fn fuse(code: &[I]) -> Vec<I> {
                 continue;
             }
         }
+        if let Some(&c) = code.get(j + 2) {
+            // The xorshift step: `mov a, b; rsh|lsh a, k; xor a, b`.
+            let op = match (a.op, b.op, c.op) {
+                (Opc::Mov32X, Opc::Rsh32K, Opc::Xor32X) => Some(Opc::XorRsh32),
+                (Opc::Mov32X, Opc::Lsh32K, Opc::Xor32X) => Some(Opc::XorLsh32),
+                (Opc::Mov64X, Opc::Rsh64K, Opc::Xor64X) => Some(Opc::XorRsh64),
+                (Opc::Mov64X, Opc::Lsh64K, Opc::Xor64X) => Some(Opc::XorLsh64),
+                _ => None,
+            };
+            if let Some(op) = op {
+                if !target[j + 2] && b.d == a.d && c.d == a.d && c.s == a.s && a.d != a.s {
+                    fast[j] = I {
+                        op,
+                        d: a.d,
+                        s: a.s,
+                        x: 0,
+                        t: 0,
+                        k: b.k,
+                    };
+                    j += 3;
+                    continue;
+                }
+            }
+        }
         if let Some(op) = k_pair(a.op, b.op).filter(|_| a.d == b.d) {
             // Both immediates in one word: their low 32 bits are the instructions' immediates.
             let k = (a.k & 0xffff_ffff) | ((b.k & 0xffff_ffff) << 32);
@@ -155,7 +180,7 @@ fn span(op: Opc) -> usize {
     use Opc as O;
     match op {
         O::Funnel32 | O::Funnel32A => 4,
-        O::MovAddJgt64 => 3,
+        O::MovAddJgt64 | O::XorRsh32 | O::XorLsh32 | O::XorRsh64 | O::XorLsh64 => 3,
         _ if is_fused_pair(op) => 2,
         _ => 1,
     }
@@ -271,6 +296,10 @@ fn produces(op: Opc) -> bool {
                 | O::Ldxs16
                 | O::Ldxs32
                 | O::MovAddJgt64
+                | O::XorRsh32
+                | O::XorLsh32
+                | O::XorRsh64
+                | O::XorLsh64
                 | O::Funnel32A
                 | O::Add32KA
                 | O::Sub32KA

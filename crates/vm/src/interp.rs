@@ -119,8 +119,8 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
     ctx: &RunCtx<'_>,
 ) -> Result<u64, VmError> {
     let mut stack = [MaybeUninit::<u64>::uninit(); STACK_WORDS];
-    let base = stack.as_mut_ptr().expose_provenance() as u64;
-    let top = base + (STACK_WORDS * 8) as u64;
+    let stack_base = stack.as_mut_ptr().expose_provenance() as u64;
+    let top = stack_base + (STACK_WORDS * 8) as u64;
     // The bytes of each frame that are zeroed when it is entered: all of them when checked.
     let zero_bytes = |p: &Program| if CHECKED { STACK_SIZE } else { p.fast_zero };
     // SAFETY: frame 0 is the last STACK_SIZE bytes of `stack` (zero_bytes <= STACK_SIZE).
@@ -887,6 +887,26 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                 wr!(i.s, u64::from(low));
                 wr!(i.d, u64::from((v << ((i.k >> 32) & 31)) | low));
                 ip = ip.wrapping_add(3);
+            }
+            Opc::XorRsh32 => {
+                let v = rd!(i.s) as u32;
+                wr!(i.d, u64::from(v ^ (v >> (i.k & 31))));
+                ip = ip.wrapping_add(2);
+            }
+            Opc::XorLsh32 => {
+                let v = rd!(i.s) as u32;
+                wr!(i.d, u64::from(v ^ (v << (i.k & 31))));
+                ip = ip.wrapping_add(2);
+            }
+            Opc::XorRsh64 => {
+                let v = rd!(i.s);
+                wr!(i.d, v ^ (v >> (i.k & 63)));
+                ip = ip.wrapping_add(2);
+            }
+            Opc::XorLsh64 => {
+                let v = rd!(i.s);
+                wr!(i.d, v ^ (v << (i.k & 63)));
+                ip = ip.wrapping_add(2);
             }
             Opc::MovAddJgt64 => {
                 let v = rd!(i.s).wrapping_add(i.k);
