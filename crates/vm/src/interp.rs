@@ -637,7 +637,62 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
             Opc::Exit => exit!(),
             Opc::FellOff => fail!(ErrorKind::FellOffEnd),
 
-            // Accumulator forms: the destination's value is `acc`.
+            // Accumulator forms: the destination's (`SA`: the source's) value is `acc`.
+            Opc::Add32KSSA => {
+                wr!(i.d, u64::from((acc as u32).wrapping_add(i.k as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Mul32KSSA => {
+                wr!(i.d, u64::from((acc as u32).wrapping_mul(i.k as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::And32KSSA => {
+                wr!(i.d, u64::from((acc & i.k) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Rsh32KSSA => {
+                wr!(i.d, u64::from((acc as u32) >> (i.k & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Lsh32KSSA => {
+                wr!(i.d, u64::from((acc as u32) << (i.k & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Xor32KSSA => {
+                wr!(i.d, u64::from((acc ^ i.k) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Add64KSSA => {
+                wr!(i.d, acc.wrapping_add(i.k));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::And64KSSA => {
+                wr!(i.d, acc & i.k);
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Rsh64KSSA => {
+                wr!(i.d, acc >> (i.k & 63));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::XorRsh32SA => {
+                let v = acc as u32;
+                wr!(i.d, u64::from(v ^ (v >> (i.k & 31))));
+                ip = ip.wrapping_add(2);
+            }
+            Opc::XorLsh32SA => {
+                let v = acc as u32;
+                wr!(i.d, u64::from(v ^ (v << (i.k & 31))));
+                ip = ip.wrapping_add(2);
+            }
+            Opc::MovAddJgt64SA => {
+                let v = acc.wrapping_add(i.k);
+                wr!(i.d, v);
+                if v > rd!(i.x) {
+                    goto!(i.t);
+                } else {
+                    ip = ip.wrapping_add(2);
+                }
+            }
             Opc::Add32KA => wr!(i.d, u64::from((acc as u32).wrapping_add(i.k as u32))),
             Opc::Sub32KA => wr!(i.d, u64::from((acc as u32).wrapping_sub(i.k as u32))),
             Opc::Mul32KA => wr!(i.d, u64::from((acc as u32).wrapping_mul(i.k as u32))),
