@@ -266,10 +266,6 @@ pub(crate) enum Opc {
     /// The 32-bit rotate idiom `mov32 s, d; rsh32 s, k1; lsh32 d, k2; or32 d, s`: `s = d >> k1;
     /// d = (d << k2) | s`, with `k` = `k1 | k2 << 32`.
     Funnel32,
-    /// The hash-combine step `mul32 a, k; xor32 b, a`: `a = a * k; b ^= a` (`d` = a, `s` = b).
-    MulXor32,
-    /// [`Opc::MulXor32`] whose `a` value is the previous instruction's result (in `acc`).
-    MulXor32A,
     /// The xorshift step `mov a, b; rsh a, k; xor a, b`: `a = b ^ (b >> k)` (32-bit).
     XorRsh32,
     /// `mov a, b; lsh a, k; xor a, b`: `a = b ^ (b << k)` (32-bit).

@@ -8,8 +8,7 @@
 //!   access ([`Opc::MovAddJgt64`]);
 //! - the rotate `wS = wD; wS >>= A; wD <<= B; wD |= wS` of every hash function
 //!   ([`Opc::Funnel32`]) and the xorshift step `rA = rB; rA >>= K; rA ^= rB` of hash finalisers
-//!   ([`Opc::XorRsh32`], ...), and the hash-combine step `wA *= K; wB ^= wA`
-//!   ([`Opc::MulXor32`]);
+//!   ([`Opc::XorRsh32`], ...);
 //! - constant pairs: multiply-accumulate and multiplicative hashing (`*=` then `+=` / `>>=`),
 //!   bit-field extraction (`>>=` / `<<=` then `&=`, `&=` then `>>=`) ([`Opc::MulAdd32KK`], ...).
 //!
@@ -119,18 +118,6 @@ pub(crate) fn fuse(code: &[I]) -> Vec<I> {
                 }
             }
         }
-        if a.op == Opc::Mul32K && b.op == Opc::Xor32X && b.s == a.d && b.d != a.d {
-            fast[j] = I {
-                op: Opc::MulXor32,
-                d: a.d,
-                s: b.d,
-                x: 0,
-                t: 0,
-                k: a.k,
-            };
-            j += 2;
-            continue;
-        }
         if let Some(op) = k_pair(a.op, b.op).filter(|_| a.d == b.d) {
             // Both immediates in one word: their low 32 bits are the instructions' immediates.
             let k = (a.k & 0xffff_ffff) | ((b.k & 0xffff_ffff) << 32);
@@ -185,11 +172,7 @@ fn forward(fast: &mut [I], target: &[bool]) {
                 fast[j].op = a;
             }
         }
-        prev = match fast[j].op {
-            // Writes `a` (d), then `b` (s) last.
-            Opc::MulXor32 | Opc::MulXor32A => Some(i.s),
-            op => produces(op).then_some(i.d),
-        };
+        prev = produces(fast[j].op).then_some(i.d);
         j += span(fast[j].op);
     }
 }
@@ -207,7 +190,6 @@ fn span(op: Opc) -> usize {
         | O::MovAddJgt64SA
         | O::XorRsh32SA
         | O::XorLsh32SA => 3,
-        O::MulXor32 | O::MulXor32A => 2,
         _ if is_fused_pair(op) => 2,
         _ => 1,
     }
@@ -410,7 +392,6 @@ fn accumulator_form(op: Opc) -> Option<Opc> {
         O::LshAnd32KK => O::LshAnd32KKA,
         O::AndRsh32KK => O::AndRsh32KKA,
         O::Funnel32 => O::Funnel32A,
-        O::MulXor32 => O::MulXor32A,
         _ => return None,
     })
 }

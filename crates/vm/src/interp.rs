@@ -943,18 +943,6 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                 wr!(i.d, u64::from((v << ((i.k >> 32) & 31)) | low));
                 ip = ip.wrapping_add(3);
             }
-            Opc::MulXor32 => {
-                let v = (rd!(i.d) as u32).wrapping_mul(i.k as u32);
-                wr!(i.d, u64::from(v));
-                wr!(i.s, u64::from(rd!(i.s) as u32 ^ v));
-                ip = ip.wrapping_add(1);
-            }
-            Opc::MulXor32A => {
-                let v = (acc as u32).wrapping_mul(i.k as u32);
-                wr!(i.d, u64::from(v));
-                wr!(i.s, u64::from(rd!(i.s) as u32 ^ v));
-                ip = ip.wrapping_add(1);
-            }
             Opc::XorRsh32 => {
                 let v = rd!(i.s) as u32;
                 wr!(i.d, u64::from(v ^ (v >> (i.k & 31))));

@@ -86,9 +86,6 @@ fn piece() -> impl Strategy<Value = Vec<Insn>> {
                     Insn::new(class | 0xa8, a, b, 0, 0),
                 ]
             }),
-        // the hash-combine step: mul32 a, k; xor32 b, a
-        (reg.clone(), reg.clone(), any::<i32>())
-            .prop_map(|(a, b, k)| vec![Insn::new(0x24, a, 0, 0, k), Insn::new(0xac, b, a, 0, 0),]),
         // a single ALU instruction
         (
             any::<bool>(),
