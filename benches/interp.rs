@@ -55,6 +55,7 @@ fn bpfkit_xdp<'a>(bpf: &'a Bpf, fd: Fd, packet: &'a [u8]) -> Engine<'a> {
             data_in: packet,
             repeat,
             checked: false,
+            ..TestRunAttr::default()
         };
         bpf.prog_test_run(fd, &attr)
             .map_or(u64::MAX, |out| u64::from(out.retval))

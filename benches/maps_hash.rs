@@ -192,6 +192,7 @@ fn programs(c: &mut Criterion) {
                             data_in: &packet,
                             repeat: u32::try_from(iters).unwrap_or(u32::MAX),
                             checked: false,
+                            ..TestRunAttr::default()
                         };
                         black_box(bpf.prog_test_run(prog, &run).is_ok());
                     })

@@ -48,11 +48,14 @@
 pub mod conformance;
 pub mod errno;
 pub mod helpers;
+pub mod hook;
+pub mod instantiate;
 pub mod loader;
 pub mod maps;
 pub mod object;
 pub mod prog;
 pub mod progtype;
+pub mod source;
 pub mod typed;
 pub use errno::Errno;
 pub use object::{Bpf, Fd, Object};

@@ -88,6 +88,7 @@ fn compare(t: ProgType, insns: &[Insn], frame: &[u8], what: &str) -> Result<(), 
                     data_in: frame,
                     repeat: 1,
                     checked,
+                    ..TestRunAttr::default()
                 },
             )
             .map_err(|e| format!("{what}: bpfkit run {e}"))?;
@@ -250,6 +251,7 @@ fn sockex1_counts_the_same_bytes_per_protocol() {
                     data_in: &frame,
                     repeat: 1,
                     checked: false,
+                    ..TestRunAttr::default()
                 },
             )
             .expect("bpfkit run");
@@ -397,6 +399,7 @@ fn tail_calls_dispatch_and_stop_where_linux_stops() {
                     data_in: frame,
                     repeat: 1,
                     checked: false,
+                    ..TestRunAttr::default()
                 },
             )
             .expect("bpfkit run");

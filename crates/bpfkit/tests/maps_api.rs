@@ -276,3 +276,43 @@ impl FromMap for PerCpuMap<u32, u64> {
         PerCpuMap::new(Arc::clone(m.map()))
     }
 }
+
+#[test]
+fn lookup_of_a_hash_of_maps_gives_the_inner_map() -> Result<(), Errno> {
+    let bpf = Bpf::new();
+    let inner = bpf.map_create(&MapAttr::new(MapType::Hash, 4, 8, 2))?;
+    let outer =
+        bpf.map_create(&MapAttr::new(MapType::HashOfMaps, 2, 4, 2).inner_map_fd(inner.0))?;
+    bpf.map_update_elem(outer, &[1, 2], &inner.0.to_ne_bytes(), flags::BPF_NOEXIST)?;
+    let inner_map = bpf.map(inner)?;
+    let outer_map = bpf.map(outer)?;
+    assert_eq!(
+        outer_map.lookup_ptr(&[1, 2]).cast_const(),
+        Arc::as_ptr(&inner_map).cast::<u8>()
+    );
+    assert!(outer_map.lookup_ptr(&[2, 1]).is_null());
+    assert_eq!(
+        bpf.map_lookup(outer, &[1, 2])?,
+        inner_map.id().to_ne_bytes().to_vec()
+    );
+    // Deleted from the outer map and closed, the inner map stays alive for programs.
+    bpf.map_delete_elem(outer, &[1, 2])?;
+    bpf.close(inner)?;
+    assert!(Arc::strong_count(&inner_map) >= 2);
+    Ok(())
+}
+
+#[test]
+fn lru_without_a_common_list_rounds_max_entries_to_the_cpus() -> Result<(), Errno> {
+    // hashtab.c's htab_map_alloc rounds max_entries up to a multiple of the possible CPUs for
+    // BPF_F_NO_COMMON_LRU (bpftool on Linux 6.18 with 2 CPUs shows 3 becoming 4).
+    let n = cpu::possible_cpus();
+    let bpf = Bpf::new();
+    for t in [MapType::LruHash, MapType::LruPercpuHash] {
+        let fd = bpf.map_create(&MapAttr::new(t, 4, 8, 3).flags(flags::BPF_F_NO_COMMON_LRU))?;
+        assert_eq!(bpf.map_info(fd)?.max_entries, 3u32.div_ceil(n) * n);
+        let common = bpf.map_create(&MapAttr::new(t, 4, 8, 3))?;
+        assert_eq!(bpf.map_info(common)?.max_entries, 3);
+    }
+    Ok(())
+}

@@ -53,6 +53,7 @@ fn run_many(bpf: &Bpf, prog: Fd, churn: Option<Fd>) {
                     data_in: &packet,
                     repeat: RUNS,
                     checked: false,
+                    ..TestRunAttr::default()
                 };
                 let r = bpf.prog_test_run(prog, &attr);
                 assert!(r.is_ok(), "{r:?}");

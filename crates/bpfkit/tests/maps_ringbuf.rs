@@ -152,3 +152,28 @@ fn element_commands_are_not_supported() -> Result<(), Errno> {
     );
     Ok(())
 }
+
+#[test]
+fn wait_reports_whether_records_are_available() -> Result<(), Errno> {
+    let map = ringbuf(4096)?;
+    let r = rb(&map)?;
+    assert!(!r.wait(std::time::Duration::from_millis(1)), "empty");
+    assert_eq!(r.output(b"x", BPF_RB_NO_WAKEUP), 0);
+    assert!(
+        r.wait(std::time::Duration::from_millis(1)),
+        "data without a wake-up"
+    );
+    // A consumer blocked in wait() is woken by a submit from another thread.
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let _ = collect(r);
+            r.wait(std::time::Duration::from_secs(60))
+        });
+        while r.query(BPF_RB_AVAIL_DATA) > 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(r.output(b"y", 0), 0);
+        assert!(waiter.join().unwrap_or(false));
+    });
+    Ok(())
+}

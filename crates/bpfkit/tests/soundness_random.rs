@@ -170,11 +170,11 @@ proptest! {
             let frame: Vec<u8> = (0..len).map(|i| fill.wrapping_add(i as u8)).collect();
             let checked = bpf.prog_test_run(
                 loaded.fd,
-                &TestRunAttr { data_in: &frame, repeat: 1, checked: true },
+                &TestRunAttr { data_in: &frame, repeat: 1, checked: true, ..TestRunAttr::default() },
             );
             prop_assert!(checked.is_ok(), "accepted program violated memory safety: {:?}\n{:?}", checked, pieces);
             let fast = bpf
-                .prog_test_run(loaded.fd, &TestRunAttr { data_in: &frame, repeat: 1, checked: false })
+                .prog_test_run(loaded.fd, &TestRunAttr { data_in: &frame, repeat: 1, checked: false, ..TestRunAttr::default() })
                 .expect("fast run");
             let checked = checked.expect("checked run");
             prop_assert_eq!(fast.retval, checked.retval);

@@ -23,12 +23,18 @@ enum Command {
     Asm(cmd::asm::Args),
     /// Disassemble raw instructions into text.
     Disasm(cmd::disasm::Args),
-    /// Run a program on input memory and print r0.
+    /// Run a raw program on memory and print r0, or an ELF object's packet programs on a capture.
     Run(cmd::run::Args),
     /// Run conformance-suite files (`*.data`) and report failures.
     Conformance(cmd::conformance::Args),
     /// Verify a program and print the verdict and the verifier log.
     Verify(cmd::verify::Args),
+    /// An ELF object's programs: list them, dump their loaded instructions.
+    #[command(subcommand)]
+    Prog(cmd::prog::ProgCmd),
+    /// An ELF object's maps: dump them.
+    #[command(subcommand)]
+    Map(cmd::map::MapCmd),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +45,8 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Conformance(args) => cmd::conformance::run(args),
         Command::Verify(args) => cmd::verify::run(args),
+        Command::Prog(c) => cmd::prog::run(c),
+        Command::Map(c) => cmd::map::run(c),
     };
     match result {
         Ok(code) => code,

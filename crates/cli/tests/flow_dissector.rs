@@ -321,6 +321,7 @@ fn runtime_xdp_test_run_matches_native() {
                 data_in: &packet,
                 repeat: 1,
                 checked,
+                ..TestRunAttr::default()
             };
             match bpf.prog_test_run(prog.fd, &run) {
                 Ok(out) => assert_eq!(out.retval, expected, "{name} (checked: {checked})"),

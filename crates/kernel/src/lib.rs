@@ -25,7 +25,9 @@ mod errno;
 mod map;
 pub mod names;
 mod prog;
+mod stats;
 mod sys;
+pub mod table;
 
 pub use errno::Errno;
 pub use map::{
@@ -36,6 +38,7 @@ pub use prog::{
     prog_load, prog_test_run, Loaded, Prog, ProgLoad, ProgramBytes, TestRun, BPF_F_ANY_ALIGNMENT,
     BPF_F_STRICT_ALIGNMENT, BPF_F_TEST_STATE_FREQ, DEFAULT_LOG_SIZE,
 };
+pub use stats::VerifierStats;
 
 use bpfkit_isa::Insn;
 

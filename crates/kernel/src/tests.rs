@@ -159,3 +159,27 @@ fn map_indices_become_descriptors() {
     let err = resolve_map_indices(&mut prog, &[]).unwrap_err();
     assert_eq!(err.insn, 0);
 }
+
+#[test]
+fn log_level_4_statistics_parse() {
+    if skip("stats") {
+        return;
+    }
+    let prog = [
+        Insn::new(MOV64_IMM, 0, 0, 0, 0),
+        Insn::new(EXIT, 0, 0, 0, 0),
+    ];
+    let loaded = ProgLoad {
+        log_level: 4,
+        ..ProgLoad::new(names::PROG_SOCKET_FILTER)
+    }
+    .load(&prog[..]);
+    assert!(loaded.result.is_ok());
+    let stats = VerifierStats::parse(&loaded.log).expect("statistics in a level-4 log");
+    // Two straight-line instructions, nothing to branch on: 2 processed, no states.
+    assert_eq!(stats.processed_insns, 2);
+    assert_eq!(stats.insn_limit, 1_000_000);
+    assert_eq!(stats.total_states, 0);
+    assert!(stats.verification_time_us.is_some());
+    assert_eq!(stats.stack_depth, vec![0]);
+}

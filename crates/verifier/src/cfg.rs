@@ -82,6 +82,16 @@ fn einval(idx: usize, msg: String) -> Reject {
 /// The kernel's message: `call to invalid destination`, `jump out of range from insn %d to %d`,
 /// `last insn is not an exit or jmp`.
 pub fn check_subprogs(insns: &[Insn], btf_func_info: bool) -> Result<Vec<usize>, Reject> {
+    let starts = find_subprogs(insns)?;
+    check_jumps(insns, &starts, btf_func_info)?;
+    Ok(starts)
+}
+
+/// The subprogram starts: instruction 0 and every local call's target (`add_subprog`).
+///
+/// # Errors
+/// `call to invalid destination`.
+pub fn find_subprogs(insns: &[Insn]) -> Result<Vec<usize>, Reject> {
     let n = insns.len() as i64;
     let mut starts = vec![0usize];
     for (i, insn) in insns.iter().enumerate() {
@@ -96,6 +106,17 @@ pub fn check_subprogs(insns: &[Insn], btf_func_info: bool) -> Result<Vec<usize>,
     }
     starts.sort_unstable();
     starts.dedup();
+    Ok(starts)
+}
+
+/// Jumps stay inside their subprogram, each subprogram ends with an exit or a jump, and tail
+/// calls need BTF when there are subprograms (`check_subprogs`).
+///
+/// # Errors
+/// `jump out of range from insn %d to %d`, `last insn is not an exit or jmp`,
+/// `tail_call is not allowed in subprogs without BTF`.
+pub fn check_jumps(insns: &[Insn], starts: &[usize], btf_func_info: bool) -> Result<(), Reject> {
+    let n = insns.len() as i64;
     if starts.len() > 1 && !btf_func_info {
         let tail_call = insns
             .iter()
@@ -122,7 +143,8 @@ pub fn check_subprogs(insns: &[Insn], btf_func_info: bool) -> Result<Vec<usize>,
             }
         }
         if i as i64 == end - 1 {
-            if code != (c::JMP | c::EXIT) && code != (c::JMP | c::JA) {
+            if code != (c::JMP | c::EXIT) && code != (c::JMP | c::JA) && code != (c::JMP32 | c::JA)
+            {
                 return Err(einval(i, "last insn is not an exit or jmp".into()));
             }
             start = end;
@@ -130,7 +152,7 @@ pub fn check_subprogs(insns: &[Insn], btf_func_info: bool) -> Result<Vec<usize>,
             end = starts.get(cur + 1).map_or(n, |s| *s as i64);
         }
     }
-    Ok(starts)
+    Ok(())
 }
 
 /// The opcode pass of `resolve_pseudo_ldimm64`: every opcode known, every LD_IMM64 whole.

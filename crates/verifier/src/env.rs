@@ -152,6 +152,8 @@ pub enum ArgType {
     /// Pointer to readable memory whose size is the next argument (`ARG_PTR_TO_MEM | MEM_RDONLY`).
     #[doc(alias = "ARG_PTR_TO_MEM")]
     PtrToMem,
+    /// Like [`ArgType::PtrToMem`], or NULL (`ARG_PTR_TO_MEM | PTR_MAYBE_NULL | MEM_RDONLY`).
+    PtrToMemOrNull,
     /// Pointer to memory the helper writes, size in the next argument
     /// (`ARG_PTR_TO_UNINIT_MEM`): may be uninitialised stack.
     #[doc(alias = "ARG_PTR_TO_UNINIT_MEM")]

@@ -35,6 +35,10 @@ struct Checkpoint {
     /// Paths still being explored from this state (`branches`).
     branches: u32,
     parent: Option<usize>,
+    /// Times a new state was found within this one (`hit_cnt`).
+    hits: u32,
+    /// Times a comparison failed (`miss_cnt`).
+    misses: u32,
 }
 
 /// A branch waiting to be explored (`struct bpf_verifier_stack_elem`).
@@ -65,6 +69,8 @@ pub struct Explorer<'a> {
     checkpoints: Vec<Checkpoint>,
     explored: Vec<Vec<usize>>,
     id_gen: u32,
+    /// States currently kept for pruning.
+    live_states: u32,
     jmps_processed: u64,
     prev_jmps_processed: u64,
     prev_insn_processed: u64,
@@ -83,7 +89,9 @@ impl<'a> Explorer<'a> {
         let live = live::live_in(cx.insns, ops, cx.env, cx.prog_type);
         let cfg = cx.cfg;
         let in_subprog = |i: usize| cfg.subprog_of(i) != 0;
-        let precise = live::precise_in(cx.insns, ops, cx.env, cx.prog_type, &in_subprog);
+        let maybe_ptr = live::maybe_pointer_in(cx.insns, ops, cx.env, cx.prog_type, &cfg.subprogs);
+        let precise =
+            live::precise_in(cx.insns, ops, cx.env, cx.prog_type, &in_subprog, &maybe_ptr);
         let n = cx.insns.len();
         let nsub = cx.cfg.subprogs.len();
         Explorer {
@@ -100,6 +108,7 @@ impl<'a> Explorer<'a> {
             checkpoints: Vec::new(),
             explored: (0..n).map(|_| Vec::new()).collect(),
             id_gen: 0,
+            live_states: 0,
             jmps_processed: 0,
             prev_jmps_processed: 0,
             prev_insn_processed: 0,
@@ -147,8 +156,9 @@ impl<'a> Explorer<'a> {
     ) -> Result<bool, Reject> {
         let live = self.live[idx];
         let precise = self.precise[idx];
-        for &c in &self.explored[idx] {
-            let ck = &self.checkpoints[c];
+        let mut evict = Vec::new();
+        for (k, &c) in self.explored[idx].iter().enumerate() {
+            let ck = &mut self.checkpoints[c];
             if ck.branches > 0 {
                 if ck.state == *st {
                     return Err(Reject::new(
@@ -161,11 +171,25 @@ impl<'a> Explorer<'a> {
                         ),
                     ));
                 }
-                continue;
-            }
-            if states_equal(&ck.state, st, live, precise) {
+            } else if states_equal(&ck.state, st, live, precise) {
+                ck.hits += 1;
                 return Ok(true);
             }
+            // A state that keeps missing is unlikely to ever match: drop it (the kernel's
+            // miss_cnt heuristic), which keeps the comparisons per instruction few.
+            ck.misses += 1;
+            let n = 3;
+            if ck.misses > ck.hits * n + n {
+                evict.push(k);
+            }
+        }
+        for k in evict.into_iter().rev() {
+            let c = self.explored[idx].remove(k);
+            self.checkpoints[c].state = State {
+                frames: Vec::new(),
+                refs: Vec::new(),
+            };
+            self.live_states -= 1;
         }
         // Counted only when not pruned, over the states compared (`states_cnt`).
         self.stats.max_states_per_insn = self
@@ -182,11 +206,14 @@ impl<'a> Explorer<'a> {
                 state: st.clone(),
                 branches: 1,
                 parent: *parent,
+                hits: 0,
+                misses: 0,
             });
             *parent = Some(id);
             self.explored[idx].push(id);
             self.stats.total_states += 1;
-            self.stats.peak_states = self.stats.total_states;
+            self.live_states += 1;
+            self.stats.peak_states = self.stats.peak_states.max(self.live_states);
         }
         Ok(false)
     }

@@ -154,7 +154,7 @@ pub fn insn_text(insn: Insn, op: &Op, helper_name: &dyn Fn(i32) -> Option<&'stat
             let (w, sz, fam) = if size == Size::DW {
                 ('r', "u64", "atomic64")
             } else {
-                ('w', "u32", "atomic")
+                ('r', "u32", "atomic")
             };
             let (d, s) = (dst.num(), src.num());
             let rmw = |name: &str, sym: &str, fetch: bool| {

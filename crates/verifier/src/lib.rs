@@ -12,6 +12,7 @@
 pub mod cfg;
 pub mod env;
 pub mod explore;
+pub mod helper_names;
 mod insn_text;
 pub mod live;
 pub mod log;
@@ -277,7 +278,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         });
     }
     let none = Stats::default();
-    let subprogs = match cfg::check_subprogs(insns, opts.btf_func_info) {
+    let subprogs = match cfg::find_subprogs(insns) {
         Ok(s) => s,
         Err(r) => return Err(reject(r, log, &none, &[0])),
     };
@@ -285,6 +286,9 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         for (i, s) in subprogs.iter().enumerate() {
             log.push(&format!("func#{i} @{s}\n"));
         }
+    }
+    if let Err(r) = cfg::check_jumps(insns, &subprogs, opts.btf_func_info) {
+        return Err(reject(r, log, &none, &[0]));
     }
     if let Err(r) = cfg::check_opcodes(insns) {
         return Err(reject(r, log, &none, &[0]));

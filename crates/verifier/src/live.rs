@@ -137,6 +137,127 @@ pub fn mask_text(mask: u16) -> String {
         .collect()
 }
 
+/// Registers that may hold a pointer before each instruction (a forward over-approximation):
+/// `precise_in` uses it to tell pointer arithmetic from plain arithmetic.
+#[must_use]
+pub fn maybe_pointer_in(
+    insns: &[Insn],
+    ops: &[Option<Op>],
+    env: &dyn Env,
+    prog_type: ProgType,
+    subprog_starts: &[usize],
+) -> Vec<u16> {
+    use crate::env::RetType;
+    use bpfkit_isa::{AluOp, Width};
+    let n = insns.len();
+    let transfer = |op: &Op, inp: u16| -> u16 {
+        let clear = |m: u16, r: u8| m & !bit(r);
+        match op {
+            Op::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst,
+                src: Operand::Reg(s),
+            } => {
+                let d = clear(inp, dst.num());
+                if inp & bit(s.num()) != 0 {
+                    d | bit(dst.num())
+                } else {
+                    d
+                }
+            }
+            Op::Alu {
+                width: Width::W64,
+                op: AluOp::Add | AluOp::Sub,
+                dst,
+                src,
+            } => {
+                let src_ptr = matches!(src, Operand::Reg(s) if inp & bit(s.num()) != 0);
+                if inp & bit(dst.num()) != 0 || src_ptr {
+                    inp | bit(dst.num())
+                } else {
+                    inp
+                }
+            }
+            Op::Alu { dst, .. } | Op::Neg { dst, .. } | Op::End { dst, .. } => {
+                clear(inp, dst.num())
+            }
+            Op::LdImm64 { dst, pseudo, .. } => {
+                if *pseudo == 0 {
+                    clear(inp, dst.num())
+                } else {
+                    inp | bit(dst.num())
+                }
+            }
+            // A load may fill a spilled pointer or read a packet pointer from the context.
+            Op::Load { dst, .. } | Op::LoadAcquire { dst, .. } => inp | bit(dst.num()),
+            Op::Atomic { src, op, .. } => match op {
+                AtomicOp::Cmpxchg => clear(inp, 0),
+                AtomicOp::Xchg => clear(inp, src.num()),
+                AtomicOp::Add { fetch }
+                | AtomicOp::Or { fetch }
+                | AtomicOp::And { fetch }
+                | AtomicOp::Xor { fetch } => {
+                    if *fetch {
+                        clear(inp, src.num())
+                    } else {
+                        inp
+                    }
+                }
+            },
+            Op::LdAbs { .. } | Op::LdInd { .. } => inp & !0x3f,
+            Op::Call(CallTarget::Helper(id)) => {
+                let scalar = env
+                    .helper(prog_type, *id)
+                    .is_some_and(|p| p.ret == RetType::Integer);
+                (inp & !0x3f) | if scalar { 0 } else { 1 }
+            }
+            Op::Call(_) => (inp & !0x3f) | 1,
+            _ => inp,
+        }
+    };
+    let mut ptr = vec![0u16; n];
+    let mut seen = vec![false; n];
+    let mut work: Vec<usize> = Vec::new();
+    for &s in subprog_starts {
+        if s < n {
+            // Entry: r1 may be the context or an argument pointer; r10 is the frame pointer.
+            let entry = if s == 0 {
+                bit(1) | bit(10)
+            } else {
+                0x3e | bit(10)
+            };
+            ptr[s] |= entry;
+            seen[s] = true;
+            work.push(s);
+        }
+    }
+    while let Some(i) = work.pop() {
+        let Some(op) = &ops[i] else { continue };
+        let out = transfer(op, ptr[i]);
+        let next = |k: usize| if i + k < n { Some(i + k) } else { None };
+        let tgt = |off: i64| {
+            let t = i as i64 + 1 + off;
+            (t >= 0 && (t as usize) < n).then_some(t as usize)
+        };
+        let succs = match op {
+            Op::Exit => [None, None],
+            Op::Ja { off, .. } => [tgt(i64::from(*off)), None],
+            Op::Jcond { off, .. } | Op::MayGoto { off } => [next(1), tgt(i64::from(*off))],
+            Op::LdImm64 { .. } => [next(2), None],
+            _ => [next(1), None],
+        };
+        for s in succs.into_iter().flatten() {
+            if !seen[s] || ptr[s] | out != ptr[s] {
+                seen[s] = true;
+                ptr[s] |= out;
+                work.push(s);
+            }
+        }
+    }
+    ptr
+}
+
 /// Registers whose scalar value may matter after each instruction (a static stand-in for the
 /// kernel's precision marks, `mark_chain_precision`): a scalar's bounds matter when they can
 /// reach a conditional jump, pointer arithmetic, a helper's size argument, a call argument or
@@ -149,6 +270,7 @@ pub fn precise_in(
     env: &dyn Env,
     prog_type: ProgType,
     in_subprog: &dyn Fn(usize) -> bool,
+    maybe_ptr: &[u16],
 ) -> Vec<u16> {
     use bpfkit_isa::AluOp;
     let n = insns.len();
@@ -181,7 +303,10 @@ pub fn precise_in(
                 dst,
                 src: src @ Operand::Reg(_),
                 ..
-            } => {
+            } if maybe_ptr
+                .get(i)
+                .is_some_and(|m| m & (bit(dst.num()) | reg(src)) != 0) =>
+            {
                 // Possibly pointer arithmetic: both operands matter.
                 out | bit(dst.num()) | reg(src)
             }

@@ -126,6 +126,22 @@ const HELPERS: &[(i32, &str, [ArgType; 5], RetType, bool)] = &[
         false,
     ),
     (
+        28,
+        "bpf_csum_diff",
+        [
+            ArgType::PtrToMemOrNull,
+            SIZE0,
+            ArgType::PtrToMemOrNull,
+            SIZE0,
+            ANY,
+        ],
+        INT,
+        false,
+    ),
+    (27, "bpf_get_stackid", [C, MAP, ANY, D, D], INT, false),
+    (39, "bpf_skb_pull_data", [C, ANY, D, D, D], INT, false),
+    (51, "bpf_redirect_map", [MAP, ANY, ANY, D, D], INT, false),
+    (
         131,
         "bpf_ringbuf_reserve",
         [MAP, ArgType::ConstAllocSizeOrZero, ANY, D, D],
@@ -151,16 +167,19 @@ const HELPERS: &[(i32, &str, [ArgType; 5], RetType, bool)] = &[
 
 /// Helpers that move packet data (`bpf_helper_changes_pkt_data`).
 fn changes_pkt_data(id: i32) -> bool {
-    matches!(id, 9 | 10 | 11 | 44)
+    matches!(id, 9 | 10 | 11 | 39 | 44)
 }
 
 fn helper_allowed(prog_type: ProgType, id: i32) -> bool {
+    let tracing = matches!(prog_type, ProgType::Kprobe | ProgType::Tracepoint);
+    let tc = matches!(prog_type, ProgType::SchedCls | ProgType::SchedAct);
     match id {
-        4 => matches!(prog_type, ProgType::Kprobe | ProgType::Tracepoint),
-        26 => matches!(
-            prog_type,
-            ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct
-        ),
+        4 | 16 | 27 => tracing,
+        26 => tc || prog_type == ProgType::SocketFilter,
+        9..=11 | 39 => tc,
+        28 => tc || prog_type == ProgType::Xdp,
+        23 => tc || prog_type == ProgType::Xdp,
+        44 | 51 => prog_type == ProgType::Xdp,
         _ => true,
     }
 }
@@ -183,17 +202,21 @@ fn skb_access(prog_type: ProgType, off: i32, size: u32, kind: AccessKind) -> Opt
     match kind {
         AccessKind::Read => match (off, size) {
             (76, 4) if tc => Some(CtxField::PacketData),
+            (152, 8) if tc => Some(CtxField::Scalar),
+            // __sk_buff.sk: a socket pointer or NULL; bpfkit has no sockets (always NULL).
+            (168, 8) => Some(CtxField::Scalar),
+            (152, 8) if tc => Some(CtxField::Scalar),
             (80, 4) if tc => Some(CtxField::PacketEnd),
             (140, 4) if tc => Some(CtxField::PacketMeta),
             (72..=75, 1 | 2 | 4) if tc => Some(CtxField::Scalar),
-            (0..=71 | 84..=87 | 176..=179, 1 | 2 | 4) => Some(CtxField::Scalar),
+            (0..=71 | 84..=87 | 160..=167 | 176..=179, 1 | 2 | 4) => Some(CtxField::Scalar),
             _ => None,
         },
         AccessKind::Write => match (off, size) {
-            // cb[0..5]
-            (48..=67, 4) => Some(CtxField::Scalar),
-            // mark, priority, tc_index for tc programs
-            (8 | 32 | 44, 4) if tc => Some(CtxField::Scalar),
+            // cb[0..5], any size inside
+            (48..=67, 1 | 2 | 4 | 8) if off + size as i32 <= 68 => Some(CtxField::Scalar),
+            // mark, queue_mapping, priority, tc_index, tc_classid, tstamp for tc programs
+            (8 | 12 | 32 | 44 | 72, 4) | (152, 8) if tc => Some(CtxField::Scalar),
             _ => None,
         },
     }
@@ -231,7 +254,7 @@ impl Env for TestEnv {
                     .then_some(CtxField::Scalar)
             }
             ProgType::Tracepoint => {
-                (kind == AccessKind::Read && (8..4096).contains(&off) && off % size as i32 == 0)
+                (kind == AccessKind::Read && (8..8192).contains(&off) && off % size as i32 == 0)
                     .then_some(CtxField::Scalar)
             }
             // 12 u64 arguments, read-only.
@@ -259,7 +282,7 @@ impl Env for TestEnv {
     }
 
     fn helper_name(&self, id: i32) -> Option<&'static str> {
-        HELPERS.iter().find(|h| h.0 == id).map(|h| h.1)
+        crate::helper_names::helper_name(id)
     }
 
     fn map(&self, handle: i32) -> Option<MapInfo> {

@@ -11,9 +11,13 @@ pub mod packet;
 pub mod printk;
 pub mod probe;
 pub mod registry;
+pub mod ringbuf;
 pub mod skb_ops;
 pub mod task;
 pub mod trace;
+pub mod tunnel;
+pub mod vlan;
+pub mod xdp;
 
 pub use names::{helper_id, helper_name, HELPER_NAMES};
 pub use trace::{read_trace_pipe, TraceLine};

@@ -1,5 +1,6 @@
 //! Packet helpers as callable bodies: `bpf_skb_load_bytes`, `bpf_skb_store_bytes`,
-//! `bpf_l3_csum_replace`, `bpf_l4_csum_replace`, `bpf_csum_diff`, `bpf_redirect`, with their
+//! `bpf_l3_csum_replace`, `bpf_l4_csum_replace`, `bpf_csum_diff`, `bpf_redirect`,
+//! `bpf_clone_redirect`, with their
 //! prototypes. The arithmetic lives in [`super::skb_ops`] and [`super::csum`]; this file is the
 //! ABI glue.
 
@@ -17,7 +18,7 @@ use std::cell::Cell;
 /// # Safety
 /// `ctx` must be the context pointer the runtime passed in r1 of an skb program: the address
 /// of a live [`SkBuff`] (its context is its first field) not otherwise borrowed during the call.
-unsafe fn skb<'a>(ctx: u64) -> &'a mut SkBuff {
+pub(crate) unsafe fn skb<'a>(ctx: u64) -> &'a mut SkBuff {
     // SAFETY: the caller guarantees `ctx` is the address of a live, unaliased SkBuff.
     unsafe { &mut *(ctx as *mut SkBuff) }
 }
@@ -115,6 +116,33 @@ extern "C" fn redirect_xdp(ifindex: u64, flags: u64, _: u64, _: u64, _: u64) -> 
     XDP_REDIRECT
 }
 
+/// `-EBADMSG`
+const EBADMSG: i64 = -74;
+
+/// `bpf_clone_redirect(skb, ifindex, flags)`: a clone of the packet leaves through device
+/// `ifindex`. bpfkit models one device, the loopback device of test runs
+/// ([`LOOPBACK_IFINDEX`](crate::prog::run::LOOPBACK_IFINDEX)), which accepts the clone (0); any
+/// other index is a missing device (`-EINVAL`), as is any flag but `BPF_F_INGRESS`. A GSO size
+/// without a GSO type (only a test-run context can make one) is `-EBADMSG`. The original
+/// packet is unchanged.
+pub fn clone_redirect(skb: &SkBuff, ifindex: u32, flags: u64) -> i64 {
+    if flags & !BPF_F_INGRESS != 0 {
+        return skb_ops::EINVAL;
+    }
+    if skb.ctx().get_u32(crate::prog::skb::field::GSO_SIZE) != 0 {
+        return EBADMSG;
+    }
+    if ifindex != crate::prog::run::LOOPBACK_IFINDEX {
+        return skb_ops::EINVAL;
+    }
+    0
+}
+
+extern "C" fn clone_redirect_fn(ctx: u64, ifindex: u64, flags: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: ARG_PTR_TO_CTX of a tc program.
+    ret(clone_redirect(unsafe { skb(ctx) }, ifindex as u32, flags))
+}
+
 /// The definitions.
 pub fn defs() -> Vec<HelperDef> {
     let csum_args = || {
@@ -127,6 +155,17 @@ pub fn defs() -> Vec<HelperDef> {
         ])
     };
     vec![
+        HelperDef {
+            id: 13,
+            proto: changes_pkt(proto(
+                "bpf_clone_redirect",
+                args([A::PtrToCtx, A::Anything, A::Anything]),
+                R::Integer,
+                false,
+            )),
+            body: Body::Call(Helper::scalar(clone_redirect_fn)),
+            types: Types::Tc,
+        },
         HelperDef {
             id: 26,
             proto: proto(

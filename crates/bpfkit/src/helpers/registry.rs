@@ -1,7 +1,7 @@
 //! Every helper bpfkit implements, looked up by program type and id.
 
 use super::def::{Body, HelperDef};
-use super::{map_helpers, packet, task, trace};
+use super::{map_helpers, packet, ringbuf, task, trace, tunnel, vlan, xdp};
 use bpfkit_verifier::env::{HelperProto, ProgType};
 use bpfkit_vm::Helpers;
 use std::sync::OnceLock;
@@ -14,6 +14,10 @@ pub fn all() -> &'static [HelperDef] {
         v.extend(task::defs());
         v.extend(trace::defs());
         v.extend(packet::defs());
+        v.extend(vlan::defs());
+        v.extend(tunnel::defs());
+        v.extend(xdp::defs());
+        v.extend(ringbuf::defs());
         v
     })
 }

@@ -6,7 +6,8 @@
 //! ([`crate::Bpf`]), and a lookup returns the object's id, as the kernel's
 //! `map_fd_sys_lookup_elem`. Errnos as the kernel: an fd array accepts only `BPF_ANY` (else
 //! `EINVAL`), an index past the end is `E2BIG` for update and delete and `ENOENT` for lookup, an
-//! empty slot `ENOENT`. The fd hash has the hash map's flag semantics.
+//! empty slot `ENOENT`. The fd hash is a [`HashTab`] (the hash map's flags, capacity and, with
+//! `BPF_F_ZERO_SEED`, iteration order) whose values are inner map addresses.
 //!
 //! Programs get the object itself: the runtime takes an `Arc` of a prog array's program for a
 //! tail call, and a map-in-map lookup yields the inner map's address. Inner maps replaced or
@@ -14,12 +15,11 @@
 //! dropped (the kernel defers their release by RCU).
 
 use std::any::Any;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use super::hash::check_exist;
-use super::{check_update_flags, flags, BpfMap, MapType};
+use super::hash::HashTab;
+use super::{flags, BpfMap, MapType};
 use crate::errno::Errno;
 
 /// What a prog array holds: a loaded program, as the runtime defines it.
@@ -297,24 +297,26 @@ pub struct MapOfMaps {
 #[derive(Debug)]
 enum OuterStore {
     Array(FdArray<BpfMap>),
+    /// The kernel's fd hash: a hash table whose 8-byte values are inner map addresses, with
+    /// the inner maps kept alive here.
     Hash {
-        max_entries: u32,
-        entries: RwLock<BTreeMap<Box<[u8]>, Arc<BpfMap>>>,
-        retired: Mutex<Vec<Arc<BpfMap>>>,
+        table: HashTab,
+        inners: Mutex<Vec<Arc<BpfMap>>>,
     },
 }
 
 impl MapOfMaps {
     pub(crate) fn new(
         hash: bool,
+        key_size: u32,
         max_entries: u32,
+        map_flags: u32,
         template: InnerTemplate,
     ) -> Result<Self, Errno> {
         let store = if hash {
             OuterStore::Hash {
-                max_entries,
-                entries: RwLock::new(BTreeMap::new()),
-                retired: Mutex::new(Vec::new()),
+                table: HashTab::new(MapType::Hash, key_size, 8, max_entries, map_flags, 1)?,
+                inners: Mutex::new(Vec::new()),
             }
         } else {
             OuterStore::Array(FdArray::new(max_entries, true)?)
@@ -333,25 +335,30 @@ impl MapOfMaps {
     pub fn get(&self, key: &[u8]) -> Option<Arc<BpfMap>> {
         match &self.store {
             OuterStore::Array(a) => a.get(index_of(key)),
-            OuterStore::Hash { entries, .. } => entries
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(key)
-                .cloned(),
+            OuterStore::Hash { table, inners } => {
+                let mut v = [0u8; 8];
+                table.lookup(key, &mut v).ok()?;
+                let addr = u64::from_ne_bytes(v);
+                inners
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .find(|m| Arc::as_ptr(m) as usize as u64 == addr)
+                    .cloned()
+            }
         }
     }
 
     /// The inner map's address for a program's lookup, or null; valid while the outer map lives.
     pub(crate) fn lookup_ptr(&self, key: &[u8]) -> *mut u8 {
-        let p = match &self.store {
-            OuterStore::Array(a) => a.ptr(index_of(key)),
-            OuterStore::Hash { entries, .. } => entries
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(key)
-                .map_or(std::ptr::null(), Arc::as_ptr),
-        };
-        p.cast::<u8>().cast_mut()
+        match &self.store {
+            OuterStore::Array(a) => a.ptr(index_of(key)).cast::<u8>().cast_mut(),
+            OuterStore::Hash { table, .. } => match table.lookup_word(key) {
+                // An address this map stored from a live Arc it keeps (see `update`).
+                Some(addr) => std::ptr::with_exposed_provenance_mut(addr as usize),
+                None => std::ptr::null_mut(),
+            },
+        }
     }
 
     /// User-space lookup: the inner map (its id is what the system call returns).
@@ -384,29 +391,19 @@ impl MapOfMaps {
                 a.set(index, inner);
                 Ok(())
             }
-            OuterStore::Hash {
-                max_entries,
-                entries,
-                retired,
-            } => {
+            OuterStore::Hash { table, inners } => {
+                // As bpf_fd_htab_map_update_elem: the descriptor first, then the hash update.
                 let inner = resolve()?;
                 check(&inner)?;
-                check_update_flags(map_flags)?;
-                let mut e = entries.write().unwrap_or_else(PoisonError::into_inner);
-                let exists = e.contains_key(key);
-                check_exist(exists, map_flags)?;
-                if !exists && e.len() >= *max_entries as usize {
-                    return Err(Errno::E2big(
-                        "the map is full (max_entries elements)".into(),
-                    ));
+                let addr = Arc::as_ptr(&inner).expose_provenance() as u64;
+                // Keep the inner map alive before its address is visible to programs.
+                {
+                    let mut held = inners.lock().unwrap_or_else(PoisonError::into_inner);
+                    if !held.iter().any(|m| Arc::ptr_eq(m, &inner)) {
+                        held.push(inner);
+                    }
                 }
-                if let Some(old) = e.insert(key.into(), inner) {
-                    retired
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(old);
-                }
-                Ok(())
+                table.update(key, &addr.to_ne_bytes(), map_flags, None)
             }
         }
     }
@@ -415,42 +412,15 @@ impl MapOfMaps {
     pub(crate) fn delete(&self, key: &[u8]) -> Result<(), Errno> {
         match &self.store {
             OuterStore::Array(a) => a.delete(key),
-            OuterStore::Hash {
-                entries, retired, ..
-            } => {
-                let old = entries
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(key)
-                    .ok_or_else(|| Errno::Enoent("no such key".into()))?;
-                retired
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(old);
-                Ok(())
-            }
+            OuterStore::Hash { table, .. } => table.delete(key),
         }
     }
 
-    /// `map_get_next_key` (key order for the hash of maps).
+    /// `map_get_next_key`.
     pub(crate) fn get_next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<(), Errno> {
         match &self.store {
             OuterStore::Array(a) => a.get_next_key(key, next),
-            OuterStore::Hash { entries, .. } => {
-                let e = entries.read().unwrap_or_else(PoisonError::into_inner);
-                let found = match key {
-                    Some(k) if e.contains_key(k) => e
-                        .range::<[u8], _>((
-                            std::ops::Bound::Excluded(k),
-                            std::ops::Bound::Unbounded,
-                        ))
-                        .next(),
-                    _ => e.iter().next(),
-                };
-                let (k, _) = found.ok_or_else(|| Errno::Enoent("no next key".into()))?;
-                next.copy_from_slice(k);
-                Ok(())
-            }
+            OuterStore::Hash { table, .. } => table.get_next_key(key, next),
         }
     }
 }

@@ -62,6 +62,23 @@ struct Bucket {
     lock: Mutex<()>,
 }
 
+/// An element found in a bucket's list, with its predecessor (`None` at the head).
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    prev: Option<u32>,
+    elem: u32,
+}
+
+impl Found {
+    /// The same element after `new` was pushed at the head of its list.
+    fn behind(self, new: u32) -> Self {
+        Self {
+            prev: Some(self.prev.unwrap_or(new)),
+            elem: self.elem,
+        }
+    }
+}
+
 /// Element layout in words: header (LIVE bit and LRU stamp), link (hash << 32 | next link),
 /// key, values.
 const HDR: usize = 0;
@@ -228,21 +245,31 @@ impl HashTab {
             .unwrap_or(&[])
     }
 
-    /// The elements of a bucket's list, head first (the caller holds the bucket lock).
-    fn list(&self, b: &Bucket) -> Vec<u32> {
-        let mut out = Vec::new();
+    /// The first element of `b`'s list (with its predecessor) that `is_it` accepts; the caller
+    /// holds the bucket lock, so the list is stable.
+    fn find_in(&self, b: &Bucket, is_it: impl Fn(u32, u32) -> bool) -> Option<Found> {
+        let mut prev = None;
         let mut cur = b.head.load(Acquire);
-        while cur & NULLS == 0 && out.len() <= self.max_entries as usize + 64 {
-            out.push(cur);
-            cur = self.link_of(cur).1;
+        // Bounded by the number of elements a list can hold.
+        for _ in 0..=self.max_entries as usize + 64 {
+            if cur & NULLS != 0 {
+                return None;
+            }
+            let (h, next) = self.link_of(cur);
+            if is_it(cur, h) {
+                return Some(Found { prev, elem: cur });
+            }
+            prev = Some(cur);
+            cur = next;
         }
-        out
+        None
     }
 
-    /// Position in `list` of the element with `key` (the caller holds the bucket lock).
-    fn find(&self, list: &[u32], hash: u32, key: &[u8]) -> Option<usize> {
-        list.iter()
-            .position(|&e| self.link_of(e).0 == hash && storage::equals(self.key_words_of(e), key))
+    /// The element with `key` in `b` (bucket lock held).
+    fn find_locked(&self, b: &Bucket, hash: u32, key: &[u8]) -> Option<Found> {
+        self.find_in(b, |e, h| {
+            h == hash && storage::equals(self.key_words_of(e), key)
+        })
     }
 
     /// Finds `key` without the bucket lock (the kernel's `lookup_nulls_elem_raw`).
@@ -273,24 +300,28 @@ impl HashTab {
     /// Links `elem` at the head of `b` (bucket lock held).
     fn push_head(&self, b: &Bucket, hash: u32, elem: u32) {
         if let Some(h) = self.header(elem) {
-            let now = self.tick.fetch_add(2, Relaxed) + 2;
+            // Only LRU maps read the stamp; others spare the shared clock.
+            let now = if self.lru {
+                self.tick.fetch_add(2, Relaxed) + 2
+            } else {
+                0
+            };
             h.store((now << 1) | LIVE, Relaxed);
         }
         self.set_link(elem, hash, b.head.load(Relaxed));
         b.head.store(elem, Release);
     }
 
-    /// Unlinks `list[pos]` from `b` (bucket lock held). The element keeps its next link, so a
-    /// lock-free walker standing on it goes on along the list.
-    fn unlink_at(&self, b: &Bucket, list: &[u32], pos: usize) {
-        let elem = list[pos];
-        let next = self.link_of(elem).1;
-        if pos == 0 {
-            b.head.store(next, Release);
-        } else {
-            let prev = list[pos - 1];
-            let (h, _) = self.link_of(prev);
-            self.set_link(prev, h, next);
+    /// Unlinks a found element from `b` (bucket lock held). The element keeps its next link,
+    /// so a lock-free walker standing on it goes on along the list.
+    fn unlink(&self, b: &Bucket, f: Found) {
+        let next = self.link_of(f.elem).1;
+        match f.prev {
+            None => b.head.store(next, Release),
+            Some(prev) => {
+                let (h, _) = self.link_of(prev);
+                self.set_link(prev, h, next);
+            }
         }
     }
 
@@ -302,11 +333,10 @@ impl HashTab {
             return Err(not_found());
         };
         let _g = Self::lock(b);
-        let list = self.list(b);
-        let Some(pos) = self.find(&list, hash, key) else {
+        let Some(f) = self.find_locked(b, hash, key) else {
             return Err(not_found());
         };
-        self.copy_out(list[pos], out);
+        self.copy_out(f.elem, out);
         Ok(())
     }
 
@@ -335,6 +365,16 @@ impl HashTab {
             return std::ptr::null_mut();
         }
         storage::ptr_of(words)
+    }
+
+    /// The first 8 bytes of the value for `key`, found without a lock (a hash of maps keeps
+    /// inner map addresses there).
+    pub(crate) fn lookup_word(&self, key: &[u8]) -> Option<u64> {
+        let hash = self.hash(key);
+        let elem = self.find_lockless(hash & (self.n_buckets - 1), hash, key)?;
+        self.value_words_of(elem, 0)
+            .first()
+            .map(|w| w.load(Relaxed))
     }
 
     /// Writes a new element's values: from the system call, all CPUs' values; from a program
@@ -412,11 +452,14 @@ impl HashTab {
 
     /// Counts one more element, evicting as needed (LRU maps); never evicts `keep`.
     fn reserve_evicting(&self, keep: &[u8]) -> Result<(), Errno> {
-        // Each failed round evicted an element or found none to evict; bound the retries so
-        // a map under a storm of concurrent inserts still answers.
-        for _ in 0..64 {
+        // Each failed round evicted an element, which a concurrent insert may have taken
+        // first; retry (yielding after a while), bounded so a pathological storm still answers.
+        for round in 0..4096 {
             if self.reserve().is_ok() {
                 return Ok(());
+            }
+            if round >= 64 {
+                std::thread::yield_now();
             }
             self.evict_one(keep);
         }
@@ -466,11 +509,10 @@ impl HashTab {
             return false;
         };
         let g = Self::lock(b);
-        let list = self.list(b);
-        let Some(pos) = list.iter().position(|&e| e == elem) else {
+        let Some(f) = self.find_in(b, |e, _| e == elem) else {
             return false;
         };
-        self.unlink_at(b, &list, pos);
+        self.unlink(b, f);
         drop(g);
         self.release(elem);
         true
@@ -502,26 +544,23 @@ impl HashTab {
             return self.update_lru(b, hash, key, value, map_flags, cpu);
         }
         let g = Self::lock(b);
-        let list = self.list(b);
-        let old = self.find(&list, hash, key);
+        let old = self.find_locked(b, hash, key);
         check_exist(old.is_some(), map_flags)?;
-        if let Some(pos) = old {
+        if let Some(f) = old {
             if self.percpu {
-                self.copy_values_in_place(list[pos], value, cpu);
+                self.copy_values_in_place(f.elem, value, cpu);
                 return Ok(());
             }
             // Atomic replace: the new element goes first in the list, then the old one leaves,
             // so a concurrent lookup finds one or the other.
             let new = self.new_elem(key, value, cpu)?;
             self.push_head(b, hash, new);
-            let list = self.list(b);
-            self.unlink_at(b, &list, pos + 1);
+            self.unlink(b, f.behind(new));
             drop(g);
-            let old_elem = list[pos + 1];
-            if let Some(h) = self.header(old_elem) {
+            if let Some(h) = self.header(f.elem) {
                 h.store(0, Relaxed);
             }
-            self.slab.free(old_elem);
+            self.slab.free(f.elem);
             return Ok(());
         }
         self.reserve()?;
@@ -561,8 +600,7 @@ impl HashTab {
             }
         };
         let g = Self::lock(b);
-        let list = self.list(b);
-        let old = self.find(&list, hash, key);
+        let old = self.find_locked(b, hash, key);
         if let Err(e) = check_exist(old.is_some(), map_flags) {
             drop(g);
             if let Some(n) = new {
@@ -571,8 +609,8 @@ impl HashTab {
             return Err(e);
         }
         match (old, new) {
-            (Some(pos), _) if self.percpu => {
-                let elem = list[pos];
+            (Some(f), _) if self.percpu => {
+                let elem = f.elem;
                 self.copy_values_in_place(elem, value, cpu);
                 self.tick.fetch_add(2, Relaxed);
                 self.touch(elem);
@@ -581,12 +619,11 @@ impl HashTab {
                     self.release(n);
                 }
             }
-            (Some(pos), Some(n)) => {
+            (Some(f), Some(n)) => {
                 self.push_head(b, hash, n);
-                let list = self.list(b);
-                self.unlink_at(b, &list, pos + 1);
+                self.unlink(b, f.behind(n));
                 drop(g);
-                self.release(list[pos + 1]);
+                self.release(f.elem);
             }
             (None, Some(n)) => self.push_head(b, hash, n),
             // A BPF_EXIST update of a missing key failed in check_exist.
@@ -611,16 +648,15 @@ impl HashTab {
             return Err(not_found());
         };
         let g = Self::lock(b);
-        let list = self.list(b);
-        let Some(pos) = self.find(&list, hash, key) else {
+        let Some(f) = self.find_locked(b, hash, key) else {
             return Err(not_found());
         };
         if let Some(out) = out {
-            self.copy_out(list[pos], out);
+            self.copy_out(f.elem, out);
         }
-        self.unlink_at(b, &list, pos);
+        self.unlink(b, f);
         drop(g);
-        self.release(list[pos]);
+        self.release(f.elem);
         Ok(())
     }
 
@@ -633,10 +669,10 @@ impl HashTab {
             let idx = hash & (self.n_buckets - 1);
             if let Some(b) = self.bucket(idx) {
                 let _g = Self::lock(b);
-                let list = self.list(b);
-                if let Some(pos) = self.find(&list, hash, key) {
-                    if let Some(&e) = list.get(pos + 1) {
-                        storage::load(self.key_words_of(e), next);
+                if let Some(f) = self.find_locked(b, hash, key) {
+                    let after = self.link_of(f.elem).1;
+                    if after & NULLS == 0 {
+                        storage::load(self.key_words_of(after), next);
                         return Ok(());
                     }
                     start = idx + 1;

@@ -268,13 +268,22 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 pub fn create(a: &MapAttr, inner: Option<&BpfMap>) -> Result<BpfMap, Errno> {
     let ty = a.check()?;
     let ncpus = cpu::possible_cpus();
+    let mut max_entries = a.max_entries;
+    if matches!(ty, MapType::LruHash | MapType::LruPercpuHash)
+        && a.map_flags & flags::BPF_F_NO_COMMON_LRU != 0
+    {
+        // htab_map_alloc: every CPU's LRU list gets the same number of elements.
+        max_entries = max_entries
+            .checked_next_multiple_of(ncpus)
+            .unwrap_or(max_entries - max_entries % ncpus);
+    }
     let kind = match ty {
         MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
             MapKind::Hash(HashTab::new(
                 ty,
                 a.key_size,
                 a.value_size,
-                a.max_entries,
+                max_entries,
                 a.map_flags,
                 ncpus,
             )?)
@@ -293,7 +302,9 @@ pub fn create(a: &MapAttr, inner: Option<&BpfMap>) -> Result<BpfMap, Errno> {
             let template = InnerTemplate::from_map(inner)?;
             MapKind::MapOfMaps(MapOfMaps::new(
                 ty == MapType::HashOfMaps,
+                a.key_size,
                 a.max_entries,
+                a.map_flags,
                 template,
             )?)
         }
@@ -311,7 +322,7 @@ pub fn create(a: &MapAttr, inner: Option<&BpfMap>) -> Result<BpfMap, Errno> {
             id: NEXT_ID.fetch_add(1, Relaxed),
             key_size: a.key_size,
             value_size: a.value_size,
-            max_entries: a.max_entries,
+            max_entries,
             map_flags: a.map_flags,
             name: a.name.clone(),
         },

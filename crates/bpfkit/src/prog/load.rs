@@ -60,6 +60,7 @@ pub struct LoadedProg {
     vm: Vm,
     maps: Vec<MapRef>,
     insn_count: usize,
+    max_ctx_offset: u32,
 }
 
 impl LoadedProg {
@@ -79,6 +80,12 @@ impl LoadedProg {
     #[must_use]
     pub fn maps(&self) -> &[MapRef] {
         &self.maps
+    }
+
+    /// One past the highest context byte the program reads or writes.
+    #[must_use]
+    pub fn max_ctx_offset(&self) -> u32 {
+        self.max_ctx_offset
     }
 
     /// Number of instruction slots loaded.
@@ -134,6 +141,20 @@ impl Bpf {
     /// fit in `log_size` bytes (the log then holds its last `log_size - 1` bytes, as the
     /// kernel's default rotating log does).
     pub fn prog_load(&self, attr: &ProgLoadAttr<'_>) -> Result<ProgLoaded, LoadError> {
+        self.prog_load_with_func_info(attr, false)
+    }
+
+    /// [`Bpf::prog_load`] for a program that comes with BTF function information
+    /// (`func_info`, as libbpf passes for clang objects): the verifier then allows tail calls
+    /// from subprograms, as the kernel does.
+    ///
+    /// # Errors
+    /// As [`Bpf::prog_load`].
+    pub fn prog_load_with_func_info(
+        &self,
+        attr: &ProgLoadAttr<'_>,
+        btf_func_info: bool,
+    ) -> Result<ProgLoaded, LoadError> {
         if attr.insns.is_empty() {
             return Err(einval("the program has no instructions"));
         }
@@ -145,7 +166,7 @@ impl Bpf {
             prog_type: attr.prog_type,
             log_level: attr.log_level,
             license: attr.license.to_string(),
-            ..Options::default()
+            btf_func_info,
         };
         let verified = verify(attr.insns, &env, &opts).map_err(|r| LoadError {
             errno: errno_of(&r),
@@ -181,7 +202,10 @@ impl Bpf {
                     })?;
             }
         }
-        let helpers = registry::table(attr.prog_type);
+        let mut helpers = registry::table(attr.prog_type);
+        if rewritten.ld_abs_helpers {
+            super::ld_abs::add_helpers(&mut helpers);
+        }
         // SAFETY: the verifier accepted `verified` in this runtime's environment; the rewrite
         // only replaces map descriptors by the addresses of the maps this program keeps alive
         // (`maps` below) and moves 32-bit loads of packet-pointer context fields onto the
@@ -198,6 +222,7 @@ impl Bpf {
             vm,
             maps: rewritten.maps,
             insn_count: attr.insns.len(),
+            max_ctx_offset: rewritten.max_ctx_offset,
         };
         let fd = self.insert(Object::Prog(Arc::new(prog)));
         Ok(ProgLoaded { fd, log })

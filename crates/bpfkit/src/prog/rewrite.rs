@@ -18,6 +18,24 @@ pub struct Rewritten {
     pub insns: Vec<Insn>,
     /// Every map an LD_IMM64 refers to, in first-use order.
     pub maps: Vec<MapRef>,
+    /// One past the highest context byte the program accesses (the kernel's
+    /// `prog->aux->max_ctx_offset`, which `BPF_PROG_TEST_RUN` of raw tracepoints checks
+    /// `ctx_size_in` against).
+    pub max_ctx_offset: u32,
+    /// `LD_ABS` / `LD_IND` became calls of the internal load helpers
+    /// ([`super::ld_abs`]), which the helper table must then hold.
+    pub ld_abs_helpers: bool,
+}
+
+/// One past the last context byte instruction `insn` (a context access) touches.
+fn ctx_access_end(insn: &Insn) -> u32 {
+    let size = match insn.code & 0x18 {
+        0x00 => 4,
+        0x08 => 2,
+        0x10 => 1,
+        _ => 8,
+    };
+    u32::try_from(i32::from(insn.off) + size).unwrap_or(0)
 }
 
 /// Where the real pointer behind a 32-bit context field lives, for types whose context holds
@@ -39,6 +57,13 @@ fn pointer_field(prog_type: ProgType, off: i32) -> Option<i16> {
 /// this can only happen if another thread closed it in between).
 pub fn rewrite(verified: &Verified, prog_type: ProgType, bpf: &Bpf) -> Result<Rewritten, Errno> {
     let mut insns = verified.insns().to_vec();
+    let max_ctx_offset = insns
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| verified.is_ctx_access(*i))
+        .map(|(_, insn)| ctx_access_end(insn))
+        .max()
+        .unwrap_or(0);
     let mut maps: Vec<MapRef> = Vec::new();
     let mut idx = 0;
     while idx < insns.len() {
@@ -88,7 +113,16 @@ pub fn rewrite(verified: &Verified, prog_type: ProgType, bpf: &Bpf) -> Result<Re
         }
         idx += op.slots();
     }
-    Ok(Rewritten { insns, maps })
+    let ld_abs_helpers = prog_type.ld_abs_allowed() && super::ld_abs::needed(&insns);
+    if ld_abs_helpers {
+        insns = super::ld_abs::expand(&insns);
+    }
+    Ok(Rewritten {
+        insns,
+        maps,
+        max_ctx_offset,
+        ld_abs_helpers,
+    })
 }
 
 fn bad_fd(imm: i32) -> Errno {

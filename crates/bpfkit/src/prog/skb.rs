@@ -12,6 +12,7 @@
 //! helpers that change the packet (`bpf_skb_store_bytes`, `bpf_skb_vlan_push`, ...) go through
 //! [`SkBuff`] and refresh the pointers and `len` afterwards.
 
+use crate::helpers::tunnel::TunnelInfo;
 use crate::progtype::layout::SK_BUFF_SIZE;
 
 /// Room kept before the packet for pushes (vlan_push, change_head).
@@ -139,6 +140,9 @@ pub struct SkBuff {
     head: usize,
     /// Packet length.
     len: usize,
+    /// The tunnel metadata `bpf_skb_set_tunnel_key` attached (the kernel's metadata dst),
+    /// which `bpf_skb_get_tunnel_key` reads back.
+    pub tunnel: Option<TunnelInfo>,
 }
 
 impl SkBuff {
@@ -159,6 +163,7 @@ impl SkBuff {
             buf,
             head: HEADROOM,
             len: packet.len(),
+            tunnel: None,
         };
         skb.refresh();
         skb
@@ -218,16 +223,41 @@ impl SkBuff {
         true
     }
 
-    /// Adds `n` bytes in front (the kernel's `__skb_push`), zeroed; `false` without headroom.
+    /// Adds `n` bytes in front (the kernel's `skb_push` after `skb_cow_head`), zeroed. When
+    /// the headroom is used up the buffer is reallocated with fresh headroom, as
+    /// `pskb_expand_head` does, so this always succeeds.
     pub fn push(&mut self, n: usize) -> bool {
         if n > self.head {
-            return false;
+            let extra = n - self.head + HEADROOM;
+            let mut buf = vec![0u8; extra + self.buf.len()];
+            buf[extra..].copy_from_slice(&self.buf);
+            self.buf = buf;
+            self.head += extra;
         }
         self.head -= n;
         self.len += n;
         self.buf[self.head..self.head + n].fill(0);
         self.refresh();
         true
+    }
+
+    /// The whole packet storage (head- and tailroom included) as an address range, for the
+    /// checked interpreter's region list.
+    pub fn storage_range(&mut self) -> (u64, u64) {
+        (self.buf.as_mut_ptr() as u64, self.buf.len() as u64)
+    }
+
+    /// The packet's protocol (`skb->protocol`) in host byte order.
+    #[must_use]
+    pub fn protocol(&self) -> u16 {
+        u16::from_be_bytes((self.ctx.get_u32(field::PROTOCOL) as u16).to_le_bytes())
+    }
+
+    /// Sets `skb->protocol` from a host-order value (stored in network order, as the kernel
+    /// stores it and a program reads it).
+    pub fn set_protocol(&mut self, proto: u16) {
+        let raw = u16::from_le_bytes(proto.to_be_bytes());
+        self.ctx.set_u32(field::PROTOCOL, u32::from(raw));
     }
 
     /// Recomputes the packet pointers and `len` after the packet moved or changed size.

@@ -7,6 +7,13 @@ use crate::progtype::layout::XDP_MD_SIZE;
 pub const XDP_PACKET_HEADROOM: usize = 256;
 /// Room after the packet for tail adjustments.
 pub const XDP_TAILROOM: usize = 256;
+/// `sizeof(struct xdp_frame)`, which the kernel keeps free at the start of the headroom: the
+/// lowest `bpf_xdp_adjust_head` may move the packet start to (with the metadata before it).
+pub const XDP_FRAME_SIZE: usize = 40;
+/// `ETH_HLEN`: the shortest packet `bpf_xdp_adjust_head` leaves.
+const ETH_HLEN: usize = 14;
+/// `-EINVAL`
+const EINVAL: i64 = -22;
 
 /// What r1 points to: the `xdp_md` image, then the real packet pointers.
 #[repr(C, align(8))]
@@ -45,6 +52,8 @@ pub struct XdpBuff {
     buf: Vec<u8>,
     head: usize,
     len: usize,
+    /// Metadata bytes right before the packet.
+    meta: usize,
 }
 
 impl XdpBuff {
@@ -63,9 +72,26 @@ impl XdpBuff {
             buf,
             head: XDP_PACKET_HEADROOM,
             len: packet.len(),
+            meta: 0,
         });
         b.refresh();
         b
+    }
+
+    /// A buffer whose first `meta` bytes of `frame` are metadata before the packet, as a test
+    /// run with an `xdp_md` context whose `data` is `meta` lays it out (the packet still starts
+    /// `XDP_PACKET_HEADROOM` bytes into the buffer). `None` when `meta` exceeds the frame.
+    #[must_use]
+    pub fn boxed_with_meta(frame: &[u8], meta: usize) -> Option<Box<XdpBuff>> {
+        let packet = frame.get(meta..)?;
+        let mut b = XdpBuff::boxed(packet);
+        b.meta = meta;
+        let head = b.head;
+        b.buf
+            .get_mut(head - meta..head)?
+            .copy_from_slice(&frame[..meta]);
+        b.refresh();
+        Some(b)
     }
 
     /// Recomputes the packet pointers.
@@ -73,7 +99,41 @@ impl XdpBuff {
         let base = self.buf.as_ptr() as u64;
         self.ctx.data = base + self.head as u64;
         self.ctx.data_end = self.ctx.data + self.len as u64;
-        self.ctx.data_meta = self.ctx.data;
+        self.ctx.data_meta = self.ctx.data - self.meta as u64;
+    }
+
+    /// `bpf_xdp_adjust_head(xdp, offset)`: moves the packet start by `offset` bytes (negative
+    /// grows the packet into the headroom), carrying the metadata along. `-EINVAL` when the
+    /// start would pass into the reserved `xdp_frame` area or leave less than an Ethernet
+    /// header.
+    pub fn adjust_head(&mut self, offset: i32) -> i64 {
+        let data_start = (XDP_FRAME_SIZE + self.meta) as i64;
+        let new = self.head as i64 + i64::from(offset);
+        let end = (self.head + self.len) as i64;
+        if new < data_start || new > end - ETH_HLEN as i64 {
+            return EINVAL;
+        }
+        let new = new as usize;
+        if self.meta > 0 {
+            self.buf
+                .copy_within(self.head - self.meta..self.head, new - self.meta);
+        }
+        self.len = (end as usize) - new;
+        self.head = new;
+        self.refresh();
+        0
+    }
+
+    /// The metadata followed by the packet (what a test run reports as `data_out`).
+    #[must_use]
+    pub fn meta_and_packet(&self) -> &[u8] {
+        &self.buf[self.head - self.meta..self.head + self.len]
+    }
+
+    /// Metadata length in bytes.
+    #[must_use]
+    pub fn meta_len(&self) -> usize {
+        self.meta
     }
 
     /// The packet.

@@ -19,7 +19,8 @@ use std::time::Instant;
 /// Arguments of `bpfkit run`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The program: raw instruction slots, 8 bytes each, little endian.
+    /// The program: raw instruction slots, 8 bytes each, little endian; or an ELF object
+    /// (recognised by its magic number) to run with --pcap.
     program: PathBuf,
     /// A file whose bytes are the memory (r1 = its address, r2 = its length).
     #[arg(long, conflicts_with = "mem_hex")]
@@ -36,12 +37,27 @@ pub struct Args {
     /// The most instructions a checked run may execute.
     #[arg(long, default_value_t = DEFAULT_BUDGET)]
     budget: u64,
+    /// Options for ELF objects (detected by their magic number).
+    #[command(flatten)]
+    object: super::run_object::ObjectArgs,
 }
 
 /// Runs `bpfkit run`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.program)
         .with_context(|| format!("cannot read program {}", args.program.display()))?;
+    if bytes.starts_with(b"\x7fELF") {
+        if args.mem.is_some() || args.mem_hex.is_some() || args.checked || args.repeat.is_some() {
+            bail!("--mem, --mem-hex, --checked and --repeat are for raw programs, not ELF objects");
+        }
+        return super::run_object::run(&args.program, &args.object);
+    }
+    if let Some(flag) = args.object.given() {
+        bail!(
+            "{flag} is for ELF objects; {} is a raw program",
+            args.program.display()
+        );
+    }
     let insns = insns_from_bytes(&bytes).with_context(|| format!("{}", args.program.display()))?;
     let mem = match (&args.mem, &args.mem_hex) {
         (Some(path), _) => Some(

@@ -180,6 +180,18 @@ fn arith(
     Ok(Flow::Next)
 }
 
+/// The variable offset of `ptr op off`: 64-bit arithmetic only, the 32-bit bounds of a pointer
+/// are unbounded (`__mark_reg32_unbounded` in `adjust_ptr_min_max_vals`), then synced.
+fn ptr_var(op: AluOp, ptr: Scalar, off: Scalar) -> Scalar {
+    let mut v = num::alu(op, Width::W64, ptr, off);
+    v.s32_min = i32::MIN;
+    v.s32_max = i32::MAX;
+    v.u32_min = 0;
+    v.u32_max = u32::MAX;
+    v.sync();
+    v
+}
+
 /// `adjust_ptr_min_max_vals`: `ptr op off`, where `swapped` means the scalar was the
 /// destination (`scalar += pointer`).
 #[allow(clippy::too_many_arguments)]
@@ -262,10 +274,10 @@ fn ptr_arith(
                 if sum == i64::from(sum as i32) {
                     r.off = sum as i32;
                 } else {
-                    r.var = num::alu(AluOp::Add, Width::W64, ptr.var, off.var);
+                    r.var = ptr_var(AluOp::Add, ptr.var, off.var);
                 }
             } else {
-                r.var = num::alu(AluOp::Add, Width::W64, ptr.var, off.var);
+                r.var = ptr_var(AluOp::Add, ptr.var, off.var);
                 if ptr.ty.is_pkt_pointer() {
                     r.id = out.new_id();
                     r.range = 0;
@@ -290,10 +302,10 @@ fn ptr_arith(
                 if diff == i64::from(diff as i32) {
                     r.off = diff as i32;
                 } else {
-                    r.var = num::alu(AluOp::Sub, Width::W64, ptr.var, off.var);
+                    r.var = ptr_var(AluOp::Sub, ptr.var, off.var);
                 }
             } else {
-                r.var = num::alu(AluOp::Sub, Width::W64, ptr.var, off.var);
+                r.var = ptr_var(AluOp::Sub, ptr.var, off.var);
                 if ptr.ty.is_pkt_pointer() {
                     r.id = out.new_id();
                     r.range = 0;

@@ -136,6 +136,10 @@ fn map_func_ok(type_id: u32, name: &str) -> bool {
         | "bpf_skb_output"
         | "bpf_xdp_output" => type_id == PERF_EVENT_ARRAY,
         "bpf_ringbuf_output" | "bpf_ringbuf_reserve" | "bpf_ringbuf_query" => type_id == RINGBUF,
+        // BPF_MAP_TYPE_STACK_TRACE
+        "bpf_get_stackid" => type_id == 7,
+        // devmap, cpumap, xskmap, devmap_hash
+        "bpf_redirect_map" => matches!(type_id, 14 | 16 | 17 | 25),
         "bpf_map_peek_elem" | "bpf_map_pop_elem" | "bpf_map_push_elem" => {
             matches!(type_id, QUEUE | STACK)
         }
@@ -215,6 +219,22 @@ fn helper_call(
         RetType::Void => RegState::NOT_INIT,
         RetType::PtrToMapValueOrNull => {
             let map = map.ok_or_else(|| einval(idx, "kernel subsystem misconfigured verifier"))?;
+            // An array element under a constant in-range key always exists
+            // (`can_elide_value_nullness`).
+            const ARRAY: u32 = 2;
+            const PERCPU_ARRAY: u32 = 6;
+            if matches!(map.type_id, ARRAY | PERCPU_ARRAY)
+                && meta
+                    .const_key
+                    .is_some_and(|k| k < u64::from(map.max_entries))
+            {
+                out.scratch.reg(0);
+                st.cur_mut().regs[0] = RegState {
+                    map: Some(map),
+                    ..RegState::pointer(RegType::MapValue)
+                };
+                return Ok(Flow::Next);
+            }
             RegState {
                 map: Some(map),
                 id: out.new_id(),
@@ -260,8 +280,38 @@ fn is_mem_ptr(t: RegType) -> bool {
 #[derive(Default)]
 struct Meta {
     map: Option<MapRef>,
+    /// The key, when it is a constant on the stack (`const_map_key`).
+    const_key: Option<u64>,
     alloc_size: u32,
     release: Option<u32>,
+}
+
+/// `get_constant_map_key`: the value of a `key_size`-byte key on the stack when it is known
+/// zero bytes or a spilled constant of exactly that size.
+fn constant_key(st: &State, key: &RegState, key_size: u32) -> Option<u64> {
+    if key.ty != RegType::Stack {
+        return None;
+    }
+    let off = i64::from(key.off) + key.var.const_value()? as i64;
+    if !(-512..0).contains(&off) {
+        return None;
+    }
+    let slot = (-off - 1) as usize;
+    let frame = st.frames.get(usize::from(key.frameno))?;
+    let s = frame.stack.get(slot / 8)?;
+    let k = slot % 8;
+    let run =
+        |t: crate::state::SlotType| (0..=k).rev().take_while(|&i| s.bytes[i] == t).count() as u32;
+    if run(crate::state::SlotType::Zero) >= key_size {
+        return Some(0);
+    }
+    if s.bytes[7] != crate::state::SlotType::Spill || s.spilled.ty != RegType::Scalar {
+        return None;
+    }
+    if run(crate::state::SlotType::Spill) != key_size {
+        return None;
+    }
+    s.spilled.var.const_value()
 }
 
 /// `check_func_arg` for every argument.
@@ -351,9 +401,13 @@ fn check_args(
                 if size == 0 {
                     return Err(eacces(idx, "invalid zero-sized read"));
                 }
+                if *arg == ArgType::PtrToMapKey {
+                    meta.const_key = constant_key(st, &reg, size);
+                }
                 helper_mem(cx, st, idx, r, size, AccessKind::Read, out)?;
             }
-            ArgType::PtrToMem | ArgType::PtrToUninitMem => {
+            ArgType::PtrToMemOrNull if reg.is_null() => {}
+            ArgType::PtrToMem | ArgType::PtrToUninitMem | ArgType::PtrToMemOrNull => {
                 if !is_mem_ptr(reg.ty) {
                     return Err(type_error(idx, r, &reg, MEM_TYPES));
                 }
@@ -388,7 +442,8 @@ fn check_args(
                 } else {
                     AccessKind::Read
                 };
-                if reg.var.umax > 0 {
+                let null_mem = i > 0 && st.cur().regs[r - 1].is_null();
+                if reg.var.umax > 0 && !null_mem {
                     helper_mem(cx, st, idx, r - 1, reg.var.umax as u32, kind, out)?;
                 }
             }

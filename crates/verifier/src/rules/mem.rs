@@ -532,7 +532,14 @@ fn variable_stack_access(
     let min_off = reg.var.smin + i64::from(off);
     let max_off = reg.var.smax + i64::from(off) + size;
     if min_off < -i64::from(MAX_STACK) || min_off > -1 || max_off > 0 {
-        return Err(eacces(
+        // Below the stack is EACCES; reaching above the frame pointer is EINVAL.
+        let errno = if min_off < -i64::from(MAX_STACK) || min_off > -1 {
+            Errno::EACCES
+        } else {
+            Errno::EINVAL
+        };
+        return Err(Reject::new(
+            errno,
             idx,
             format!(
                 "invalid variable-offset{extra} stack R{r} var_off={} off={off} size={size}",
