@@ -194,7 +194,7 @@ fn ptr_var(op: AluOp, ptr: Scalar, off: Scalar) -> Scalar {
 
 /// `adjust_ptr_min_max_vals`: `ptr op off`, where `swapped` means the scalar was the
 /// destination (`scalar += pointer`).
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "both operands and their roles, as adjust_ptr_min_max_vals takes them")]
 fn ptr_arith(
     idx: usize,
     width: Width,

@@ -1,6 +1,6 @@
 //! The verifier case table (`tests/data/cases.txt`): parsing and running one case on bpfkit.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // Each test binary uses a different part of this shared module.
 
 use bpfkit_isa::Insn;
 use bpfkit_verifier::env::{MapInfo, MapType, ProgType};
