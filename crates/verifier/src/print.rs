@@ -61,7 +61,10 @@ fn unum(v: u64) -> String {
 pub fn reg_text(reg: &RegState, frameno: u8) -> String {
     let t = reg.ty;
     if t == RegType::Scalar {
-        return num::log_text(&reg.var);
+        return reg.var.log_text(crate::scalar::LogTags {
+            id: reg.id,
+            ..Default::default()
+        });
     }
     let mut s = String::from(t.kernel_name());
     if t == RegType::Stack {

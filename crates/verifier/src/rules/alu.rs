@@ -90,18 +90,35 @@ fn mov(
     out: &mut Out<'_>,
 ) -> Result<Flow, Reject> {
     let new = match src {
-        Operand::Reg(s) => {
-            let s = read_reg(st, s, idx, out)?;
+        Operand::Reg(sreg) => {
+            let mut s = read_reg(st, sreg, idx, out)?;
             check_write_reg(dst, idx, out)?;
+            // `assign_scalar_id_before_mov`: a copy of an unknown scalar shares its id, so that
+            // what a branch learns about one is learnt about the other (`sync_linked_regs`).
+            let mut link = |s: &mut RegState, st: &mut State| {
+                if s.ty == RegType::Scalar && s.id == 0 && !s.var.is_const() {
+                    s.id = out.new_id();
+                    st.cur_mut().regs[sreg.index()].id = s.id;
+                }
+            };
             match (width, sx) {
-                (Width::W64, None) => s,
+                (Width::W64, None) => {
+                    link(&mut s, st);
+                    s
+                }
                 (_, Some(bits)) => {
                     let v = if s.ty == RegType::Scalar {
                         s.var
                     } else {
                         Scalar::unknown()
                     };
-                    RegState::scalar(num::movsx(width, bits, v))
+                    let no_sext = s.ty == RegType::Scalar && v.umax < (1u64 << (bits - 1));
+                    let mut r = RegState::scalar(num::movsx(width, bits, v));
+                    if no_sext && width == Width::W64 {
+                        link(&mut s, st);
+                        r.id = s.id;
+                    }
+                    r
                 }
                 (Width::W32, None) => {
                     let v = if s.ty == RegType::Scalar {
@@ -109,7 +126,14 @@ fn mov(
                     } else {
                         Scalar::unknown()
                     };
-                    RegState::scalar(num::alu(AluOp::Mov, Width::W32, Scalar::known(0), v))
+                    let mut r =
+                        RegState::scalar(num::alu(AluOp::Mov, Width::W32, Scalar::known(0), v));
+                    // A value that already fits in 32 bits is copied unchanged: linked too.
+                    if s.ty == RegType::Scalar && v.umax <= u64::from(u32::MAX) {
+                        link(&mut s, st);
+                        r.id = s.id;
+                    }
+                    r
                 }
             }
         }
@@ -194,7 +218,10 @@ fn ptr_var(op: AluOp, ptr: Scalar, off: Scalar) -> Scalar {
 
 /// `adjust_ptr_min_max_vals`: `ptr op off`, where `swapped` means the scalar was the
 /// destination (`scalar += pointer`).
-#[expect(clippy::too_many_arguments, reason = "both operands and their roles, as adjust_ptr_min_max_vals takes them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "both operands and their roles, as adjust_ptr_min_max_vals takes them"
+)]
 fn ptr_arith(
     idx: usize,
     width: Width,

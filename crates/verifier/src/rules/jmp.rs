@@ -129,8 +129,18 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
 
 fn set_scalar(st: &mut State, r: Reg, v: Scalar) {
     let reg = &mut st.cur_mut().regs[r.index()];
-    if reg.ty == RegType::Scalar {
-        reg.var = v;
+    if reg.ty != RegType::Scalar {
+        return;
+    }
+    reg.var = v;
+    let id = reg.id;
+    if id != 0 {
+        // `sync_linked_regs`: every copy learns the same bounds.
+        st.for_each_reg(|x| {
+            if x.ty == RegType::Scalar && x.id == id {
+                x.var = v;
+            }
+        });
     }
 }
 
