@@ -55,7 +55,12 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
     }
     match old.ty {
         RegType::NotInit => true,
-        RegType::Scalar => num::within(&cur.var, &old.var) && ids.check_scalar(old.id, cur.id),
+        RegType::Scalar => {
+            num::within(&cur.var, &old.var)
+                && ids.check_scalar(old.id, cur.id)
+                && old.add_const == cur.add_const
+                && old.off == cur.off
+        }
         RegType::MapPtr => old.map.map(|m| m.handle) == cur.map.map(|m| m.handle),
         RegType::MapValue | RegType::MapValueOrNull => {
             old.map.map(|m| m.handle) == cur.map.map(|m| m.handle)

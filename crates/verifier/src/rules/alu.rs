@@ -96,6 +96,12 @@ fn mov(
             // `assign_scalar_id_before_mov`: a copy of an unknown scalar shares its id, so that
             // what a branch learns about one is learnt about the other (`sync_linked_regs`).
             let mut link = |s: &mut RegState, st: &mut State| {
+                if s.ty == RegType::Scalar && s.add_const {
+                    // A register already `+= const` from its copies starts a new link.
+                    (s.id, s.off, s.add_const) = (0, 0, false);
+                    let r = &mut st.cur_mut().regs[sreg.index()];
+                    (r.id, r.off, r.add_const) = (0, 0, false);
+                }
                 if s.ty == RegType::Scalar && s.id == 0 && !s.var.is_const() {
                     s.id = out.new_id();
                     st.cur_mut().regs[sreg.index()].id = s.id;
@@ -181,7 +187,28 @@ fn arith(
     }
     check_write_reg(dst, idx, out)?;
     let result = match (d.ty == RegType::Scalar, s.ty == RegType::Scalar) {
-        (true, true) => RegState::scalar(num::alu(op, width, d.var, s.var)),
+        (true, true) => {
+            let mut r = RegState::scalar(num::alu(op, width, d.var, s.var));
+            // `r1 = r2; r1 += K` keeps r1 linked to r2 with delta K (64-bit ADD/SUB only).
+            let k = s.var.const_value().map(|v| v as i64);
+            if let (Some(k), Width::W64, AluOp::Add | AluOp::Sub, false, true) =
+                (k, width, op, d.add_const, d.id != 0)
+            {
+                if let Ok(k) = i32::try_from(k) {
+                    let delta = if op == AluOp::Sub {
+                        k.checked_neg()
+                    } else {
+                        Some(k)
+                    };
+                    if let Some(delta) = delta {
+                        r.id = d.id;
+                        r.add_const = true;
+                        r.off = delta;
+                    }
+                }
+            }
+            r
+        }
         (false, false) => {
             // pointer op pointer: only subtraction, which yields an unknown number.
             if op == AluOp::Sub {
