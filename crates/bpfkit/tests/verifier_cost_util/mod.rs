@@ -18,6 +18,7 @@
 
 use bpfkit::loader::{MapDef, Object};
 use bpfkit::prog::env::RuntimeEnv;
+use bpfkit::prog::load::ProgLoadAttr;
 use bpfkit::{Bpf, Fd};
 use bpfkit_isa::Insn;
 use bpfkit_kernel::{Map, ProgLoad, VerifierStats};
@@ -65,8 +66,15 @@ pub struct Case {
     pub has_func_info: bool,
 }
 
+/// The repository's examples directory, from either including crate (`crates/bpfkit` or
+/// `benches`).
 fn examples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    ["../../examples", "../examples"]
+        .iter()
+        .map(|rel| here.join(rel))
+        .find(|d| d.join("sockex1").is_dir())
+        .unwrap_or_else(|| here.join("../../examples"))
 }
 
 /// Every program of every example object, in name order; an object that cannot be read or
@@ -269,6 +277,26 @@ impl BpfkitSide {
     /// Verifies the program once.
     pub fn verify(&self) -> Result<Verified, Rejected> {
         verify(&self.insns, &RuntimeEnv::new(&self.bpf), &self.opts)
+    }
+
+    /// Loads the program once with `Bpf::prog_load` (verification and the rewrites that
+    /// follow it, as the kernel's `verification time` also covers its rewrites) and closes the
+    /// descriptor again; whether it loaded.
+    pub fn prog_load(&self) -> bool {
+        let attr = ProgLoadAttr {
+            prog_type: self.opts.prog_type,
+            insns: &self.insns,
+            license: &self.opts.license,
+            log_level: 4,
+            log_size: 1 << 20,
+        };
+        match self
+            .bpf
+            .prog_load_with_func_info(&attr, self.opts.btf_func_info)
+        {
+            Ok(l) => self.bpf.close(l.fd).is_ok(),
+            Err(_) => false,
+        }
     }
 }
 
