@@ -20,7 +20,7 @@
 //!   the test becomes a jump to the same epilogue that stores r0. An out-of-range LD_ABS ends the
 //!   program at once with r0 = 0 (the kernel's rule), so the run returns 0 and the result is 0.
 //!
-//! `random_programs_agree_with_the_kernel` runs 400 random ALU/jump programs (fixed seeds) in the
+//! `random_programs_agree_with_the_kernel` runs 400 random ALU/jump/memory/atomic programs (fixed seeds) in the
 //! kernel and in bpfkit's checked and fast interpreters and compares r0.
 //!
 //! `conformance_suite_through_the_kernel` runs the shared conformance suite the same way as a
@@ -278,9 +278,11 @@ impl Rng {
     }
 }
 
-/// A random straight-line program over r0–r9 with forward conditional jumps: every register is
-/// set first (so all reads are initialised), then `len` random ALU / jump instructions, then
-/// r0 = a mix of every register. The kernel's verifier sees only constants, so it accepts it.
+/// A random straight-line program over r0–r9 and eight stack slots with forward conditional
+/// jumps: every register and slot is set first (so all reads are initialised), then `len`
+/// random ALU, jump, load, store and atomic instructions, then r0 = a mix of every register and
+/// slot. The kernel's verifier accepts it (aligned stack accesses, no immediate division by
+/// zero, no oversized immediate shift).
 fn random_program(rng: &mut Rng, len: usize) -> Vec<Insn> {
     const ALU_OPS: [u8; 11] = [
         0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x90, 0xa0, 0xc0,
@@ -298,6 +300,10 @@ fn random_program(rng: &mut Rng, len: usize) -> Vec<Insn> {
             p.push(Insn::new(0, 0, 0, 0, (v >> 32) as i32));
         }
     }
+    // Eight initialised stack slots, fp-64 .. fp-8, for the memory and atomic instructions.
+    for slot in 1..=8i16 {
+        p.push(Insn::new(0x7a, 10, 0, -8 * slot, rng.imm())); // *(u64 *)(r10 - 8k) = imm
+    }
     let body_start = p.len();
     let mut body: Vec<Insn> = Vec::new();
     while body.len() < len {
@@ -305,7 +311,8 @@ fn random_program(rng: &mut Rng, len: usize) -> Vec<Insn> {
         let src = rng.below(10) as u8;
         let class = if rng.below(2) == 0 { 0x07 } else { 0x04 }; // ALU64 or ALU
         let bits = if class == 0x07 { 64 } else { 32 };
-        match rng.below(10) {
+        match rng.below(13) {
+            10..=12 => body.push(random_memory_op(rng, dst, src)),
             0..=4 => {
                 let op = ALU_OPS[rng.below(ALU_OPS.len() as u64) as usize];
                 let signed = matches!(op, 0x30 | 0x90) && rng.below(3) == 0;
@@ -366,8 +373,43 @@ fn random_program(rng: &mut Rng, len: usize) -> Vec<Insn> {
         p.push(Insn::new(0x27, 0, 0, 0, 0x9e37_79b1_u32 as i32)); // r0 *= K
         p.push(Insn::new(0xaf, 0, r, 0, 0)); // r0 ^= rN
     }
+    for slot in 1..=8i16 {
+        p.push(Insn::new(0x79, 1, 10, -8 * slot, 0)); // r1 = *(u64 *)(r10 - 8k)
+        p.push(Insn::new(0x27, 0, 0, 0, 0x9e37_79b1_u32 as i32));
+        p.push(Insn::new(0xaf, 0, 1, 0, 0));
+    }
     p.push(Insn::new(EXIT, 0, 0, 0, 0));
     p
+}
+
+/// A random load, store or atomic operation on the stack slots fp-64 .. fp-8, aligned to its
+/// size (the verifier requires aligned stack access).
+fn random_memory_op(rng: &mut Rng, dst: u8, src: u8) -> Insn {
+    // (size code, bytes) for W, H, B, DW.
+    const SIZES: [(u8, i16); 4] = [(0x00, 4), (0x08, 2), (0x10, 1), (0x18, 8)];
+    let (size, bytes) = SIZES[rng.below(4) as usize];
+    let slot = -8 * (1 + rng.below(8) as i16);
+    let off = slot + bytes * rng.below((8 / bytes) as u64) as i16;
+    match rng.below(5) {
+        0 => Insn::new(0x63 | size, 10, src, off, 0), // STX
+        1 => Insn::new(0x62 | size, 10, 0, off, rng.imm()), // ST
+        2 => Insn::new(0x61 | size, dst, 10, off, 0), // LDX
+        3 if size != 0x18 => Insn::new(0x81 | size, dst, 10, off, 0), // LDX MEMSX
+        _ => {
+            // Atomics: 32 or 64 bits; add/or/and/xor with or without fetch, xchg, cmpxchg.
+            let (code, width) = if rng.below(2) == 0 {
+                (0xc3, 4)
+            } else {
+                (0xdb, 8)
+            };
+            let off = slot + width * rng.below((8 / width) as u64) as i16;
+            let op = [0x00, 0x40, 0x50, 0xa0, 0x01, 0x41, 0x51, 0xa1, 0xe1, 0xf1]
+                [rng.below(10) as usize];
+            // cmpxchg compares with r0 and loads into r0: keep its value operand elsewhere.
+            let src = if op == 0xf1 && src == 0 { 1 } else { src };
+            Insn::new(code, 10, src, off, op)
+        }
+    }
 }
 
 #[test]

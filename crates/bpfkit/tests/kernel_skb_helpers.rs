@@ -156,3 +156,45 @@ fn store_bytes_matches_the_kernel() {
         })
         .unwrap_or_else(|e| panic!("bpf_skb_store_bytes differs from the kernel: {e}"));
 }
+
+/// Loads and test-runs `prog` in bpfkit (sched_cls): (retval, output frame).
+fn bpfkit_run(prog: &[u8], frame: &[u8]) -> Result<(u32, Vec<u8>), TestCaseError> {
+    let insns =
+        bpfkit_isa::insns_from_bytes(prog).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let bpf = bpfkit::Bpf::new();
+    let attr = bpfkit::prog::load::ProgLoadAttr {
+        prog_type: bpfkit_verifier::env::ProgType::SchedCls,
+        insns: &insns,
+        license: "GPL",
+        log_level: 0,
+        log_size: 0,
+    };
+    let loaded = bpf
+        .prog_load(&attr)
+        .map_err(|e| TestCaseError::fail(format!("bpfkit load: {e}")))?;
+    let run = bpf
+        .prog_test_run(
+            loaded.fd,
+            &bpfkit::prog::run::TestRunAttr {
+                data_in: frame,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| TestCaseError::fail(format!("bpfkit run: {e}")))?;
+    Ok((run.retval, run.data_out))
+}
+
+#[test]
+fn skb_pull_data_matches_the_kernel() {
+    let Some(mut runner) = runner() else { return };
+    let len = prop_oneof![0u64..80, Just(u64::from(u32::MAX)), Just(1 << 32)];
+    runner
+        .run(&(frame(), len), |(frame, len)| {
+            let prog = call_program(39, len, 0, 0, 0);
+            let kernel = kernel_run(&prog, &frame)?;
+            let ours = bpfkit_run(&prog, &frame)?;
+            prop_assert_eq!(ours, kernel);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("bpf_skb_pull_data differs from the kernel: {e}"));
+}

@@ -319,3 +319,26 @@ fn clone_redirect_refuses_typeless_gso_like_the_kernel() {
         assert_eq!(ours.ctx_out.as_deref(), Some(&k.ctx_out[..]), "ctx_out");
     }
 }
+
+#[test]
+fn vlan_pop_of_short_tagged_frames_matches_the_kernel() {
+    if !kernel_available() {
+        return;
+    }
+    // 14 to 19 bytes with an 802.1Q or 802.1ad type: popping the in-packet tag needs 18 bytes
+    // (-ENOMEM below), and a push first (metadata only) must not change that.
+    for tpid in [0x8100u16, 0x88a8] {
+        for len in 14..20 {
+            let mut frame: Vec<u8> = (1..=12).collect();
+            frame.extend(tpid.to_be_bytes());
+            frame.resize(len, 0x5a);
+            for ops in [
+                vec![VlanOp::Pop],
+                vec![VlanOp::Push(0x8100, 7), VlanOp::Pop, VlanOp::Pop],
+            ] {
+                compare(&frame, &|map| vlan_program(map, &ops))
+                    .unwrap_or_else(|e| panic!("{tpid:#x} {len} bytes {ops:?}: {e}"));
+            }
+        }
+    }
+}

@@ -178,6 +178,24 @@ fn run_survives_random_programs() {
 }
 
 #[test]
+fn run_handles_oversized_programs() {
+    let dir = scratch("big");
+    // 200,000 slots: r0 = 0, then 199,998 times r0 += 1, then exit.
+    let mut slots = vec![(0xb7, 0, 0, 0, 0)];
+    slots.extend(std::iter::repeat_n((0x07, 0, 0, 0, 1), 199_998));
+    slots.push((0x95, 0, 0, 0, 0));
+    let p = write(&dir, "big.bin", &prog(&slots));
+    let o = bpfkit(&["run", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "r0 = 0x30d3e (199998)");
+    // Over the checked budget: a clean error.
+    assert_clean_error(
+        &bpfkit(&["run", &p, "--checked", "--budget", "1000"]),
+        "instruction budget of 1000 exceeded",
+    );
+}
+
+#[test]
 fn conformance_reports_failures_and_sets_the_exit_status() {
     let dir = scratch("conf");
     write(

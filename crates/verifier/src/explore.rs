@@ -120,11 +120,11 @@ impl<'a> Explorer<'a> {
         let helper = |id| self.cx.env.helper_name(id);
         let mut s = String::from("Live regs before insn:\n");
         for (i, op) in self.ops.iter().enumerate() {
-            if let Some(op) = op {
+            if op.is_some() {
                 s.push_str(&format!(
                     "    {i:>3}: {} {}\n",
                     live::mask_text(self.live[i]),
-                    insn_text(self.cx.insns[i], op, &helper)
+                    insn_text(self.cx.insns, i, &helper)
                 ));
             }
         }
@@ -274,9 +274,9 @@ impl<'a> Explorer<'a> {
                         if scratch.any() {
                             self.log.insn_state(idx, &state_text(&st, scratch));
                         }
-                        if let Some(op) = self.lenient.get(idx).copied().flatten() {
+                        if self.lenient.get(idx).copied().flatten().is_some() {
                             let helper = |id| self.cx.env.helper_name(id);
-                            let text = insn_text(self.cx.insns[idx], &op, &helper);
+                            let text = insn_text(self.cx.insns, idx, &helper);
                             self.log.insn(idx, &text);
                         }
                     }
@@ -299,7 +299,7 @@ impl<'a> Explorer<'a> {
                         self.log.insn_state(idx, &state_text(&st, scratch));
                     }
                     let helper = |id| self.cx.env.helper_name(id);
-                    let text = insn_text(self.cx.insns[idx], &op, &helper);
+                    let text = insn_text(self.cx.insns, idx, &helper);
                     self.log.insn(idx, &text);
                 }
                 resumed = false;

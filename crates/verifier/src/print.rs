@@ -61,7 +61,12 @@ fn unum(v: u64) -> String {
 pub fn reg_text(reg: &RegState, frameno: u8) -> String {
     let t = reg.ty;
     if t == RegType::Scalar {
-        return num::log_text(&reg.var);
+        let tags = crate::scalar::LogTags {
+            id: reg.id,
+            delta: reg.add_const.then_some(reg.off),
+            ..Default::default()
+        };
+        return reg.var.log_text(tags);
     }
     let mut s = String::from(t.kernel_name());
     if t == RegType::Stack {

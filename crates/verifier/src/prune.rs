@@ -10,6 +10,24 @@ use crate::state::{Frame, RegState, RegType, SlotType, State};
 struct IdMap(Vec<(u32, u32)>);
 
 impl IdMap {
+    /// `check_scalar_ids`: like [`IdMap::check`], but an id of 0 (an unlinked scalar) stands for
+    /// a fresh id of its own.
+    fn check_scalar(&mut self, old: u32, cur: u32) -> bool {
+        const FRESH: u32 = 1 << 31;
+        let fresh = |v: u32, n: &mut u32| {
+            if v == 0 {
+                *n += 1;
+                FRESH + *n
+            } else {
+                v
+            }
+        };
+        let mut n = self.0.len() as u32 * 2;
+        let o = fresh(old, &mut n);
+        let c = fresh(cur, &mut n);
+        self.check(o, c)
+    }
+
     /// `check_ids`: whether `old` ↔ `cur` is consistent with what was seen so far.
     fn check(&mut self, old: u32, cur: u32) -> bool {
         if old == 0 || cur == 0 {
@@ -37,7 +55,12 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
     }
     match old.ty {
         RegType::NotInit => true,
-        RegType::Scalar => num::within(&cur.var, &old.var),
+        RegType::Scalar => {
+            num::within(&cur.var, &old.var)
+                && ids.check_scalar(old.id, cur.id)
+                && old.add_const == cur.add_const
+                && old.off == cur.off
+        }
         RegType::MapPtr => old.map.map(|m| m.handle) == cur.map.map(|m| m.handle),
         RegType::MapValue | RegType::MapValueOrNull => {
             old.map.map(|m| m.handle) == cur.map.map(|m| m.handle)

@@ -128,6 +128,9 @@ pub struct RegState {
     pub range: u32,
     /// The acquired reference this pointer belongs to (`ref_obj_id`), 0 for none.
     pub ref_obj_id: u32,
+    /// A scalar linked to its id's other copies with a constant delta, kept in `off`
+    /// (`BPF_ADD_CONST`: `r1 = r2; r1 += 4`).
+    pub add_const: bool,
     /// The frame a stack pointer points into (`frameno`).
     pub frameno: u8,
 }
@@ -142,6 +145,7 @@ impl RegState {
         map: None,
         range: 0,
         ref_obj_id: 0,
+        add_const: false,
         frameno: 0,
     };
 

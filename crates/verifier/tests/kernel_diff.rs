@@ -13,7 +13,7 @@ fn bpfkit_and_linux_agree_on_every_case() {
         return;
     }
     let cases = common::load_cases();
-    let (mut verdict_ok, mut line_ok) = (0, 0);
+    let (mut verdict_ok, mut line_ok, mut log_ok) = (0, 0, 0);
     let mut disagreements = Vec::new();
     for c in &cases {
         let maps: Vec<_> = c
@@ -36,6 +36,9 @@ fn bpfkit_and_linux_agree_on_every_case() {
         load.license = &c.license;
         let kernel = if resolve_map_indices(&mut insns, &fds).is_ok() {
             let l = load.load(&insns);
+            if common::normalise_log(&l.log) == common::normalise_log(&common::bpfkit_log(c)) {
+                log_ok += 1;
+            }
             match l.result {
                 Ok(_) => None,
                 Err(e) => Some((e.0, common::first_error_line(&l.log))),
@@ -63,7 +66,8 @@ fn bpfkit_and_linux_agree_on_every_case() {
         }
     }
     eprintln!(
-        "{} cases: verdict agrees on {verdict_ok}, errno and first error line on {line_ok}",
+        "{} cases: verdict agrees on {verdict_ok}, errno and first error line on {line_ok}, \
+         whole level-1 log (map addresses aside) on {log_ok}",
         cases.len()
     );
     assert!(

@@ -266,8 +266,40 @@ pub(crate) enum Opc {
     /// The 32-bit rotate idiom `mov32 s, d; rsh32 s, k1; lsh32 d, k2; or32 d, s`: `s = d >> k1;
     /// d = (d << k2) | s`, with `k` = `k1 | k2 << 32`.
     Funnel32,
+    /// The xorshift step `mov a, b; rsh a, k; xor a, b`: `a = b ^ (b >> k)` (32-bit).
+    XorRsh32,
+    /// `mov a, b; lsh a, k; xor a, b`: `a = b ^ (b << k)` (32-bit).
+    XorLsh32,
+    /// `mov a, b; rsh a, k; xor a, b` in 64 bits.
+    XorRsh64,
+    /// `mov a, b; lsh a, k; xor a, b` in 64 bits.
+    XorLsh64,
 
     // Accumulator forms (fast code only, see `fuse::forward`).
+    /// [`Opc::Add32KS`] whose `s` value is the previous instruction's result (in `acc`).
+    Add32KSSA,
+    /// [`Opc::Mul32KS`] whose `s` value is the previous instruction's result (in `acc`).
+    Mul32KSSA,
+    /// [`Opc::And32KS`] whose `s` value is the previous instruction's result (in `acc`).
+    And32KSSA,
+    /// [`Opc::Rsh32KS`] whose `s` value is the previous instruction's result (in `acc`).
+    Rsh32KSSA,
+    /// [`Opc::Lsh32KS`] whose `s` value is the previous instruction's result (in `acc`).
+    Lsh32KSSA,
+    /// [`Opc::Xor32KS`] whose `s` value is the previous instruction's result (in `acc`).
+    Xor32KSSA,
+    /// [`Opc::Add64KS`] whose `s` value is the previous instruction's result (in `acc`).
+    Add64KSSA,
+    /// [`Opc::And64KS`] whose `s` value is the previous instruction's result (in `acc`).
+    And64KSSA,
+    /// [`Opc::Rsh64KS`] whose `s` value is the previous instruction's result (in `acc`).
+    Rsh64KSSA,
+    /// [`Opc::XorRsh32`] whose `s` value is the previous instruction's result (in `acc`).
+    XorRsh32SA,
+    /// [`Opc::XorLsh32`] whose `s` value is the previous instruction's result (in `acc`).
+    XorLsh32SA,
+    /// [`Opc::MovAddJgt64`] whose `s` value is the previous instruction's result (in `acc`).
+    MovAddJgt64SA,
     /// [`Opc::Add32K`] whose `d` value is the previous instruction's result (in `acc`).
     Add32KA,
     /// [`Opc::Sub32K`] whose `d` value is the previous instruction's result (in `acc`).

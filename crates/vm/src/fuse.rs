@@ -7,7 +7,8 @@
 //! - the packet bounds check `rD = rS; rD += N; if rD > rEnd goto out` before every packet
 //!   access ([`Opc::MovAddJgt64`]);
 //! - the rotate `wS = wD; wS >>= A; wD <<= B; wD |= wS` of every hash function
-//!   ([`Opc::Funnel32`]);
+//!   ([`Opc::Funnel32`]) and the xorshift step `rA = rB; rA >>= K; rA ^= rB` of hash finalisers
+//!   ([`Opc::XorRsh32`], ...);
 //! - constant pairs: multiply-accumulate and multiplicative hashing (`*=` then `+=` / `>>=`),
 //!   bit-field extraction (`>>=` / `<<=` then `&=`, `&=` then `>>=`) ([`Opc::MulAdd32KK`], ...).
 //!
@@ -93,6 +94,30 @@ pub(crate) fn fuse(code: &[I]) -> Vec<I> {
                 continue;
             }
         }
+        if let Some(&c) = code.get(j + 2) {
+            // The xorshift step: `mov a, b; rsh|lsh a, k; xor a, b`.
+            let op = match (a.op, b.op, c.op) {
+                (Opc::Mov32X, Opc::Rsh32K, Opc::Xor32X) => Some(Opc::XorRsh32),
+                (Opc::Mov32X, Opc::Lsh32K, Opc::Xor32X) => Some(Opc::XorLsh32),
+                (Opc::Mov64X, Opc::Rsh64K, Opc::Xor64X) => Some(Opc::XorRsh64),
+                (Opc::Mov64X, Opc::Lsh64K, Opc::Xor64X) => Some(Opc::XorLsh64),
+                _ => None,
+            };
+            if let Some(op) = op {
+                if !target[j + 2] && b.d == a.d && c.d == a.d && c.s == a.s && a.d != a.s {
+                    fast[j] = I {
+                        op,
+                        d: a.d,
+                        s: a.s,
+                        x: 0,
+                        t: 0,
+                        k: b.k,
+                    };
+                    j += 3;
+                    continue;
+                }
+            }
+        }
         if let Some(op) = k_pair(a.op, b.op).filter(|_| a.d == b.d) {
             // Both immediates in one word: their low 32 bits are the instructions' immediates.
             let k = (a.k & 0xffff_ffff) | ((b.k & 0xffff_ffff) << 32);
@@ -140,8 +165,10 @@ fn forward(fast: &mut [I], target: &[bool]) {
     let mut prev: Option<u8> = None;
     while j < fast.len() {
         let i = fast[j];
-        if !target[j] && prev == Some(i.d) {
-            if let Some(a) = accumulator_form(i.op) {
+        if !target[j] {
+            let by_dst = accumulator_form(i.op).filter(|_| prev == Some(i.d));
+            let by_src = source_accumulator_form(i.op).filter(|_| prev == Some(i.s));
+            if let Some(a) = by_dst.or(by_src) {
                 fast[j].op = a;
             }
         }
@@ -155,7 +182,14 @@ fn span(op: Opc) -> usize {
     use Opc as O;
     match op {
         O::Funnel32 | O::Funnel32A => 4,
-        O::MovAddJgt64 => 3,
+        O::MovAddJgt64
+        | O::XorRsh32
+        | O::XorLsh32
+        | O::XorRsh64
+        | O::XorLsh64
+        | O::MovAddJgt64SA
+        | O::XorRsh32SA
+        | O::XorLsh32SA => 3,
         _ if is_fused_pair(op) => 2,
         _ => 1,
     }
@@ -209,6 +243,15 @@ fn is_fused_pair(op: Opc) -> bool {
             | O::LshAnd32KK
             | O::RshAnd64KK
             | O::AndRsh64KK
+            | O::Add32KSSA
+            | O::Mul32KSSA
+            | O::And32KSSA
+            | O::Rsh32KSSA
+            | O::Lsh32KSSA
+            | O::Xor32KSSA
+            | O::Add64KSSA
+            | O::And64KSSA
+            | O::Rsh64KSSA
             | O::MulAdd32KKA
             | O::MulRsh32KKA
             | O::RshAnd32KKA
@@ -222,6 +265,7 @@ fn produces(op: Opc) -> bool {
     use Opc as O;
     is_fused_pair(op)
         || accumulator_form(op).is_some()
+        || source_accumulator_form(op).is_some()
         || matches!(
             op,
             O::Sub64K
@@ -271,6 +315,13 @@ fn produces(op: Opc) -> bool {
                 | O::Ldxs16
                 | O::Ldxs32
                 | O::MovAddJgt64
+                | O::XorRsh32
+                | O::XorLsh32
+                | O::XorRsh64
+                | O::XorLsh64
+                | O::MovAddJgt64SA
+                | O::XorRsh32SA
+                | O::XorLsh32SA
                 | O::Funnel32A
                 | O::Add32KA
                 | O::Sub32KA
@@ -291,6 +342,26 @@ fn produces(op: Opc) -> bool {
                 | O::Xor64XA
                 | O::Add64XA
         )
+}
+
+/// The form of `op` that reads its source register from `acc`, if it has one.
+fn source_accumulator_form(op: Opc) -> Option<Opc> {
+    use Opc as O;
+    Some(match op {
+        O::Add32KS => O::Add32KSSA,
+        O::Mul32KS => O::Mul32KSSA,
+        O::And32KS => O::And32KSSA,
+        O::Rsh32KS => O::Rsh32KSSA,
+        O::Lsh32KS => O::Lsh32KSSA,
+        O::Xor32KS => O::Xor32KSSA,
+        O::Add64KS => O::Add64KSSA,
+        O::And64KS => O::And64KSSA,
+        O::Rsh64KS => O::Rsh64KSSA,
+        O::XorRsh32 => O::XorRsh32SA,
+        O::XorLsh32 => O::XorLsh32SA,
+        O::MovAddJgt64 => O::MovAddJgt64SA,
+        _ => return None,
+    })
 }
 
 /// The accumulator form of `op`, if it has one.

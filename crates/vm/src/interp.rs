@@ -119,8 +119,8 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
     ctx: &RunCtx<'_>,
 ) -> Result<u64, VmError> {
     let mut stack = [MaybeUninit::<u64>::uninit(); STACK_WORDS];
-    let base = stack.as_mut_ptr().expose_provenance() as u64;
-    let top = base + (STACK_WORDS * 8) as u64;
+    let stack_base = stack.as_mut_ptr().expose_provenance() as u64;
+    let top = stack_base + (STACK_WORDS * 8) as u64;
     // The bytes of each frame that are zeroed when it is entered: all of them when checked.
     let zero_bytes = |p: &Program| if CHECKED { STACK_SIZE } else { p.fast_zero };
     // SAFETY: frame 0 is the last STACK_SIZE bytes of `stack` (zero_bytes <= STACK_SIZE).
@@ -637,7 +637,62 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
             Opc::Exit => exit!(),
             Opc::FellOff => fail!(ErrorKind::FellOffEnd),
 
-            // Accumulator forms: the destination's value is `acc`.
+            // Accumulator forms: the destination's (`SA`: the source's) value is `acc`.
+            Opc::Add32KSSA => {
+                wr!(i.d, u64::from((acc as u32).wrapping_add(i.k as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Mul32KSSA => {
+                wr!(i.d, u64::from((acc as u32).wrapping_mul(i.k as u32)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::And32KSSA => {
+                wr!(i.d, u64::from((acc & i.k) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Rsh32KSSA => {
+                wr!(i.d, u64::from((acc as u32) >> (i.k & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Lsh32KSSA => {
+                wr!(i.d, u64::from((acc as u32) << (i.k & 31)));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Xor32KSSA => {
+                wr!(i.d, u64::from((acc ^ i.k) as u32));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Add64KSSA => {
+                wr!(i.d, acc.wrapping_add(i.k));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::And64KSSA => {
+                wr!(i.d, acc & i.k);
+                ip = ip.wrapping_add(1);
+            }
+            Opc::Rsh64KSSA => {
+                wr!(i.d, acc >> (i.k & 63));
+                ip = ip.wrapping_add(1);
+            }
+            Opc::XorRsh32SA => {
+                let v = acc as u32;
+                wr!(i.d, u64::from(v ^ (v >> (i.k & 31))));
+                ip = ip.wrapping_add(2);
+            }
+            Opc::XorLsh32SA => {
+                let v = acc as u32;
+                wr!(i.d, u64::from(v ^ (v << (i.k & 31))));
+                ip = ip.wrapping_add(2);
+            }
+            Opc::MovAddJgt64SA => {
+                let v = acc.wrapping_add(i.k);
+                wr!(i.d, v);
+                if v > rd!(i.x) {
+                    goto!(i.t);
+                } else {
+                    ip = ip.wrapping_add(2);
+                }
+            }
             Opc::Add32KA => wr!(i.d, u64::from((acc as u32).wrapping_add(i.k as u32))),
             Opc::Sub32KA => wr!(i.d, u64::from((acc as u32).wrapping_sub(i.k as u32))),
             Opc::Mul32KA => wr!(i.d, u64::from((acc as u32).wrapping_mul(i.k as u32))),
@@ -887,6 +942,26 @@ pub(crate) unsafe fn execute<const CHECKED: bool>(
                 wr!(i.s, u64::from(low));
                 wr!(i.d, u64::from((v << ((i.k >> 32) & 31)) | low));
                 ip = ip.wrapping_add(3);
+            }
+            Opc::XorRsh32 => {
+                let v = rd!(i.s) as u32;
+                wr!(i.d, u64::from(v ^ (v >> (i.k & 31))));
+                ip = ip.wrapping_add(2);
+            }
+            Opc::XorLsh32 => {
+                let v = rd!(i.s) as u32;
+                wr!(i.d, u64::from(v ^ (v << (i.k & 31))));
+                ip = ip.wrapping_add(2);
+            }
+            Opc::XorRsh64 => {
+                let v = rd!(i.s);
+                wr!(i.d, v ^ (v >> (i.k & 63)));
+                ip = ip.wrapping_add(2);
+            }
+            Opc::XorLsh64 => {
+                let v = rd!(i.s);
+                wr!(i.d, v ^ (v << (i.k & 63)));
+                ip = ip.wrapping_add(2);
             }
             Opc::MovAddJgt64 => {
                 let v = rd!(i.s).wrapping_add(i.k);

@@ -4,9 +4,12 @@
 //! targets resolved, LD_IMM64 fused, operands unpacked, operations specialised by width and
 //! operand kind) and run in one tight loop with two instances:
 //!
-//! - the **fast** interpreter ([`Vm`]): no bounds checks, no budget. It runs only programs known
-//!   safe: built by [`Vm::from_verified`] from the verifier's [`Verified`](bpfkit_verifier::Verified)
-//!   type, or by the `unsafe` [`Vm::from_unverified`] whose caller vouches for the program;
+//! - the **fast** interpreter ([`Vm`]): no bounds checks, no budget, and a code vector with
+//!   superinstructions (three-address `mov; op`, the packet bounds check, rotates, constant
+//!   pairs) and accumulator forms that keep dependent chains in a machine register. It runs only
+//!   programs known safe: built by [`Vm::from_verified`] from the verifier's
+//!   [`Verified`](bpfkit_verifier::Verified) type, or by the `unsafe` [`Vm::from_unverified`]
+//!   whose caller vouches for the program;
 //! - the **checked** interpreter ([`Program::run_checked`]): the same semantics, with every
 //!   memory access checked against the regions the run may touch, an instruction budget, reads
 //!   of registers that hold no value refused, and every fault a typed [`VmError`] naming the
@@ -25,7 +28,12 @@
 //! empty. LD_ABS / LD_IND read the run's packet in network byte order; an out-of-range read ends
 //! the function with r0 = 0 as Linux's `bpf_gen_ld_abs` code does. (Linux's negative
 //! `SKF_NET_OFF` / `SKF_LL_OFF` offsets are out of range here: bpfkit has no link-layer
-//! ancillary area.)
+//! ancillary area.) `may_goto` falls through 8,388,608 times per function invocation
+//! (`BPF_MAX_LOOPS`, the kernel interpreter's count), then jumps.
+//!
+//! The checked interpreter is stricter than Linux at run time in one way that matches the
+//! verifier instead: reading a register that holds no value on the path taken (`R0 !read_ok`)
+//! is an error, including r1–r5 after a call and r6–r9 at a subprogram's entry.
 //!
 //! # Running a program
 //! ```

@@ -42,8 +42,11 @@ pub(crate) unsafe fn store<T: Copy>(addr: u64, value: T) {
 /// `[addr, addr + len)` must be valid for writes.
 #[inline(always)]
 pub(crate) unsafe fn zero(addr: u64, len: usize) {
-    // SAFETY: the caller guarantees the bytes are writable.
-    unsafe { std::ptr::write_bytes(with_exposed_provenance_mut::<u8>(addr as usize), 0, len) }
+    // Most verified packet programs need a few words or none: skip the call then.
+    if len != 0 {
+        // SAFETY: the caller guarantees the bytes are writable.
+        unsafe { std::ptr::write_bytes(with_exposed_provenance_mut::<u8>(addr as usize), 0, len) }
+    }
 }
 
 /// Applies `op` to the 8 bytes at `addr` with operand `val` (and `r0` as the expected value of

@@ -104,11 +104,11 @@ impl Vm {
     /// For every input the program will be run with (through [`Vm::run`] / [`Vm::run_ctx`]),
     /// every load, store and atomic it executes must address memory valid for that access: the
     /// current stack frame or its callers' (`r10 - 512 .. r10` of each frame), the run's
-    /// regions, or what a helper returned; it must read no stack byte it has not written
-    /// (frames start zeroed, so this holds trivially); and local calls must not nest deeper than
-    /// [`MAX_CALL_FRAMES`](crate::MAX_CALL_FRAMES) frames. This is what the kernel verifier
-    /// proves; a clean checked run of the same program on the same input also establishes it
-    /// for that input.
+    /// regions, or what a helper returned; and local calls must not nest deeper than
+    /// [`MAX_CALL_FRAMES`](crate::MAX_CALL_FRAMES) frames. (Stack bytes the program never wrote
+    /// read as zero: every byte it can reach is zeroed when its frame is entered.) This is what
+    /// the kernel verifier proves; a clean checked run of the same program on the same input
+    /// also establishes it for that input.
     pub unsafe fn from_unverified(insns: &[Insn], helpers: &Helpers) -> Result<Self, VmError> {
         Ok(Self {
             program: Program::new(insns, helpers)?,

@@ -69,6 +69,23 @@ fn piece() -> impl Strategy<Value = Vec<Insn>> {
             Insn::new(0x64, b, 0, 0, k2),
             Insn::new(0x4c, b, a, 0, 0),
         ]),
+        // the xorshift step: mov a, b; rsh|lsh a, k; xor a, b
+        (
+            any::<bool>(),
+            any::<bool>(),
+            reg.clone(),
+            reg.clone(),
+            0i32..64
+        )
+            .prop_map(|(wide, left, a, b, k)| {
+                let class = if wide { 0x07 } else { 0x04 };
+                let shift = if left { 0x60 } else { 0x70 };
+                vec![
+                    Insn::new(class | 0xb8, a, b, 0, 0),
+                    Insn::new(class | shift, a, 0, 0, if wide { k } else { k & 31 }),
+                    Insn::new(class | 0xa8, a, b, 0, 0),
+                ]
+            }),
         // a single ALU instruction
         (
             any::<bool>(),

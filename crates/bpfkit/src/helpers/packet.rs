@@ -63,6 +63,23 @@ extern "C" fn l4_csum_replace(ctx: u64, off: u64, from: u64, to: u64, flags: u64
     ))
 }
 
+/// `-ENOMEM`.
+const ENOMEM: i64 = -12;
+
+extern "C" fn skb_pull_data(ctx: u64, len: u64, _: u64, _: u64, _: u64) -> u64 {
+    // bpf_try_make_writable(skb, len ?: skb_headlen(skb)): bpfkit's socket buffers are linear
+    // and never cloned, so the whole packet is always writable head data; asking for more than
+    // the packet is -ENOMEM (skb_ensure_writable).
+    // SAFETY: ARG_PTR_TO_CTX of an skb program.
+    let skb = unsafe { skb(ctx) };
+    let len = len as u32 as usize;
+    if len > skb.packet().len() {
+        return ret(ENOMEM);
+    }
+    skb.refresh();
+    0
+}
+
 /// `sizeof(struct bpf_scratchpad)`: the most bytes `bpf_csum_diff` sums.
 const CSUM_DIFF_MAX: u64 = 512;
 
@@ -195,6 +212,17 @@ pub fn defs() -> Vec<HelperDef> {
             types: Types::Tc,
         },
         HelperDef {
+            id: 39,
+            proto: changes_pkt(proto(
+                "bpf_skb_pull_data",
+                args([A::PtrToCtx, A::Anything]),
+                R::Integer,
+                false,
+            )),
+            body: Body::Call(Helper::scalar(skb_pull_data)),
+            types: Types::Tc,
+        },
+        HelperDef {
             id: 10,
             proto: changes_pkt(proto("bpf_l3_csum_replace", csum_args(), R::Integer, false)),
             body: Body::Call(Helper::scalar(l3_csum_replace)),
@@ -211,9 +239,9 @@ pub fn defs() -> Vec<HelperDef> {
             proto: proto(
                 "bpf_csum_diff",
                 args([
-                    A::PtrToMem,
+                    A::PtrToMemOrNull,
                     A::ConstSizeOrZero,
-                    A::PtrToMem,
+                    A::PtrToMemOrNull,
                     A::ConstSizeOrZero,
                     A::Anything,
                 ]),

@@ -247,6 +247,20 @@ fn run_raw_tp(prog: &LoadedProg, attr: &TestRunAttr<'_>) -> Result<TestRunOutput
 /// Runs `prog` `repeat` times with r1 = `ctx`, the packet `[pkt, pkt + len)` for LD_ABS, and
 /// (checked runs) the given regions `(start, len, writable)`. Returns the last r0 and the mean
 /// duration.
+/// The values that direct map-value loads (LD_IMM64 src=2: global data) point into: the one
+/// value of each single-element array map the program uses. The checked interpreter must know
+/// them, since no helper hands them out.
+fn direct_value_regions(prog: &LoadedProg) -> Vec<(u64, u64)> {
+    prog.maps()
+        .iter()
+        .filter(|m| m.info().map_type == crate::maps::MapType::Array && m.info().max_entries == 1)
+        .filter_map(|m| {
+            let value = m.lookup_ptr(&0u32.to_le_bytes());
+            (!value.is_null()).then(|| (value as u64, u64::from(m.info().value_size)))
+        })
+        .collect()
+}
+
 fn run_repeated(
     prog: &LoadedProg,
     attr: &TestRunAttr<'_>,
@@ -266,6 +280,12 @@ fn run_repeated(
         // SAFETY: the caller passes its context structure and packet storage, both alive and
         // not borrowed in Rust while the program runs.
         unsafe { ctx_run.add_raw_region(start, len, writable) };
+    }
+    for (start, len) in direct_value_regions(prog) {
+        // SAFETY: the value of a single-element array map lives in the map's storage for as
+        // long as the map, which the program holds; programs write it only through pointers
+        // the verifier checked, and no Rust reference to it is alive during the run.
+        unsafe { ctx_run.add_raw_region(start, len, true) };
     }
     let start = Instant::now();
     let mut r0 = 0;

@@ -90,18 +90,41 @@ fn mov(
     out: &mut Out<'_>,
 ) -> Result<Flow, Reject> {
     let new = match src {
-        Operand::Reg(s) => {
-            let s = read_reg(st, s, idx, out)?;
+        Operand::Reg(sreg) => {
+            let mut s = read_reg(st, sreg, idx, out)?;
             check_write_reg(dst, idx, out)?;
+            // `assign_scalar_id_before_mov`: a copy of an unknown scalar shares its id, so that
+            // what a branch learns about one is learnt about the other (`sync_linked_regs`).
+            let mut link = |s: &mut RegState, st: &mut State| {
+                if s.ty == RegType::Scalar && s.add_const {
+                    // A register already `+= const` from its copies starts a new link.
+                    (s.id, s.off, s.add_const) = (0, 0, false);
+                    let r = &mut st.cur_mut().regs[sreg.index()];
+                    (r.id, r.off, r.add_const) = (0, 0, false);
+                }
+                if s.ty == RegType::Scalar && s.id == 0 && !s.var.is_const() {
+                    s.id = out.new_id();
+                    st.cur_mut().regs[sreg.index()].id = s.id;
+                }
+            };
             match (width, sx) {
-                (Width::W64, None) => s,
+                (Width::W64, None) => {
+                    link(&mut s, st);
+                    s
+                }
                 (_, Some(bits)) => {
                     let v = if s.ty == RegType::Scalar {
                         s.var
                     } else {
                         Scalar::unknown()
                     };
-                    RegState::scalar(num::movsx(width, bits, v))
+                    let no_sext = s.ty == RegType::Scalar && v.umax < (1u64 << (bits - 1));
+                    let mut r = RegState::scalar(num::movsx(width, bits, v));
+                    if no_sext && width == Width::W64 {
+                        link(&mut s, st);
+                        r.id = s.id;
+                    }
+                    r
                 }
                 (Width::W32, None) => {
                     let v = if s.ty == RegType::Scalar {
@@ -109,7 +132,14 @@ fn mov(
                     } else {
                         Scalar::unknown()
                     };
-                    RegState::scalar(num::alu(AluOp::Mov, Width::W32, Scalar::known(0), v))
+                    let mut r =
+                        RegState::scalar(num::alu(AluOp::Mov, Width::W32, Scalar::known(0), v));
+                    // A value that already fits in 32 bits is copied unchanged: linked too.
+                    if s.ty == RegType::Scalar && v.umax <= u64::from(u32::MAX) {
+                        link(&mut s, st);
+                        r.id = s.id;
+                    }
+                    r
                 }
             }
         }
@@ -157,7 +187,28 @@ fn arith(
     }
     check_write_reg(dst, idx, out)?;
     let result = match (d.ty == RegType::Scalar, s.ty == RegType::Scalar) {
-        (true, true) => RegState::scalar(num::alu(op, width, d.var, s.var)),
+        (true, true) => {
+            let mut r = RegState::scalar(num::alu(op, width, d.var, s.var));
+            // `r1 = r2; r1 += K` keeps r1 linked to r2 with delta K (64-bit ADD/SUB only).
+            let k = s.var.const_value().map(|v| v as i64);
+            if let (Some(k), Width::W64, AluOp::Add | AluOp::Sub, false, true) =
+                (k, width, op, d.add_const, d.id != 0)
+            {
+                if let Ok(k) = i32::try_from(k) {
+                    let delta = if op == AluOp::Sub {
+                        k.checked_neg()
+                    } else {
+                        Some(k)
+                    };
+                    if let Some(delta) = delta {
+                        r.id = d.id;
+                        r.add_const = true;
+                        r.off = delta;
+                    }
+                }
+            }
+            r
+        }
         (false, false) => {
             // pointer op pointer: only subtraction, which yields an unknown number.
             if op == AluOp::Sub {
@@ -194,7 +245,10 @@ fn ptr_var(op: AluOp, ptr: Scalar, off: Scalar) -> Scalar {
 
 /// `adjust_ptr_min_max_vals`: `ptr op off`, where `swapped` means the scalar was the
 /// destination (`scalar += pointer`).
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "both operands and their roles, as adjust_ptr_min_max_vals takes them"
+)]
 fn ptr_arith(
     idx: usize,
     width: Width,

@@ -129,8 +129,28 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
 
 fn set_scalar(st: &mut State, r: Reg, v: Scalar) {
     let reg = &mut st.cur_mut().regs[r.index()];
-    if reg.ty == RegType::Scalar {
-        reg.var = v;
+    if reg.ty != RegType::Scalar {
+        return;
+    }
+    reg.var = v;
+    let (id, known_off, known_delta) = (reg.id, reg.off, reg.add_const);
+    if id != 0 {
+        // `sync_linked_regs`: every copy learns the same bounds, shifted by its delta.
+        st.for_each_reg(|x| {
+            if x.ty == RegType::Scalar && x.id == id {
+                if !x.add_const && !known_delta {
+                    x.var = v;
+                } else {
+                    let d = i64::from(x.off) - i64::from(known_off);
+                    x.var = num::alu(
+                        bpfkit_isa::AluOp::Add,
+                        Width::W64,
+                        v,
+                        Scalar::known(d as u64),
+                    );
+                }
+            }
+        });
     }
 }
 

@@ -55,7 +55,10 @@ fn var_off_text(t: Tnum) -> String {
 ///
 /// # Errors
 /// `fd %d is not pointing to valid bpf_map` and unsupported pseudo forms.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the LD_IMM64 fields, unpacked as the decoder gives them"
+)]
 pub fn ld_imm64(
     cx: &Cx<'_>,
     st: &mut State,

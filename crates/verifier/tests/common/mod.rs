@@ -1,6 +1,6 @@
 //! The verifier case table (`tests/data/cases.txt`): parsing and running one case on bpfkit.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // Each test binary uses a different part of this shared module.
 
 use bpfkit_isa::Insn;
 use bpfkit_verifier::env::{MapInfo, MapType, ProgType};
@@ -103,6 +103,44 @@ pub fn first_error_line(log: &str) -> String {
 }
 
 /// Runs the case on bpfkit: `None` for accept, `Some((errno, first error line))` for reject.
+/// bpfkit's whole log at level 1 for a case (accepted or not).
+pub fn bpfkit_log(c: &Case) -> String {
+    let env = TestEnv::with_maps(c.maps.clone());
+    let opts = Options {
+        prog_type: c.prog_type,
+        log_level: 1,
+        license: c.license.clone(),
+        ..Options::default()
+    };
+    match verify(&c.insns, &env, &opts) {
+        Ok(v) => v.log().to_string(),
+        Err(r) => r.log,
+    }
+}
+
+/// A log with what legitimately differs removed: map addresses (the kernel's `0xffff...`,
+/// bpfkit's `map[id:N]`) and the statistics line's timing-free counters are kept.
+pub fn normalise_log(log: &str) -> String {
+    log.lines()
+        .map(|l| {
+            let mut out = String::new();
+            let mut rest = l;
+            while let Some(i) = rest.find(" = 0xffff").or_else(|| rest.find(" = map[id:")) {
+                out.push_str(&rest[..i]);
+                out.push_str(" = MAP");
+                let tail = &rest[i + 3..];
+                let end = tail
+                    .find(|ch: char| ch.is_whitespace())
+                    .unwrap_or(tail.len());
+                rest = &tail[end..];
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn run_bpfkit(c: &Case) -> Option<(i32, String)> {
     let env = TestEnv::with_maps(c.maps.clone());
     let opts = Options {
