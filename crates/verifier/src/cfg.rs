@@ -117,17 +117,6 @@ pub fn find_subprogs(insns: &[Insn]) -> Result<Vec<usize>, Reject> {
 /// `tail_call is not allowed in subprogs without BTF`.
 pub fn check_jumps(insns: &[Insn], starts: &[usize], btf_func_info: bool) -> Result<(), Reject> {
     let n = insns.len() as i64;
-    if starts.len() > 1 && !btf_func_info {
-        let tail_call = insns
-            .iter()
-            .position(|i| i.code == (c::JMP | c::CALL) && i.src == 0 && i.imm == 12);
-        if let Some(i) = tail_call {
-            return Err(einval(
-                i,
-                "tail_call is not allowed in subprogs without BTF".into(),
-            ));
-        }
-    }
     let mut cur = 0;
     let mut start = 0i64;
     let mut end = starts.get(1).map_or(n, |s| *s as i64);
@@ -150,6 +139,39 @@ pub fn check_jumps(insns: &[Insn], starts: &[usize], btf_func_info: bool) -> Res
             start = end;
             cur += 1;
             end = starts.get(cur + 1).map_or(n, |s| *s as i64);
+        }
+    }
+    if !btf_func_info {
+        check_abnormal_return(insns, starts)?;
+    }
+    Ok(())
+}
+
+/// `check_abnormal_return`, run when the program comes without BTF function info: subprograms
+/// other than the main one (index 0) may not use LD_ABS / LD_IND or tail calls, since their
+/// abnormal exits need BTF to be checked. The main program may use both.
+///
+/// # Errors
+/// `LD_ABS is not allowed in subprogs without BTF`,
+/// `tail_call is not allowed in subprogs without BTF`.
+fn check_abnormal_return(insns: &[Insn], starts: &[usize]) -> Result<(), Reject> {
+    for (k, &start) in starts.iter().enumerate().skip(1) {
+        let end = starts.get(k + 1).copied().unwrap_or(insns.len());
+        let body = insns.get(start..end).unwrap_or(&[]);
+        let is_ld_abs =
+            |i: &Insn| c::class(i.code) == c::LD && matches!(c::mode(i.code), c::ABS | c::IND);
+        let is_tail_call = |i: &Insn| i.code == (c::JMP | c::CALL) && i.src == 0 && i.imm == 12;
+        if let Some(p) = body.iter().position(is_ld_abs) {
+            return Err(einval(
+                start + p,
+                "LD_ABS is not allowed in subprogs without BTF".into(),
+            ));
+        }
+        if let Some(p) = body.iter().position(is_tail_call) {
+            return Err(einval(
+                start + p,
+                "tail_call is not allowed in subprogs without BTF".into(),
+            ));
         }
     }
     Ok(())
