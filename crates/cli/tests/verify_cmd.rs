@@ -114,3 +114,32 @@ fn unusable_input_exits_2() {
         Some(2)
     );
 }
+
+/// ELF input with line info: the log carries `; <source> @ <file>:<line>` lines as the kernel's
+/// does. The expected source text is read from the example's C file itself.
+#[test]
+fn elf_logs_interleave_c_source_lines() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let obj = root.join("examples/sockex1/sockex1.o");
+    let src = match std::fs::read_to_string(root.join("examples/sockex1/sockex1.c")) {
+        Ok(s) => s,
+        Err(e) => panic!("reading sockex1.c: {e}"),
+    };
+    let Some(obj_path) = obj.to_str() else {
+        panic!("non-UTF-8 path");
+    };
+    let out = bpfkit(&["verify", obj_path, "--log-level", "2"]);
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stdout);
+    let (no, line) = src
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("bpf_map_lookup_elem(&proto_bytes"))
+        .map(|(i, l)| (i + 1, l.trim().to_string()))
+        .unwrap_or_else(|| panic!("sockex1.c calls bpf_map_lookup_elem"));
+    let expected = format!("; {line} @ sockex1.c:{no}");
+    assert!(
+        log.lines().any(|l| l == expected),
+        "no {expected:?} in:\n{log}"
+    );
+}

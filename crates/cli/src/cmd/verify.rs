@@ -8,6 +8,7 @@
 //! maps are the `--map` declarations or the object's map definitions, by index.
 
 use anyhow::{bail, Context};
+use bpfkit::instantiate::with_source_lines;
 use bpfkit::loader::Object;
 use bpfkit::progtype::access::{ctx_access, CtxAccess, Direction};
 use bpfkit_isa::Insn;
@@ -116,6 +117,9 @@ struct Job {
     license: String,
     maps: Vec<MapInfo>,
     btf_func_info: bool,
+    /// Source positions of the instructions (ELF input compiled with `-g`), for the
+    /// `; <source> @ <file>:<line>` lines the kernel prints when given line info.
+    line_info: Vec<bpfkit::loader::LineInfo>,
 }
 
 fn raw_job(args: &Args, bytes: &[u8]) -> anyhow::Result<Job> {
@@ -136,6 +140,7 @@ fn raw_job(args: &Args, bytes: &[u8]) -> anyhow::Result<Job> {
         license,
         maps,
         btf_func_info: false,
+        line_info: Vec::new(),
     })
 }
 
@@ -180,6 +185,7 @@ fn elf_jobs(args: &Args, bytes: &[u8]) -> anyhow::Result<Vec<Job>> {
             license: license.clone(),
             maps: maps.clone(),
             btf_func_info: !p.func_info.is_empty(),
+            line_info: p.line_info.clone(),
         });
     }
     if jobs.is_empty() {
@@ -217,7 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         match verify(&job.insns, &env, &opts) {
             Ok(v) => {
                 println!("{prefix}accepted");
-                print!("{}", v.log());
+                print!("{}", with_source_lines(v.log(), &job.line_info));
             }
             Err(r) => {
                 all_ok = false;
@@ -226,7 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "{prefix}rejected: {} at insn {}: {first}",
                     r.errno, r.insn_idx
                 );
-                print!("{}", r.log);
+                print!("{}", with_source_lines(&r.log, &job.line_info));
             }
         }
     }
