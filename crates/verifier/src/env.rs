@@ -249,11 +249,17 @@ pub enum MapType {
     /// `BPF_MAP_TYPE_STACK`
     #[doc(alias = "BPF_MAP_TYPE_STACK")]
     Stack,
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`: a lookup yields an inner map pointer or NULL.
+    #[doc(alias = "BPF_MAP_TYPE_ARRAY_OF_MAPS")]
+    ArrayOfMaps,
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS`: a lookup yields an inner map pointer or NULL.
+    #[doc(alias = "BPF_MAP_TYPE_HASH_OF_MAPS")]
+    HashOfMaps,
 }
 
 impl MapType {
     /// Every map type, in kernel-number order.
-    pub const ALL: [MapType; 12] = [
+    pub const ALL: [MapType; 14] = [
         MapType::Hash,
         MapType::Array,
         MapType::ProgArray,
@@ -266,6 +272,8 @@ impl MapType {
         MapType::Queue,
         MapType::Stack,
         MapType::Ringbuf,
+        MapType::ArrayOfMaps,
+        MapType::HashOfMaps,
     ];
 
     /// The kernel's name without the `BPF_MAP_TYPE_` prefix, lowercase.
@@ -282,6 +290,8 @@ impl MapType {
             MapType::LruPercpuHash => "lru_percpu_hash",
             MapType::LpmTrie => "lpm_trie",
             MapType::Ringbuf => "ringbuf",
+            MapType::ArrayOfMaps => "array_of_maps",
+            MapType::HashOfMaps => "hash_of_maps",
             MapType::Queue => "queue",
             MapType::Stack => "stack",
         }
@@ -303,6 +313,8 @@ impl MapType {
             MapType::Queue => 22,
             MapType::Stack => 23,
             MapType::Ringbuf => 27,
+            MapType::ArrayOfMaps => 12,
+            MapType::HashOfMaps => 13,
         }
     }
 
@@ -330,6 +342,8 @@ impl MapType {
                 | MapType::Ringbuf
                 | MapType::Queue
                 | MapType::Stack
+                | MapType::ArrayOfMaps
+                | MapType::HashOfMaps
         )
     }
 }
@@ -372,4 +386,11 @@ pub trait Env {
     /// The map an `LD_IMM64` pseudo instruction refers to by handle (the `imm` of a
     /// `BPF_PSEUDO_MAP_FD` / `BPF_PSEUDO_MAP_VALUE` load).
     fn map(&self, handle: i32) -> Option<MapInfo>;
+
+    /// For a map of maps, the template its inner maps follow (the kernel's `inner_map_meta`):
+    /// what a lookup in it yields a pointer to. `None` for other maps (the default).
+    fn inner_map(&self, handle: i32) -> Option<MapInfo> {
+        let _ = handle;
+        None
+    }
 }

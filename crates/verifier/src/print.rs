@@ -88,7 +88,7 @@ pub fn reg_text(reg: &RegState, frameno: u8) -> String {
     if let Some(m) = &reg.map {
         if matches!(
             t,
-            RegType::MapPtr | RegType::MapValue | RegType::MapValueOrNull
+            RegType::MapPtr | RegType::MapPtrOrNull | RegType::MapValue | RegType::MapValueOrNull
         ) {
             attrs.push(format!("ks={},vs={}", m.key_size, m.value_size));
         }

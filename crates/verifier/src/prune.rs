@@ -62,6 +62,9 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
                 && old.off == cur.off
         }
         RegType::MapPtr => old.map.map(|m| m.handle) == cur.map.map(|m| m.handle),
+        RegType::MapPtrOrNull => {
+            old.map.map(|m| m.handle) == cur.map.map(|m| m.handle) && ids.check(old.id, cur.id)
+        }
         RegType::MapValue | RegType::MapValueOrNull => {
             old.map.map(|m| m.handle) == cur.map.map(|m| m.handle)
                 && old.off == cur.off

@@ -23,6 +23,9 @@ pub enum RegType {
     Stack,
     /// A map (`CONST_PTR_TO_MAP`).
     MapPtr,
+    /// An inner map from a map-of-maps lookup, before its NULL check
+    /// (`CONST_PTR_TO_MAP | PTR_MAYBE_NULL`).
+    MapPtrOrNull,
     /// A pointer into a map value (`PTR_TO_MAP_VALUE`).
     MapValue,
     /// A map value pointer that may be NULL (`PTR_TO_MAP_VALUE | PTR_MAYBE_NULL`).
@@ -49,6 +52,7 @@ impl RegType {
             RegType::Ctx => "ctx",
             RegType::Stack => "fp",
             RegType::MapPtr => "map_ptr",
+            RegType::MapPtrOrNull => "map_ptr_or_null",
             RegType::MapValue => "map_value",
             RegType::MapValueOrNull => "map_value_or_null",
             RegType::Packet => "pkt",
@@ -68,7 +72,10 @@ impl RegType {
     /// Whether the pointer may be NULL (`type_may_be_null`).
     #[must_use]
     pub const fn maybe_null(self) -> bool {
-        matches!(self, RegType::MapValueOrNull | RegType::RingbufMemOrNull)
+        matches!(
+            self,
+            RegType::MapValueOrNull | RegType::RingbufMemOrNull | RegType::MapPtrOrNull
+        )
     }
 
     /// Whether the type points into a packet (`type_is_pkt_pointer`).

@@ -251,6 +251,31 @@ pub struct InnerTemplate {
 }
 
 impl InnerTemplate {
+    /// The inner maps' type.
+    #[must_use]
+    pub fn map_type(&self) -> MapType {
+        self.map_type
+    }
+
+    /// The inner maps' key size.
+    #[must_use]
+    pub fn key_size(&self) -> u32 {
+        self.key_size
+    }
+
+    /// The inner maps' value size.
+    #[must_use]
+    pub fn value_size(&self) -> u32 {
+        self.value_size
+    }
+
+    /// The inner maps' `max_entries` (inner maps of other sizes may be stored unless the
+    /// template forbids it; the verifier uses the template's).
+    #[must_use]
+    pub fn max_entries(&self) -> u32 {
+        self.max_entries
+    }
+
     /// The template an inner map gives (`bpf_map_meta_alloc`): `EINVAL` for a map of maps
     /// (one level only), `ENOTSUPP` for types that cannot be inner maps.
     pub(crate) fn from_map(inner: &BpfMap) -> Result<Self, Errno> {

@@ -7,6 +7,11 @@ use crate::object::{Bpf, Fd};
 use crate::progtype::access::{self, CtxAccess, Direction};
 use bpfkit_verifier::env::{AccessKind, CtxField, Env, HelperProto, MapInfo, MapType, ProgType};
 
+/// The verifier's name for the map type with kernel number `id`, if it models that type.
+fn verifier_map_type(id: u32) -> Option<MapType> {
+    MapType::ALL.into_iter().find(|t| t.kernel_id() == id)
+}
+
 /// The environment programs loaded into a [`Bpf`] are verified in.
 #[derive(Debug, Clone, Copy)]
 pub struct RuntimeEnv<'a> {
@@ -56,14 +61,23 @@ impl Env for RuntimeEnv<'_> {
         let fd = Fd(u32::try_from(handle).ok()?);
         let map = self.bpf.map(fd).ok()?;
         let info = map.info();
-        let map_type = MapType::ALL
-            .into_iter()
-            .find(|t| t.kernel_id() == info.map_type.raw())?;
         Some(MapInfo {
-            map_type,
+            map_type: verifier_map_type(info.map_type.raw())?,
             key_size: info.key_size,
             value_size: info.value_size,
             max_entries: info.max_entries,
+        })
+    }
+
+    fn inner_map(&self, handle: i32) -> Option<MapInfo> {
+        let fd = Fd(u32::try_from(handle).ok()?);
+        let map = self.bpf.map(fd).ok()?;
+        let template = map.as_map_of_maps()?.template();
+        Some(MapInfo {
+            map_type: verifier_map_type(template.map_type().raw())?,
+            key_size: template.key_size(),
+            value_size: template.value_size(),
+            max_entries: template.max_entries(),
         })
     }
 }

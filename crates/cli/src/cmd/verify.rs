@@ -49,6 +49,8 @@ pub struct Args {
 /// The environment of the command: the runtime's context rules and helpers, declared maps.
 struct CliEnv {
     builtin: TestEnv,
+    /// Per map handle, the inner-map template of a map of maps.
+    inner: Vec<Option<MapInfo>>,
 }
 
 impl Env for CliEnv {
@@ -87,6 +89,12 @@ impl Env for CliEnv {
     fn map(&self, handle: i32) -> Option<MapInfo> {
         self.builtin.map(handle)
     }
+
+    fn inner_map(&self, handle: i32) -> Option<MapInfo> {
+        usize::try_from(handle)
+            .ok()
+            .and_then(|h| self.inner.get(h).copied().flatten())
+    }
 }
 
 /// Parses `TYPE:KEY:VALUE:MAX`.
@@ -116,6 +124,8 @@ struct Job {
     insns: Vec<Insn>,
     license: String,
     maps: Vec<MapInfo>,
+    /// Per map, the inner-map template of a map of maps.
+    inner_maps: Vec<Option<MapInfo>>,
     btf_func_info: bool,
     /// Source positions of the instructions (ELF input compiled with `-g`), for the
     /// `; <source> @ <file>:<line>` lines the kernel prints when given line info.
@@ -141,6 +151,7 @@ fn raw_job(args: &Args, bytes: &[u8]) -> anyhow::Result<Job> {
         maps,
         btf_func_info: false,
         line_info: Vec::new(),
+        inner_maps: Vec::new(),
     })
 }
 
@@ -164,6 +175,19 @@ fn elf_jobs(args: &Args, bytes: &[u8]) -> anyhow::Result<Vec<Job>> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let inner_maps: Vec<Option<MapInfo>> = obj
+        .maps
+        .iter()
+        .map(|m| {
+            let inner = m.inner.as_ref()?;
+            Some(MapInfo {
+                map_type: MapType::from_kernel_id(inner.map_type)?,
+                key_size: inner.key_size,
+                value_size: inner.value_size,
+                max_entries: inner.max_entries,
+            })
+        })
+        .collect();
     let license = args.license.clone().unwrap_or_else(|| obj.license.clone());
     let mut jobs = Vec::new();
     for p in &obj.programs {
@@ -184,6 +208,7 @@ fn elf_jobs(args: &Args, bytes: &[u8]) -> anyhow::Result<Vec<Job>> {
             insns: p.insns.clone(),
             license: license.clone(),
             maps: maps.clone(),
+            inner_maps: inner_maps.clone(),
             btf_func_info: !p.func_info.is_empty(),
             line_info: p.line_info.clone(),
         });
@@ -208,6 +233,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for job in jobs {
         let env = CliEnv {
             builtin: TestEnv::with_maps(job.maps),
+            inner: job.inner_maps,
         };
         let opts = Options {
             prog_type: job.prog_type,

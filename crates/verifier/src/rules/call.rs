@@ -235,10 +235,26 @@ fn helper_call(
                 };
                 return Ok(Flow::Next);
             }
-            RegState {
-                map: Some(map),
-                id: out.new_id(),
-                ..RegState::pointer(RegType::MapValueOrNull)
+            // A map of maps yields its inner map, or NULL (`inner_map_meta`): an inner map
+            // gets a handle of its own, negative so that no program can name it.
+            const ARRAY_OF_MAPS: u32 = 12;
+            const HASH_OF_MAPS: u32 = 13;
+            if matches!(map.type_id, ARRAY_OF_MAPS | HASH_OF_MAPS) {
+                let inner = cx
+                    .env
+                    .inner_map(map.handle)
+                    .ok_or_else(|| einval(idx, "kernel subsystem misconfigured verifier"))?;
+                RegState {
+                    map: Some(MapRef::new(-1 - map.handle, inner)),
+                    id: out.new_id(),
+                    ..RegState::pointer(RegType::MapPtrOrNull)
+                }
+            } else {
+                RegState {
+                    map: Some(map),
+                    id: out.new_id(),
+                    ..RegState::pointer(RegType::MapValueOrNull)
+                }
             }
         }
         RetType::PtrToRingbufMemOrNull => {

@@ -189,10 +189,10 @@ pub fn mark_ptr_or_null(st: &mut State, id: u32, is_null: bool) {
                 }
                 *r = RegState::scalar(Scalar::known(0));
             } else {
-                r.ty = if r.ty == RegType::MapValueOrNull {
-                    RegType::MapValue
-                } else {
-                    RegType::RingbufMem
+                r.ty = match r.ty {
+                    RegType::MapValueOrNull => RegType::MapValue,
+                    RegType::MapPtrOrNull => RegType::MapPtr,
+                    _ => RegType::RingbufMem,
                 };
                 r.id = 0;
             }
