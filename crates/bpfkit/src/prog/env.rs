@@ -7,6 +7,25 @@ use crate::object::{Bpf, Fd};
 use crate::progtype::access::{self, CtxAccess, Direction};
 use bpfkit_verifier::env::{AccessKind, CtxField, Env, HelperProto, MapInfo, MapType, ProgType};
 
+/// The runtime's context rule in the verifier's vocabulary: what a context access of `size`
+/// bytes at `off` yields, or `None` when Linux refuses it ([`access::ctx_access`]).
+#[must_use]
+pub fn ctx_field(prog_type: ProgType, off: i32, size: u32, kind: AccessKind) -> Option<CtxField> {
+    let dir = match kind {
+        AccessKind::Read => Direction::Read,
+        AccessKind::Write => Direction::Write,
+    };
+    match access::ctx_access(prog_type, off, size, dir) {
+        CtxAccess::Denied => None,
+        // `__sk_buff.sk` is always NULL in bpfkit (no sockets), so a scalar is what a
+        // program can observe; see docs/differences.md.
+        CtxAccess::Scalar | CtxAccess::SockCommonOrNull => Some(CtxField::Scalar),
+        CtxAccess::PacketData => Some(CtxField::PacketData),
+        CtxAccess::PacketEnd => Some(CtxField::PacketEnd),
+        CtxAccess::PacketMeta => Some(CtxField::PacketMeta),
+    }
+}
+
 /// The verifier's name for the map type with kernel number `id`, if it models that type.
 fn verifier_map_type(id: u32) -> Option<MapType> {
     MapType::ALL.into_iter().find(|t| t.kernel_id() == id)
@@ -34,19 +53,7 @@ impl Env for RuntimeEnv<'_> {
         size: u32,
         kind: AccessKind,
     ) -> Option<CtxField> {
-        let dir = match kind {
-            AccessKind::Read => Direction::Read,
-            AccessKind::Write => Direction::Write,
-        };
-        match access::ctx_access(prog_type, off, size, dir) {
-            CtxAccess::Denied => None,
-            // `__sk_buff.sk` is always NULL in bpfkit (no sockets), so a scalar is what a
-            // program can observe; see docs/differences.md.
-            CtxAccess::Scalar | CtxAccess::SockCommonOrNull => Some(CtxField::Scalar),
-            CtxAccess::PacketData => Some(CtxField::PacketData),
-            CtxAccess::PacketEnd => Some(CtxField::PacketEnd),
-            CtxAccess::PacketMeta => Some(CtxField::PacketMeta),
-        }
+        ctx_field(prog_type, off, size, kind)
     }
 
     fn helper(&self, prog_type: ProgType, id: i32) -> Option<HelperProto> {

@@ -10,7 +10,6 @@
 use anyhow::{bail, Context};
 use bpfkit::instantiate::with_source_lines;
 use bpfkit::loader::Object;
-use bpfkit::progtype::access::{ctx_access, CtxAccess, Direction};
 use bpfkit_isa::Insn;
 use bpfkit_verifier::env::{AccessKind, CtxField, Env, HelperProto, MapInfo, MapType, ProgType};
 use bpfkit_verifier::testing::TestEnv;
@@ -61,18 +60,8 @@ impl Env for CliEnv {
         size: u32,
         kind: AccessKind,
     ) -> Option<CtxField> {
-        let dir = match kind {
-            AccessKind::Read => Direction::Read,
-            AccessKind::Write => Direction::Write,
-        };
-        match ctx_access(prog_type, off, size, dir) {
-            CtxAccess::Denied => None,
-            // As the runtime: `__sk_buff.sk` is always NULL in bpfkit.
-            CtxAccess::Scalar | CtxAccess::SockCommonOrNull => Some(CtxField::Scalar),
-            CtxAccess::PacketData => Some(CtxField::PacketData),
-            CtxAccess::PacketEnd => Some(CtxField::PacketEnd),
-            CtxAccess::PacketMeta => Some(CtxField::PacketMeta),
-        }
+        // The runtime's rules, as `Bpf::prog_load` verifies with.
+        bpfkit::prog::env::ctx_field(prog_type, off, size, kind)
     }
 
     fn helper(&self, prog_type: ProgType, id: i32) -> Option<HelperProto> {
