@@ -23,6 +23,7 @@ pub mod reject;
 pub mod rules;
 pub mod scalar;
 pub mod state;
+pub mod progen;
 pub mod testing;
 
 use bpfkit_isa::{Insn, Op};
