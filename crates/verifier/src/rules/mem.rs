@@ -269,14 +269,19 @@ pub fn step(
                 sign_extend: false,
                 strict: true,
             };
-            access(cx, st, idx, acc, out)?;
+            // `check_atomic_rmw`: the old value is fetched as a plain load of the location
+            // would read it (a spilled constant stays known), before the write is checked.
+            let old = access(cx, st, idx, acc, out)?;
+            if let Some(r) = fetch_into {
+                st.cur_mut().regs[r.index()] = match old {
+                    Some(v) if v.ty == RegType::Scalar => v,
+                    _ => RegState::scalar(num::unknown_of_size(size.bytes())),
+                };
+            }
             acc.kind = AccessKind::Write;
             acc.stored = Some(Stored::Reg(RegState::unknown()));
             let _ = value;
             access(cx, st, idx, acc, out)?;
-            if let Some(r) = fetch_into {
-                st.cur_mut().regs[r.index()] = RegState::scalar(num::unknown_of_size(size.bytes()));
-            }
         }
         _ => {}
     }
@@ -369,6 +374,14 @@ pub fn access(
                         format!("invalid bpf_context access off={off} size={size}"),
                     )
                 })?;
+            // A sign-extending load of a pointer field is refused (`info->is_ldsx` in the
+            // program types' `is_valid_access`).
+            if acc.sign_extend && field != CtxField::Scalar {
+                return Err(eacces(
+                    idx,
+                    format!("invalid bpf_context access off={off} size={size}"),
+                ));
+            }
             match (acc.kind, field) {
                 (AccessKind::Write, _) => None,
                 (AccessKind::Read, CtxField::Scalar) => Some(RegState::unknown()),
