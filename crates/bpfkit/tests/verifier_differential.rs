@@ -221,9 +221,11 @@ fn random_programs_get_linux_verdicts() {
         return;
     }
     let programs = env_num("VDIFF_PROGRAMS", 1500);
-    let seed = env_num("VDIFF_SEED", 0x5eed_0f_b9f);
+    let seed = env_num("VDIFF_SEED", 0x0005_eed0_fb9f);
     let show = env_num("VDIFF_SHOW", 0);
-    let dump = std::env::var("VDIFF_DUMP").ok().map(|_| env_num("VDIFF_DUMP", 0));
+    let dump = std::env::var("VDIFF_DUMP")
+        .ok()
+        .map(|_| env_num("VDIFF_DUMP", 0));
     let keep_going = std::env::var_os("VDIFF_KEEP_GOING").is_some();
     let packet = test_packet();
 
@@ -242,7 +244,10 @@ fn random_programs_get_linux_verdicts() {
         let kernel = load_in_kernel(&p, if dump.is_some() { 2 } else { 1 });
         let ours = std::panic::catch_unwind(|| load_in_bpfkit(&p));
         let Ok((bpf, outcome, log, fd)) = ours else {
-            failures.push(format!("seed {s:#x}: bpfkit panicked\n{}", listing(&p.insns)));
+            failures.push(format!(
+                "seed {s:#x}: bpfkit panicked\n{}",
+                listing(&p.insns)
+            ));
             continue;
         };
         if dump.is_some() {
@@ -257,9 +262,22 @@ fn random_programs_get_linux_verdicts() {
         match (&kernel.outcome, &outcome) {
             (Outcome::Accepted, Outcome::Accepted) => accepted += 1,
             (_, b) if missing_helper(b) && kernel.outcome != outcome => missing += 1,
-            (Outcome::Rejected { errno: ke, error: kl }, Outcome::Rejected { errno: be, error: bl }) => {
+            (
+                Outcome::Rejected {
+                    errno: ke,
+                    error: kl,
+                },
+                Outcome::Rejected {
+                    errno: be,
+                    error: bl,
+                },
+            ) => {
                 rejected += 1;
-                let shape: String = kl.chars().filter(|c| !c.is_ascii_digit()).take(40).collect();
+                let shape: String = kl
+                    .chars()
+                    .filter(|c| !c.is_ascii_digit())
+                    .take(40)
+                    .collect();
                 reasons.add(shape, s);
                 if ke == be {
                     errno_same += 1;
@@ -334,13 +352,13 @@ fn random_programs_get_linux_verdicts() {
         MISSING_HELPERS.join(", ")
     );
     let mut by_count: Vec<_> = lines.counts.iter().collect();
-    by_count.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+    by_count.sort_by_key(|e| std::cmp::Reverse(e.1 .0));
     for (k, (n, s)) in by_count.iter().take(40) {
         println!("  {n:5} line differences (e.g. seed {s:#x}): {k}");
     }
     if std::env::var_os("VDIFF_REASONS").is_some() {
         let mut by_count: Vec<_> = reasons.counts.iter().collect();
-        by_count.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+        by_count.sort_by_key(|e| std::cmp::Reverse(e.1 .0));
         for (k, (n, s)) in by_count.iter().take(30) {
             println!("  {n:5} rejected (e.g. seed {s:#x}): {k}");
         }

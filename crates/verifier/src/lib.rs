@@ -18,12 +18,12 @@ pub mod live;
 pub mod log;
 pub mod num;
 pub mod print;
+pub mod progen;
 pub mod prune;
 pub mod reject;
 pub mod rules;
 pub mod scalar;
 pub mod state;
-pub mod progen;
 pub mod testing;
 
 use bpfkit_isa::{Insn, Op};

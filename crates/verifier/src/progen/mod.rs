@@ -75,7 +75,17 @@ impl Rng {
             2 => 1i32.wrapping_shl(self.below(31) as u32),
             3 => (1i64 << self.below(32)).wrapping_sub(1) as i32,
             4 => -(1i32.wrapping_shl(self.below(31) as u32)),
-            5 => self.pick(&[i32::MIN, i32::MAX, -1, 0xff, 0xffff, 0x7fff, -0x8000, 255, 256]),
+            5 => self.pick(&[
+                i32::MIN,
+                i32::MAX,
+                -1,
+                0xff,
+                0xffff,
+                0x7fff,
+                -0x8000,
+                255,
+                256,
+            ]),
             6 => self.range(-600, 600) as i32,
             _ => self.next_u64() as i32,
         }

@@ -242,14 +242,14 @@ impl Model {
     /// [`Model::dst_scalar`], never one of `avoid`.
     pub fn dst_scalar_not(&mut self, avoid: &[u8]) -> u8 {
         let keep = |s: &Self, r: u8, strict: bool| {
-            s.writable(r)
-                && !avoid.contains(&r)
-                && !(s.in_sub && r == 1)
-                && !(strict
-                    && matches!(
-                        s.frame.regs[usize::from(r)].kind,
-                        Kind::Ctx | Kind::PktEnd | Kind::Pkt(0)
-                    ))
+            if !s.writable(r) || avoid.contains(&r) || (s.in_sub && r == 1) {
+                return false;
+            }
+            let kept = matches!(
+                s.frame.regs[usize::from(r)].kind,
+                Kind::Ctx | Kind::PktEnd | Kind::Pkt(0)
+            );
+            !strict || !kept
         };
         let strict = !self.mistake();
         let free: Vec<u8> = (0u8..10).filter(|&r| keep(self, r, strict)).collect();
@@ -279,7 +279,11 @@ impl Model {
 
     /// The value of register `r`.
     pub fn reg(&self, r: u8) -> Val {
-        self.frame.regs.get(usize::from(r)).copied().unwrap_or(Val::UNINIT)
+        self.frame
+            .regs
+            .get(usize::from(r))
+            .copied()
+            .unwrap_or(Val::UNINIT)
     }
 
     /// Sets register `r` (r10 stays the frame pointer: writing it is rejected anyway).
@@ -351,13 +355,12 @@ impl Model {
             "xdp" => (0, 4),
             _ => (76, 80),
         };
-        if self.prog_type != "socket_filter" || self.rng.one_in(20) {
-            if !self.rng.one_in(15) {
-                self.emit(Insn::new(0x61, 7, 6, data, 0));
-                self.emit(Insn::new(0x61, 8, 6, end, 0));
-                self.set(7, Val::new(Kind::Pkt(0), true));
-                self.set(8, Val::new(Kind::PktEnd, true));
-            }
+        let packet = self.prog_type != "socket_filter" || self.rng.one_in(20);
+        if packet && !self.rng.one_in(15) {
+            self.emit(Insn::new(0x61, 7, 6, data, 0));
+            self.emit(Insn::new(0x61, 8, 6, end, 0));
+            self.set(7, Val::new(Kind::Pkt(0), true));
+            self.set(8, Val::new(Kind::PktEnd, true));
         }
         // A scalar to start from: the packet length (deterministic) or a random number.
         if self.rng.one_in(2) {
@@ -380,7 +383,7 @@ impl Model {
     pub fn epilogue(&mut self) {
         let scalars = self.regs_where(|k| k == Kind::Scalar);
         match self.rng.below(12) {
-            0 => {}                                   // whatever r0 holds
+            0 => {}                                      // whatever r0 holds
             1 => self.emit(Insn::new(0xb7, 0, 0, 0, 2)), // a constant
             _ if !scalars.is_empty() => {
                 let r = self.rng.pick(&scalars);
@@ -433,14 +436,13 @@ impl Model {
             starts.push(out.len());
             out.extend_from_slice(s);
         }
-        for i in 0..out.len() {
-            let insn = out[i];
+        for (i, insn) in out.iter_mut().enumerate() {
             if insn.code == 0x85 && insn.src == 1 {
                 let target = usize::try_from(insn.imm)
                     .ok()
                     .and_then(|k| starts.get(k).copied())
                     .unwrap_or(i + 1);
-                out[i].imm = (target as i64 - i as i64 - 1) as i32;
+                insn.imm = (target as i64 - i as i64 - 1) as i32;
             }
         }
         out

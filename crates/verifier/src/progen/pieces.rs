@@ -105,11 +105,7 @@ fn alu(m: &mut Model) {
                 imm = 3;
             }
         }
-        0x60 | 0x70 | 0xc0 => {
-            if !m.mistake() {
-                imm = m.rng.below(bits) as i32;
-            }
-        }
+        0x60 | 0x70 | 0xc0 if !m.mistake() => imm = m.rng.below(bits) as i32,
         0x80 => imm = 0,
         0xd0 => {
             imm = m.rng.pick(&[16, 32, 64]);
@@ -131,7 +127,13 @@ fn alu(m: &mut Model) {
         code |= 0x08;
         imm = 0;
     }
-    m.emit(Insn::new(code, dst, if reg_form { src } else { 0 }, off, imm));
+    m.emit(Insn::new(
+        code,
+        dst,
+        if reg_form { src } else { 0 },
+        off,
+        imm,
+    ));
     let d = m.reg(dst);
     let s = if reg_form {
         m.reg(src)
@@ -190,7 +192,13 @@ fn cond_skip(m: &mut Model, depth: u32) {
         let then_len = i16::try_from(skipped.len() + 1).unwrap_or(0);
         m.emit(Insn::new(code, a, src.unwrap_or(0), then_len, imm));
         m.append(&skipped);
-        m.emit(Insn::new(0x05, 0, 0, i16::try_from(other.len()).unwrap_or(0), 0));
+        m.emit(Insn::new(
+            0x05,
+            0,
+            0,
+            i16::try_from(other.len()).unwrap_or(0),
+            0,
+        ));
         m.append(&other);
         m.frame.join(&after_then, tainted);
         return;
@@ -251,7 +259,11 @@ fn stack(m: &mut Model) {
             m.store_stack(i32::from(off), size, v);
             // Fill it back now and then, at the same or another size.
             if m.rng.one_in(2) {
-                let size2 = if m.rng.one_in(3) { access_size(m) } else { size };
+                let size2 = if m.rng.one_in(3) {
+                    access_size(m)
+                } else {
+                    size
+                };
                 let dst = m.dst_scalar();
                 load(m, dst, 10, off, size2);
                 let v = m.load_stack(i32::from(off), size2);
@@ -395,7 +407,11 @@ fn map_value(m: &mut Model) {
     let Some(&v) = values.first() else {
         return;
     };
-    let v = if values.len() > 1 { m.rng.pick(&values) } else { v };
+    let v = if values.len() > 1 {
+        m.rng.pick(&values)
+    } else {
+        v
+    };
     let (map, det) = match m.reg(v).kind {
         Kind::MapValue(k, _) | Kind::MapValueOrNull(k) => (k, !m.tainted_memory),
         _ => (0, false),
@@ -478,7 +494,9 @@ fn packet(m: &mut Model, depth: u32) {
         m.set(q, Val::new(Kind::Scalar, false));
     }
     m.emit(Insn::new(0x07, p, 0, 0, n));
-    let op: u8 = m.rng.pick(&[0x20, 0x30, 0xa0, 0xb0, 0x10, 0x50, 0x60, 0xd0]);
+    let op: u8 = m
+        .rng
+        .pick(&[0x20, 0x30, 0xa0, 0xb0, 0x10, 0x50, 0x60, 0xd0]);
     let class = if m.rng.one_in(8) { 0x06 } else { 0x05 };
     let swap = m.rng.one_in(2);
     let (a, b) = if swap { (8, p) } else { (p, 8) };
@@ -492,7 +510,11 @@ fn packet(m: &mut Model, depth: u32) {
         let hi = (i64::from(n) - i64::from(size)).max(0) + slack;
         let lo = if m.mistake() { -2 } else { 0 };
         let off = m.rng.range(lo, hi) as i16;
-        let off = if base == 7 { off } else { off.wrapping_sub(n as i16) };
+        let off = if base == 7 {
+            off
+        } else {
+            off.wrapping_sub(n as i16)
+        };
         let write = m.rng.one_in(3);
         if write {
             let imm = m.rng.imm();
@@ -539,8 +561,18 @@ fn ctx(m: &mut Model) {
     } else if xdp {
         (m.rng.range(0, 5) as i16 * 4, 4)
     } else {
-        let f = m.rng.pick(&[0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 76, 80, 140, 144, 148, 152]);
-        (f, if f == 0 && m.rng.one_in(3) { m.rng.pick(&[1, 2]) } else { 4 })
+        let f = m.rng.pick(&[
+            0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 76, 80, 140, 144, 148,
+            152,
+        ]);
+        (
+            f,
+            if f == 0 && m.rng.one_in(3) {
+                m.rng.pick(&[1, 2])
+            } else {
+                4
+            },
+        )
     };
     if m.rng.one_in(5) {
         // Writable: mark, priority, cb[], tc_index (sched_cls); nothing in xdp.
@@ -849,9 +881,9 @@ fn atomic(m: &mut Model) {
         }
         (10, off)
     };
-    let op = m.rng.pick(&[
-        0x00, 0x40, 0x50, 0xa0, 0x01, 0x41, 0x51, 0xa1, 0xe1, 0xf1,
-    ]);
+    let op = m
+        .rng
+        .pick(&[0x00, 0x40, 0x50, 0xa0, 0x01, 0x41, 0x51, 0xa1, 0xe1, 0xf1]);
     let src = m.src_scalar_writable();
     if op == 0xf1 && m.reg(0).kind == Kind::Uninit && !m.rng.one_in(5) {
         m.emit(Insn::new(0xb7, 0, 0, 0, 0));
@@ -871,7 +903,10 @@ fn atomic(m: &mut Model) {
     }
     if op & 1 == 1 {
         let r = if op == 0xf1 { 0 } else { src };
-        m.set(r, Val::new(Kind::Scalar, old.det && old.kind != Kind::Uninit));
+        m.set(
+            r,
+            Val::new(Kind::Scalar, old.det && old.kind != Kind::Uninit),
+        );
     }
 }
 
