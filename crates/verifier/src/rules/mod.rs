@@ -10,6 +10,8 @@ pub mod align;
 pub mod alu;
 pub mod call;
 pub mod jmp;
+pub mod map_ptr;
+pub mod map_struct;
 pub mod mem;
 
 use crate::cfg::Cfg;
