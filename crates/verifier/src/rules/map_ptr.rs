@@ -27,6 +27,15 @@ pub enum Walk {
     },
 }
 
+/// A name as `__btf_name_by_offset` gives it: `(anon)` for none.
+fn btf_name(name: &'static str) -> &'static str {
+    if name.is_empty() {
+        "(anon)"
+    } else {
+        name
+    }
+}
+
 fn ty(i: u16) -> Ty {
     TYPES
         .get(usize::from(i))
@@ -56,14 +65,15 @@ pub fn struct_walk(root: u16, off: u32, size: u32) -> Result<Walk, (Errno, Strin
     // Each nested struct is at most one level deeper; the table is finite and acyclic by value.
     for _ in 0..TYPES.len() + 1 {
         let Ty::Struct {
-            name: tname,
+            name,
             size: tsize,
             union,
             members,
         } = ty(t)
         else {
-            return Err((Errno::EINVAL, "Type '' is not a struct".into()));
+            return Err((Errno::EINVAL, "Type '(anon)' is not a struct".into()));
         };
+        let tname = btf_name(name);
         if union && members.len() != 1 {
             untrusted = true;
         }
@@ -145,7 +155,7 @@ pub fn struct_walk(root: u16, off: u32, size: u32) -> Result<Walk, (Errno, Strin
                             Errno::EACCES,
                             format!(
                                 "cannot access ptr member {} with moff {moff} in struct {tname} with off {off} size {size}",
-                                member.name
+                                btf_name(member.name)
                             ),
                         ));
                     }
@@ -157,7 +167,7 @@ pub fn struct_walk(root: u16, off: u32, size: u32) -> Result<Walk, (Errno, Strin
                             Errno::EACCES,
                             format!(
                                 "access beyond the end of member {} (mend:{mtrue_end}) in struct {tname} with off {off} size {size}",
-                                member.name
+                                btf_name(member.name)
                             ),
                         ));
                     }
