@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(u32_at(&image, 72), 12);
         assert_eq!(u32_at(&image, 76), 5);
         assert_eq!(u32_at(&image, 92), 7);
-        assert_eq!(&image.bytes()[140..149], b"counters\0");
+        assert_eq!(&image.bytes()[136..145], b"counters\0");
         assert_eq!(u32_at(&image, 296), 16);
         assert_eq!(u32_at(&image, 300), 7);
         // ops, a pointer, is 0.
