@@ -284,6 +284,16 @@ fn the_map_structs_match_the_running_kernels_btf() {
             Some(bytes)
         );
     }
+    // The runtime's image computes bpf_htab.elem_size from sizeof(struct htab_elem).
+    let htab_elem = types
+        .values()
+        .find(|t| t.kind == "STRUCT" && t.name == "htab_elem")
+        .map(|t| attr(t, "size"));
+    assert_eq!(
+        htab_elem,
+        Some(48),
+        "sizeof(struct htab_elem), bpfkit::maps::image::HTAB_ELEM_SIZE"
+    );
     println!(
         "{} type pairs checked against the kernel's BTF",
         checker.seen.len()

@@ -11,13 +11,17 @@
 //!
 //! What it holds: `map_type`, `key_size`, `value_size`, `max_entries`, `map_flags`, `id` and
 //! `name` of `struct bpf_map`; `elem_size` and `index_mask` of `struct bpf_array`; `n_buckets`
-//! of `struct bpf_htab`. Every other byte is 0: pointers (bpfkit has no kernel addresses),
+//! and `elem_size` of `struct bpf_htab`. Every other byte is 0: pointers (bpfkit has no kernel addresses),
 //! locks, reference counts, and the fields of the other map structs. Offsets come from the
 //! verifier's description of the layouts, which a test checks against the kernel's BTF.
 
 use super::{MapInfo, MapType};
 use bpfkit_verifier::rules::map_ptr::field;
 use bpfkit_verifier::rules::map_struct::{map_struct, BPF_ARRAY, BPF_HTAB, LARGEST_MAP_STRUCT};
+
+/// `sizeof(struct htab_elem)` in Linux 6.18 x86-64 (checked against the kernel's BTF by
+/// crates/verifier/tests/map_struct_btf.rs).
+pub const HTAB_ELEM_SIZE: u32 = 48;
 
 /// The image's size: the largest map struct bpfkit describes.
 pub const IMAGE_SIZE: usize = LARGEST_MAP_STRUCT as usize;
@@ -78,6 +82,15 @@ impl KernelImage {
                 &["n_buckets"],
                 u64::from(roundup_pow_of_two(info.max_entries)),
             );
+            // htab_map_alloc: the element header, the key, then the value or (per-CPU maps)
+            // the pointer to the per-CPU values.
+            let tail = if info.map_type.is_percpu() {
+                8
+            } else {
+                info.value_size.div_ceil(8) * 8
+            };
+            let elem = HTAB_ELEM_SIZE + info.key_size.div_ceil(8) * 8 + tail;
+            put(&["elem_size"], u64::from(elem));
         }
         if let Some((off, size)) = field(root, &["map", "name"]) {
             // BPF_OBJ_NAME_LEN bytes, NUL-terminated.
@@ -150,6 +163,9 @@ mod tests {
         let image = KernelImage::new(&info(MapType::Hash, 8, 100));
         assert_eq!(u32_at(&image, 64), 1);
         let (off, _) = field(BPF_HTAB, &["n_buckets"]).unwrap_or((0, 0));
-        assert_eq!(u32_at(&image, off as usize), 128);
+        assert_eq!(off, 760);
+        assert_eq!(u32_at(&image, 760), 128);
+        // 48 (struct htab_elem) + 8 (key rounded up) + 8 (value).
+        assert_eq!(u32_at(&image, 764), 64);
     }
 }
