@@ -321,6 +321,21 @@ mod tests {
     }
 
     #[test]
+    fn every_offset_of_every_struct_gets_an_answer() {
+        // No panic and no endless walk for any offset an instruction can hold.
+        for root in 0..TYPES.len() as u16 {
+            if !matches!(ty(root), Ty::Struct { .. }) {
+                continue;
+            }
+            for off in (0..40_000).step_by(7) {
+                for size in [1, 2, 4, 8] {
+                    let _ = struct_walk(root, off, size);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn fields_are_found_by_name() {
         assert_eq!(field(BPF_MAP, &["max_entries"]), Some((76, 4)));
         assert_eq!(field(BPF_ARRAY, &["map", "key_size"]), Some((68, 4)));
