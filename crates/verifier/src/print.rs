@@ -69,6 +69,9 @@ pub fn reg_text(reg: &RegState, frameno: u8) -> String {
         return reg.var.log_text(tags);
     }
     let mut s = String::from(t.kernel_name());
+    if t == RegType::BtfPtr {
+        s.push_str(crate::rules::map_ptr::pointee_name(reg.range));
+    }
     if t == RegType::Stack {
         if frameno != reg.frameno {
             let _ = write!(s, "[{}]", reg.frameno);

@@ -86,6 +86,10 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
         }
         RegType::Stack => old.frameno == cur.frameno && old.off == cur.off && old.var == cur.var,
         RegType::Ctx | RegType::PacketEnd => old.off == cur.off && old.var == cur.var,
+        // Same BTF type (kept in `range`), same offset.
+        RegType::BtfPtr | RegType::UntrustedMem => {
+            old.range == cur.range && old.off == cur.off && num::within(&cur.var, &old.var)
+        }
     }
 }
 
