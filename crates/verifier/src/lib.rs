@@ -17,6 +17,7 @@ mod insn_text;
 pub mod live;
 pub mod log;
 pub mod num;
+pub mod precision;
 pub mod print;
 pub mod prune;
 pub mod reject;
