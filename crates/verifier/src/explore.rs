@@ -142,6 +142,8 @@ pub struct Explorer<'a> {
     prev_jmps_processed: u64,
     prev_insn_processed: u64,
     jmp_point: Vec<bool>,
+    /// Live stack slots, for the level-2 log.
+    stack_live: crate::stack_live::StackLive,
     /// `insns_processed` when the last history entry was made (`cur_hist_ent`).
     hist_stamp: u64,
     /// First instruction of the current path segment (`first_insn_idx`).
@@ -168,6 +170,8 @@ impl<'a> Explorer<'a> {
             live::precise_in(cx.insns, ops, cx.env, cx.prog_type, &in_subprog, &maybe_ptr);
         let n = cx.insns.len();
         let jmp_point = precision::jmp_points(cx.insns);
+        let stack_live =
+            crate::stack_live::StackLive::new(cx.insns, &cx.cfg.subprogs, &cx.cfg.prune_point);
         let nsub = cx.cfg.subprogs.len();
         Explorer {
             cx,
@@ -188,6 +192,7 @@ impl<'a> Explorer<'a> {
             prev_jmps_processed: 0,
             prev_insn_processed: 0,
             jmp_point,
+            stack_live,
             hist_stamp: u64::MAX,
             cur_first: 0,
             cur_hist: Vec::new(),
@@ -407,6 +412,12 @@ impl<'a> Explorer<'a> {
                     String::new()
                 };
                 let wants = self.precision_wants(&st, idx);
+                let callee_exit =
+                    (level2 && matches!(op, Op::Exit) && st.frames.len() > 1).then(|| st.clone());
+                if level2 {
+                    self.stack_live.begin(&st, idx);
+                    self.note_stack_use(&st, idx);
+                }
                 if let Some(r) = wants.alu {
                     self.mark_reg(&st, idx, parent, r);
                 }
@@ -419,7 +430,16 @@ impl<'a> Explorer<'a> {
                     };
                     rules::step(&self.cx, &mut st, idx, &op, &mut out)?
                 };
+                if level2 {
+                    self.stack_live.commit();
+                }
                 self.after_step(&st, idx, prev, parent, &wants, &flow);
+                if let Some(callee) = &callee_exit {
+                    let text = self.stack_live.update(self.cx.insns, callee);
+                    if !text.is_empty() {
+                        self.log.push(&text);
+                    }
+                }
                 prev = idx;
                 match flow {
                     Flow::Next => idx += op.slots(),
@@ -481,6 +501,12 @@ impl<'a> Explorer<'a> {
             }
             if ended {
                 self.path_done(parent);
+                if level2 {
+                    let text = self.stack_live.update(self.cx.insns, &st);
+                    if !text.is_empty() {
+                        self.log.push(&text);
+                    }
+                }
                 let Some(p) = stack.pop() else {
                     return Ok(());
                 };
@@ -936,6 +962,91 @@ impl<'a> Explorer<'a> {
                 }
             }
             p = ck.parent;
+        }
+    }
+
+    /// The stack slots instruction `idx` reads and wholly writes, per frame, read from the
+    /// state before it runs (`bpf_mark_stack_read`, `bpf_mark_stack_write` call sites).
+    fn note_stack_use(&mut self, st: &State, idx: usize) {
+        use crate::env::ArgType;
+        use bpfkit_isa::opcode as c;
+        let Some(insn) = self.cx.insns.get(idx).copied() else {
+            return;
+        };
+        let frame = st.cur();
+        // Slots of `reg`'s frame covered by `size` bytes at `off` from it, for every offset
+        // its bounds allow.
+        let slots = |reg: &RegState, off: i64, size: u64| -> Option<(usize, u64)> {
+            if reg.ty != RegType::Stack || size == 0 {
+                return None;
+            }
+            let base = i128::from(reg.off) + i128::from(off);
+            let lo = base + i128::from(reg.var.smin);
+            let hi = base + i128::from(reg.var.smax) + i128::from(size);
+            let mut mask = 0u64;
+            let mut o = lo.max(-512);
+            while o < hi.min(0) {
+                mask |= 1 << ((-o - 1) / 8);
+                o += 1;
+            }
+            Some((usize::from(reg.frameno), mask))
+        };
+        let class = c::class(insn.code);
+        let size = match insn.code & 0x18 {
+            c::W => 4,
+            c::H => 2,
+            c::B => 1,
+            _ => 8,
+        };
+        match class {
+            c::LDX => {
+                if let Some((fr, m)) = slots(
+                    &frame.regs[usize::from(insn.src)],
+                    i64::from(insn.off),
+                    size,
+                ) {
+                    self.stack_live.read(fr, m);
+                }
+            }
+            c::ST | c::STX => {
+                let base = &frame.regs[usize::from(insn.dst)];
+                let Some((fr, m)) = slots(base, i64::from(insn.off), size) else {
+                    return;
+                };
+                let atomic = class == c::STX && c::mode(insn.code) == c::ATOMIC;
+                if atomic {
+                    self.stack_live.read(fr, m);
+                }
+                if size == 8
+                    && base.var.const_value().is_some()
+                    && !(atomic && insn.imm == c::LOAD_ACQ)
+                {
+                    self.stack_live.write(fr, m);
+                }
+            }
+            c::JMP if insn.code & 0xf0 == c::CALL && insn.src == 0 => {
+                let Some(proto) = self.cx.env.helper(self.cx.prog_type, insn.imm) else {
+                    return;
+                };
+                let map = frame.regs[1].map;
+                for (i, arg) in proto.args.iter().enumerate() {
+                    let reg = &frame.regs[i + 1];
+                    let size = match arg {
+                        ArgType::PtrToMapKey => map.map(|m| u64::from(m.key_size)),
+                        ArgType::PtrToMapValue => map.map(|m| u64::from(m.value_size)),
+                        ArgType::PtrToMem | ArgType::PtrToMemOrNull => frame
+                            .regs
+                            .get(i + 2)
+                            .filter(|r| r.ty == RegType::Scalar)
+                            .map(|r| r.var.umax),
+                        _ => None,
+                    };
+                    if let Some((fr, m)) = size.and_then(|s| slots(reg, 0, s)) {
+                        self.stack_live.read(fr, m);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
