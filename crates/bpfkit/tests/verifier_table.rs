@@ -119,27 +119,21 @@ fn load_in_bpfkit(
     load_in_bpfkit_at(case, insns, 1).map(|(bpf, loaded)| (bpf, loaded.map(|(fd, _)| fd)))
 }
 
+/// What [`load_in_bpfkit_at`] gives: the object table, and the descriptor with the log or the
+/// error.
+type LoadedAt = (
+    bpfkit::Bpf,
+    Result<(bpfkit::Fd, String), bpfkit::prog::load::LoadError>,
+);
+
 /// [`load_in_bpfkit`] at a given log level, keeping the log of an accepted load too.
-fn load_in_bpfkit_at(
-    case: &Case,
-    insns: &[Insn],
-    log_level: u32,
-) -> Result<
-    (
-        bpfkit::Bpf,
-        Result<(bpfkit::Fd, String), bpfkit::prog::load::LoadError>,
-    ),
-    String,
-> {
+fn load_in_bpfkit_at(case: &Case, insns: &[Insn], log_level: u32) -> Result<LoadedAt, String> {
     use bpfkit::maps::MapAttr;
     use bpfkit::prog::load::ProgLoadAttr;
     use bpfkit_verifier::env::ProgType;
 
     let prog_type = ProgType::from_name(&case.prog_type)
         .ok_or_else(|| format!("program type {} not modelled", case.prog_type))?;
-    if !case.flags.is_empty() {
-        return Err(format!("load flags {:?} not modelled", case.flags));
-    }
     let bpf = bpfkit::Bpf::new();
     let mut fds = Vec::new();
     for m in &case.maps {
@@ -165,7 +159,11 @@ fn load_in_bpfkit_at(
         log_level,
         log_size: bpfkit_kernel::DEFAULT_LOG_SIZE,
     };
-    let loaded = bpf.prog_load(&attr).map(|l| (l.fd, l.log));
+    let opts = bpfkit::prog::load::ProgLoadOpts {
+        prog_flags: case.prog_flags(),
+        ..Default::default()
+    };
+    let loaded = bpf.prog_load_with(&attr, &opts).map(|l| (l.fd, l.log));
     Ok((bpf, loaded))
 }
 
