@@ -53,7 +53,9 @@ impl UnprivilegedBpf {
     /// Not Linux, the sysctl is missing or not writable (not root), or it is 1 (sticky).
     pub fn enable() -> Result<UnprivilegedBpf, String> {
         crate::available()?;
-        let mut guards = GUARDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guards = GUARDS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if guards.0 == 0 {
             let now = std::fs::read_to_string(UNPRIVILEGED_BPF_DISABLED)
                 .map_err(|e| format!("cannot read {UNPRIVILEGED_BPF_DISABLED}: {e}"))?;
@@ -84,7 +86,9 @@ impl UnprivilegedBpf {
 
 impl Drop for UnprivilegedBpf {
     fn drop(&mut self) {
-        let mut guards = GUARDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guards = GUARDS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         guards.0 = guards.0.saturating_sub(1);
         if guards.0 == 0 {
             if let Some(previous) = guards.1.take() {

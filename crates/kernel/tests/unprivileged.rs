@@ -30,9 +30,17 @@ fn socket_filter_loads_and_other_types_need_privileges() {
     let Some(_g) = guard() else { return };
     // bpf_prog_load: only socket_filter and cgroup_skb without CAP_BPF ("always unpriv" in
     // is_net_admin_prog_type).
-    for ty in [names::PROG_SOCKET_FILTER, names::prog_type_by_name("cgroup_skb").unwrap()] {
+    for ty in [
+        names::PROG_SOCKET_FILTER,
+        names::prog_type_by_name("cgroup_skb").unwrap(),
+    ] {
         let got = ProgLoad::new(ty).load_unprivileged(&ret(0)[..]);
-        assert!(got.result.is_ok(), "type {ty}: {:?} {}", got.result, got.log);
+        assert!(
+            got.result.is_ok(),
+            "type {ty}: {:?} {}",
+            got.result,
+            got.log
+        );
     }
     for ty in [names::PROG_XDP, names::PROG_SCHED_CLS, names::PROG_KPROBE] {
         let got = ProgLoad::new(ty).load_unprivileged(&ret(0)[..]);
@@ -47,12 +55,16 @@ fn socket_filter_loads_and_other_types_need_privileges() {
 fn verifier_rules_for_unprivileged_users() {
     let Some(_g) = guard() else { return };
     // r0 = r10; exit: returning the frame pointer leaks a kernel address.
-    let leak = vec![Insn::new(0xbf, 0, 10, 0, 0), Insn::new(0x95, 0, 0, 0, 0)];
+    let leak = [Insn::new(0xbf, 0, 10, 0, 0), Insn::new(0x95, 0, 0, 0, 0)];
     let got = ProgLoad::new(names::PROG_SOCKET_FILTER).load_unprivileged(&leak[..]);
     assert_eq!(got.result.as_ref().err(), Some(&Errno::EACCES));
-    assert!(got.log.contains("R0 leaks addr as return value"), "{}", got.log);
+    assert!(
+        got.log.contains("R0 leaks addr as return value"),
+        "{}",
+        got.log
+    );
     // r0 = 0; r0 += 1; if r0 < 3 goto -2; exit: a bounded loop is a back-edge without CAP_BPF.
-    let lp = vec![
+    let lp = [
         Insn::new(0xb7, 0, 0, 0, 0),
         Insn::new(0x07, 0, 0, 0, 1),
         Insn::new(0xa5, 0, 0, -2, 3),
@@ -60,7 +72,11 @@ fn verifier_rules_for_unprivileged_users() {
     ];
     let got = ProgLoad::new(names::PROG_SOCKET_FILTER).load_unprivileged(&lp[..]);
     assert_eq!(got.result.as_ref().err(), Some(&Errno::EINVAL));
-    assert!(got.log.contains("back-edge from insn 2 to 1"), "{}", got.log);
+    assert!(
+        got.log.contains("back-edge from insn 2 to 1"),
+        "{}",
+        got.log
+    );
     let got = ProgLoad::new(names::PROG_SOCKET_FILTER).load(&lp[..]);
     assert!(got.result.is_ok(), "privileged: {}", got.log);
 }

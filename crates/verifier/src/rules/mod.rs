@@ -277,7 +277,7 @@ pub(crate) mod test_util {
             insns: &insns,
             cfg: &cfg,
             strict_alignment: false,
-            privilege: unpriv::Privilege::Privileged,
+            privilege: super::unpriv::Privilege::Privileged,
         };
         let mut scratch = Scratch::default();
         let mut id_gen = 0;

@@ -136,9 +136,9 @@ pub fn check_program(privilege: Privilege, insns: &[Insn]) -> Result<(), Reject>
     }
     // JMP|CALL with src 1 (BPF_PSEUDO_CALL) or 2 (BPF_PSEUDO_KFUNC_CALL); LD|IMM|DW with src 4
     // (BPF_PSEUDO_FUNC).
-    let found = insns.iter().position(|i| {
-        (i.code == 0x85 && matches!(i.src, 1 | 2)) || (i.code == 0x18 && i.src == 4)
-    });
+    let found = insns
+        .iter()
+        .position(|i| (i.code == 0x85 && matches!(i.src, 1 | 2)) || (i.code == 0x18 && i.src == 4));
     match found {
         Some(at) => Err(Reject::new(
             Errno::EPERM,
@@ -293,13 +293,13 @@ pub fn before(
     };
     let init = |r: &RegState| r.ty != RegType::NotInit;
     match *op {
-        Op::Neg { dst, .. } | Op::End { dst, .. } => {
-            if is_ptr(&reg(st, dst)) && !p.allow_ptr_leaks() {
-                return Err(eacces(
-                    idx,
-                    format!("R{} pointer arithmetic prohibited", dst.num()),
-                ));
-            }
+        Op::Neg { dst, .. } | Op::End { dst, .. }
+            if is_ptr(&reg(st, dst)) && !p.allow_ptr_leaks() =>
+        {
+            return Err(eacces(
+                idx,
+                format!("R{} pointer arithmetic prohibited", dst.num()),
+            ));
         }
         Op::Alu {
             width,
@@ -314,7 +314,12 @@ pub fn before(
             src,
             ..
         } => cmp_before(p, st, idx, width, cond, dst, src)?,
-        Op::StoreReg { size, dst, src, off } => {
+        Op::StoreReg {
+            size,
+            dst,
+            src,
+            off,
+        } => {
             let (base, value) = (reg(st, dst), reg(st, src));
             if init(&base) && init(&value) {
                 store_leak(p, idx, &base, src, &value)?;
@@ -333,7 +338,9 @@ pub fn before(
                 pre.stack_store = stack_store_before(p, st, idx, &base, off, size.bytes())?;
             }
         }
-        Op::Atomic { op: a, dst, src, .. } => {
+        Op::Atomic {
+            op: a, dst, src, ..
+        } => {
             let (base, value) = (reg(st, dst), reg(st, src));
             if init(&base) && init(&value) && !p.allow_ptr_leaks() {
                 let r0 = reg(st, Reg::R0);
@@ -341,17 +348,11 @@ pub fn before(
                     return Err(eacces(idx, "R0 leaks addr into mem"));
                 }
                 if is_ptr(&value) {
-                    return Err(eacces(
-                        idx,
-                        format!("R{} leaks addr into mem", src.num()),
-                    ));
+                    return Err(eacces(idx, format!("R{} leaks addr into mem", src.num())));
                 }
             }
         }
-        Op::Load {
-            size, src, off, ..
-        }
-        | Op::LoadAcquire { size, src, off, .. } => {
+        Op::Load { size, src, off, .. } | Op::LoadAcquire { size, src, off, .. } => {
             let base = reg(st, src);
             if !p.allow_uninit_stack() {
                 if let Some((f, o)) = stack_target(st, &base, off) {
@@ -419,7 +420,9 @@ fn alu_before(
             idx,
             format!("R{} pointer -= pointer prohibited", dst.num()),
         )),
-        AluOp::Sub if d.ty != RegType::NotInit && width == Width::W32 && (is_ptr(&d) || is_ptr(&s)) => {
+        AluOp::Sub
+            if d.ty != RegType::NotInit && width == Width::W32 && (is_ptr(&d) || is_ptr(&s)) =>
+        {
             Err(eacces(
                 idx,
                 format!("R{} 32-bit pointer arithmetic prohibited", dst.num()),
@@ -462,7 +465,10 @@ fn cmp_before(
             }
             (s, false)
         }
-        Operand::Imm(i) => (RegState::scalar(crate::num::Scalar::known(i as i64 as u64)), true),
+        Operand::Imm(i) => (
+            RegState::scalar(crate::num::Scalar::known(i as i64 as u64)),
+            true,
+        ),
     };
     if !is_ptr(&d) {
         return Ok(());
@@ -547,7 +553,14 @@ fn stack_store_before(
 
 /// `check_stack_slot_within_bounds` without `allow_uninit_stack`: a read may not start below
 /// the stack written so far (`allocated_stack`, whole slots).
-fn below_allocated(frame: &Frame, idx: usize, r: u8, shown: i32, o: i64, size: u32) -> Result<(), Reject> {
+fn below_allocated(
+    frame: &Frame,
+    idx: usize,
+    r: u8,
+    shown: i32,
+    o: i64,
+    size: u32,
+) -> Result<(), Reject> {
     let allocated = 8 * frame.stack.len() as i64;
     if o < -allocated && o >= -i64::from(MAX_STACK) {
         return Err(eacces(
@@ -620,9 +633,7 @@ pub fn helper_stack_read(
         let ok = match b {
             SlotType::Misc | SlotType::Zero => true,
             SlotType::Invalid => false,
-            SlotType::Spill => {
-                slot.spilled.ty == RegType::Scalar || cx.privilege.allow_ptr_leaks()
-            }
+            SlotType::Spill => slot.spilled.ty == RegType::Scalar || cx.privilege.allow_ptr_leaks(),
         };
         if !ok {
             return Err(eacces(
@@ -694,7 +705,10 @@ pub fn after(
             let d = pre.regs[dst.index()];
             let (s, sreg) = match src {
                 Operand::Reg(r) => (pre.regs[r.index()], Some(r)),
-                Operand::Imm(i) => (RegState::scalar(crate::num::Scalar::known(i as i64 as u64)), None),
+                Operand::Imm(i) => (
+                    RegState::scalar(crate::num::Scalar::known(i as i64 as u64)),
+                    None,
+                ),
             };
             let (ptr, off, off_is_dst) = match (is_ptr(&d), is_ptr(&s)) {
                 (true, false) => (d, s, false),
@@ -702,9 +716,27 @@ pub fn after(
                 _ => return Ok(()),
             };
             let result = st.cur().regs[dst.index()];
-            let ptr_regno = if off_is_dst { sreg.map_or(0, Reg::num) } else { dst.num() };
-            let off_regno = if off_is_dst { dst.num() } else { sreg.map_or(0, Reg::num) };
-            sanitize(idx, alu, dst.num(), sreg.is_some(), &ptr, &off, ptr_regno, off_regno, &result)
+            let ptr_regno = if off_is_dst {
+                sreg.map_or(0, Reg::num)
+            } else {
+                dst.num()
+            };
+            let off_regno = if off_is_dst {
+                dst.num()
+            } else {
+                sreg.map_or(0, Reg::num)
+            };
+            sanitize(
+                idx,
+                alu,
+                dst.num(),
+                sreg.is_some(),
+                &ptr,
+                &off,
+                ptr_regno,
+                off_regno,
+                &result,
+            )
         }
         Op::StoreReg { size, src, .. } if !p.bpf_capable() => {
             let v = pre.regs[src.index()];
@@ -768,8 +800,7 @@ fn sanitize(
                 format!("R{off_regno} has unknown scalar with mixed signed bounds, {WHY}"),
             ));
         }
-        let mask_to_left =
-            (alu == AluOp::Add && off_is_neg) || (alu == AluOp::Sub && !off_is_neg);
+        let mask_to_left = (alu == AluOp::Add && off_is_neg) || (alu == AluOp::Sub && !off_is_neg);
         let check = |r: &RegState| match limit_of(r, mask_to_left) {
             Err(_) => Err(eacces(
                 idx,
@@ -797,9 +828,8 @@ fn bounds(idx: usize, dst: u8, r: &RegState) -> Result<(), Reject> {
                 return Err(eacces(
                     idx,
                     format!(
-                        "R{dst} variable stack access prohibited for !root, var_off={} off={}",
-                        format!("({:#x}; {:#x})", r.var.var_off.value, r.var.var_off.mask),
-                        r.off
+                        "R{dst} variable stack access prohibited for !root, var_off=({:#x}; {:#x}) off={}",
+                        r.var.var_off.value, r.var.var_off.mask, r.off
                     ),
                 ));
             }
