@@ -355,6 +355,12 @@ pub fn access(
             }
         }
         RegType::Stack => stack_access(st, idx, &reg, r, off, acc, out)?,
+        RegType::MapPtr => {
+            let map = reg
+                .map
+                .ok_or_else(|| eacces(idx, "map pointer without a map"))?;
+            Some(super::map_ptr::access(idx, r, &map, off, size, acc.kind)?)
+        }
         RegType::Packet | RegType::PacketMeta => {
             if acc.kind == AccessKind::Write && !cx.prog_type.direct_packet_access() {
                 return Err(eacces(idx, "cannot write into packet"));
