@@ -494,6 +494,8 @@ impl<'a> Explorer<'a> {
                             );
                             self.log.push(&text);
                         }
+                        // The caller resumes like a popped branch (`do_print_state`).
+                        resumed = true;
                         idx = t;
                     }
                     Flow::Exit => ended = true,

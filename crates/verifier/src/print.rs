@@ -104,7 +104,8 @@ pub fn marked_reg_text(reg: &RegState, frameno: u8, precise: bool) -> String {
         attrs.push(format!("off={}", snum(i64::from(reg.off))));
     }
     if t.is_pkt_pointer() {
-        attrs.push(format!("r={}", unum(u64::from(reg.range))));
+        // The kernel's range is a signed int; its end markers print as negative numbers do.
+        attrs.push(format!("r={}", unum(reg.range as i32 as i64 as u64)));
     }
     if matches!(t, RegType::RingbufMem | RegType::RingbufMemOrNull) {
         attrs.push(format!("sz={}", unum(u64::from(reg.range))));
