@@ -19,6 +19,7 @@ pub mod cpu;
 pub mod devmap;
 pub mod fd_array;
 pub mod hash;
+pub mod image;
 mod jhash;
 pub mod lpm_trie;
 pub mod perf_event;
@@ -246,8 +247,13 @@ pub struct MapInfo {
 }
 
 /// One map: its metadata and its storage.
+///
+/// `repr(C)` with the image first: a program's map pointer is the address of this struct,
+/// and loads through it read the image of the map's Linux struct ([`image`]).
 #[derive(Debug)]
+#[repr(C)]
 pub struct BpfMap {
+    image: image::KernelImage,
     info: MapInfo,
     kind: MapKind,
 }
@@ -368,16 +374,18 @@ pub fn create(a: &MapAttr, inner: Option<&BpfMap>) -> Result<BpfMap, Errno> {
     } else {
         a.map_flags
     };
+    let info = MapInfo {
+        map_type: ty,
+        id: NEXT_ID.fetch_add(1, Relaxed),
+        key_size: a.key_size,
+        value_size: a.value_size,
+        max_entries,
+        map_flags,
+        name: a.name.clone(),
+    };
     Ok(BpfMap {
-        info: MapInfo {
-            map_type: ty,
-            id: NEXT_ID.fetch_add(1, Relaxed),
-            key_size: a.key_size,
-            value_size: a.value_size,
-            max_entries,
-            map_flags,
-            name: a.name.clone(),
-        },
+        image: image::KernelImage::new(&info),
+        info,
         kind,
     })
 }
