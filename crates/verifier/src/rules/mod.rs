@@ -9,6 +9,7 @@
 pub mod align;
 pub mod alu;
 pub mod call;
+pub mod compat;
 pub mod jmp;
 pub mod map_ptr;
 pub mod map_struct;
