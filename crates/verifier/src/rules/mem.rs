@@ -411,7 +411,7 @@ pub fn access(
 }
 
 /// `check_mem_region_access` for a region of `mem_size` bytes (map values).
-fn check_mem_region(
+pub(crate) fn check_mem_region(
     idx: usize,
     r: u8,
     var: &Scalar,
