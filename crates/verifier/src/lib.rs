@@ -17,12 +17,14 @@ mod insn_text;
 pub mod live;
 pub mod log;
 pub mod num;
+pub mod precision;
 pub mod print;
 pub mod progen;
 pub mod prune;
 pub mod reject;
 pub mod rules;
 pub mod scalar;
+pub mod stack_live;
 pub mod state;
 pub mod testing;
 
@@ -30,6 +32,7 @@ use bpfkit_isa::{Insn, Op};
 use env::{Env, ProgType};
 pub use explore::Stats;
 pub use reject::{Errno, Reject};
+pub use rules::unpriv::Privilege;
 use std::fmt;
 use std::time::Instant;
 
@@ -43,6 +46,7 @@ pub struct Verified {
     stats: Stats,
     stack_depth: Vec<usize>,
     ctx_access: Vec<bool>,
+    probe_load: Vec<bool>,
 }
 
 impl Verified {
@@ -70,6 +74,14 @@ impl Verified {
     #[must_use]
     pub fn is_ctx_access(&self, idx: usize) -> bool {
         self.ctx_access.get(idx).copied().unwrap_or(false)
+    }
+
+    /// Whether instruction `idx` is a load through a BTF pointer read from a map's struct (a
+    /// probe read in Linux: `BPF_PROBE_MEM`, a fault gives 0). The runtime's map images hold
+    /// NULL in every pointer field, so it rewrites these loads to `dst = 0`.
+    #[must_use]
+    pub fn is_probe_load(&self, idx: usize) -> bool {
+        self.probe_load.get(idx).copied().unwrap_or(false)
     }
 
     /// Stack bytes used by each subprogram.
@@ -116,6 +128,18 @@ pub struct Options {
     /// The program comes with BTF function information (clang objects do): the kernel then
     /// allows tail calls from subprograms.
     pub btf_func_info: bool,
+    /// `BPF_F_STRICT_ALIGNMENT`: check the alignment of every access, not only of stack
+    /// accesses and atomics (which Linux always checks). Packet accesses are checked as if
+    /// the packet started `NET_IP_ALIGN` = 2 bytes into an aligned buffer.
+    #[doc(alias = "BPF_F_STRICT_ALIGNMENT")]
+    pub strict_alignment: bool,
+    /// `BPF_F_ANY_ALIGNMENT`: cancels `strict_alignment` (the stack and atomics stay strict).
+    #[doc(alias = "BPF_F_ANY_ALIGNMENT")]
+    pub any_alignment: bool,
+    /// Who loads the program: privileged (the default, as root) or a user without CAP_BPF,
+    /// CAP_PERFMON, CAP_SYS_ADMIN and CAP_NET_ADMIN, under Linux's stricter rules
+    /// ([`rules::unpriv`]).
+    pub privilege: Privilege,
 }
 
 impl Default for Options {
@@ -125,6 +149,9 @@ impl Default for Options {
             log_level: 0,
             license: "GPL".into(),
             btf_func_info: false,
+            strict_alignment: false,
+            any_alignment: false,
+            privilege: Privilege::Privileged,
         }
     }
 }
@@ -278,7 +305,21 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
             log: String::new(),
         });
     }
+    if let Err((errno, message)) =
+        rules::unpriv::check_load(opts.privilege, opts.prog_type, insns.len())
+    {
+        // The syscall refuses before the verifier runs: no log.
+        return Err(Rejected {
+            errno,
+            insn_idx: 0,
+            message,
+            log: String::new(),
+        });
+    }
     let none = Stats::default();
+    if let Err(r) = rules::unpriv::check_program(opts.privilege, insns) {
+        return Err(reject(r, log, &none, &[0]));
+    }
     let subprogs = match cfg::find_subprogs(insns) {
         Ok(s) => s,
         Err(r) => return Err(reject(r, log, &none, &[0])),
@@ -332,6 +373,9 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
             }
         }
     }
+    if let Err(r) = rules::unpriv::check_back_edges(opts.privilege, insns) {
+        return Err(reject(r, log, &none, &[0]));
+    }
     let cfg = match cfg::check_cfg(insns, subprogs) {
         Ok(c) => c,
         Err(r) => return Err(reject(r, log, &none, &[0])),
@@ -360,6 +404,8 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         gpl: license_is_gpl_compatible(&opts.license),
         insns,
         cfg: &cfg,
+        strict_alignment: opts.strict_alignment && !opts.any_alignment,
+        privilege: opts.privilege,
     };
     let mut ex = explore::Explorer::new(cx, &ops, log, decode_errors, lenient);
     if ex.log.level2() {
@@ -369,6 +415,11 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
     let stats = ex.stats;
     let depth = ex.depth.clone();
     let ctx_access: Vec<bool> = ex.base.iter().map(|b| *b == rules::BaseKind::Ctx).collect();
+    let probe_load: Vec<bool> = ex
+        .base
+        .iter()
+        .map(|b| *b == rules::BaseKind::Probe)
+        .collect();
     match result {
         Ok(()) => {
             let mut log = ex.log;
@@ -393,6 +444,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 stats,
                 stack_depth: depth,
                 ctx_access,
+                probe_load,
             })
         }
         Err(r) => Err(reject(r, ex.log, &stats, &depth)),

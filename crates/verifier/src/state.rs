@@ -40,6 +40,12 @@ pub enum RegType {
     RingbufMem,
     /// A ring buffer reservation before its NULL check.
     RingbufMemOrNull,
+    /// A kernel struct typed by BTF (`PTR_TO_BTF_ID`), read from a pointer field of a map's
+    /// struct; `range` holds the pointer's type in `rules::map_struct::TYPES`.
+    BtfPtr,
+    /// Read-only memory of unknown size (`PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED`), read from a
+    /// pointer field to a non-struct; reads of any offset are probe reads.
+    UntrustedMem,
 }
 
 impl RegType {
@@ -60,6 +66,8 @@ impl RegType {
             RegType::PacketMeta => "pkt_meta",
             RegType::RingbufMem => "ringbuf_mem",
             RegType::RingbufMemOrNull => "ringbuf_mem_or_null",
+            RegType::BtfPtr => "ptr_",
+            RegType::UntrustedMem => "rdonly_untrusted_mem",
         }
     }
 
@@ -115,6 +123,20 @@ impl MapRef {
             max_entries: info.max_entries,
         }
     }
+}
+
+/// A packet pointer's `range` when it is known to point at the packet's end, `pkt >= pkt_end`
+/// (`AT_PKT_END`, -1 in the kernel's signed field).
+pub const AT_PKT_END: u32 = u32::MAX;
+/// A packet pointer's `range` when it points past the packet's end, `pkt > pkt_end`
+/// (`BEYOND_PKT_END`, -2).
+pub const BEYOND_PKT_END: u32 = u32::MAX - 1;
+
+/// Whether a packet range is one of the kernel's negative markers ([`AT_PKT_END`],
+/// [`BEYOND_PKT_END`]): no byte is readable through such a pointer.
+#[must_use]
+pub const fn pkt_range_is_end_marker(range: u32) -> bool {
+    range >= BEYOND_PKT_END
 }
 
 /// What the verifier knows about one register (`struct bpf_reg_state`).

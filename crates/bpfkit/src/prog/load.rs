@@ -30,6 +30,42 @@ pub struct ProgLoadAttr<'a> {
     pub log_size: u32,
 }
 
+/// `BPF_F_STRICT_ALIGNMENT`: check the alignment of every access, not only of the stack's.
+pub const BPF_F_STRICT_ALIGNMENT: u32 = 1 << 0;
+/// `BPF_F_ANY_ALIGNMENT`: no alignment checks but the stack's and atomics' (cancels
+/// [`BPF_F_STRICT_ALIGNMENT`]).
+pub const BPF_F_ANY_ALIGNMENT: u32 = 1 << 1;
+/// `BPF_F_TEST_RND_HI32`: a kernel test flag (random upper halves after 32-bit ALU); the
+/// verdict does not depend on it, bpfkit accepts and ignores it.
+pub const BPF_F_TEST_RND_HI32: u32 = 1 << 2;
+/// `BPF_F_TEST_STATE_FREQ`: a kernel test flag (more pruning checkpoints); the verdict does
+/// not depend on it, bpfkit accepts and ignores it.
+pub const BPF_F_TEST_STATE_FREQ: u32 = 1 << 3;
+/// Every `prog_flags` bit Linux 6.18 knows (`BPF_F_SLEEPABLE`, `BPF_F_XDP_HAS_FRAGS`,
+/// `BPF_F_XDP_DEV_BOUND_ONLY`, `BPF_F_TEST_REG_INVARIANTS`, `BPF_F_TOKEN_FD` besides the
+/// four above): any other bit is `EINVAL` there.
+const KERNEL_PROG_FLAGS: u32 = 0xff | (1 << 16);
+/// The bits bpfkit models.
+const MODELLED_PROG_FLAGS: u32 =
+    BPF_F_STRICT_ALIGNMENT | BPF_F_ANY_ALIGNMENT | BPF_F_TEST_RND_HI32 | BPF_F_TEST_STATE_FREQ;
+
+/// The rest of a load's attributes, beyond [`ProgLoadAttr`]: what libbpf passes besides the
+/// program itself. `Default` is a plain load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgLoadOpts {
+    /// The program comes with BTF function information (`func_info`, as libbpf passes for
+    /// clang objects): the verifier then allows tail calls from subprograms, as the kernel
+    /// does.
+    pub btf_func_info: bool,
+    /// `prog_flags`: [`BPF_F_STRICT_ALIGNMENT`], [`BPF_F_ANY_ALIGNMENT`] (and the kernel's
+    /// test flags, which change no verdict). Other bits are `EINVAL`.
+    pub prog_flags: u32,
+    /// Load as a user without CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and CAP_NET_ADMIN: Linux's
+    /// unprivileged verifier rules (`bpfkit_verifier::Privilege::Unprivileged`). Default:
+    /// privileged, as root.
+    pub unprivileged: bool,
+}
+
 /// A successful load: the program's descriptor and the verifier log.
 #[derive(Debug, Clone)]
 pub struct ProgLoaded {
@@ -155,6 +191,30 @@ impl Bpf {
         attr: &ProgLoadAttr<'_>,
         btf_func_info: bool,
     ) -> Result<ProgLoaded, LoadError> {
+        let opts = ProgLoadOpts {
+            btf_func_info,
+            ..ProgLoadOpts::default()
+        };
+        self.prog_load_with(attr, &opts)
+    }
+
+    /// [`Bpf::prog_load`] with the rest of `BPF_PROG_LOAD`'s attributes: BTF function
+    /// information and `prog_flags` (strict alignment).
+    ///
+    /// # Errors
+    /// As [`Bpf::prog_load`]; `EINVAL` for a `prog_flags` bit Linux does not know, or one
+    /// bpfkit does not model (`BPF_F_SLEEPABLE`, `BPF_F_XDP_HAS_FRAGS`, ...).
+    pub fn prog_load_with(
+        &self,
+        attr: &ProgLoadAttr<'_>,
+        load: &ProgLoadOpts,
+    ) -> Result<ProgLoaded, LoadError> {
+        if load.prog_flags & !KERNEL_PROG_FLAGS != 0 {
+            return Err(einval("unknown prog_flags bits"));
+        }
+        if load.prog_flags & !MODELLED_PROG_FLAGS != 0 {
+            return Err(einval("prog_flags bits bpfkit does not model"));
+        }
         if attr.insns.is_empty() {
             return Err(einval("the program has no instructions"));
         }
@@ -166,7 +226,14 @@ impl Bpf {
             prog_type: attr.prog_type,
             log_level: attr.log_level,
             license: attr.license.to_string(),
-            btf_func_info,
+            btf_func_info: load.btf_func_info,
+            strict_alignment: load.prog_flags & BPF_F_STRICT_ALIGNMENT != 0,
+            any_alignment: load.prog_flags & BPF_F_ANY_ALIGNMENT != 0,
+            privilege: if load.unprivileged {
+                bpfkit_verifier::Privilege::Unprivileged
+            } else {
+                bpfkit_verifier::Privilege::Privileged
+            },
         };
         let verified = verify(attr.insns, &env, &opts).map_err(|r| LoadError {
             errno: errno_of(&r),
