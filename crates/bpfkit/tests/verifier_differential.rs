@@ -130,7 +130,7 @@ fn resolve_maps(insns: &mut [Insn], fds: &[i32]) {
 }
 
 /// bpfkit's load of `p`: the object table (maps and program) and the result.
-fn load_in_bpfkit(p: &GenProgram) -> (Bpf, Outcome, String, Option<bpfkit::Fd>) {
+fn load_in_bpfkit(p: &GenProgram, log_level: u32) -> (Bpf, Outcome, String, Option<bpfkit::Fd>) {
     let bpf = Bpf::new();
     let fds: Vec<i32> = p
         .maps
@@ -152,11 +152,11 @@ fn load_in_bpfkit(p: &GenProgram) -> (Bpf, Outcome, String, Option<bpfkit::Fd>) 
         prog_type: ProgType::from_name(p.prog_type).unwrap(),
         insns: &insns,
         license: "GPL",
-        log_level: 1,
+        log_level,
         log_size: bpfkit_kernel::DEFAULT_LOG_SIZE,
     };
     let (outcome, log, fd) = match bpf.prog_load(&attr) {
-        Ok(l) => (Outcome::Accepted, String::new(), Some(l.fd)),
+        Ok(l) => (Outcome::Accepted, l.log, Some(l.fd)),
         Err(e) => (
             Outcome::Rejected {
                 errno: errno_name(e.errno.code()),
@@ -242,7 +242,8 @@ fn random_programs_get_linux_verdicts() {
     for &s in &seeds {
         let p = generate(s);
         let kernel = load_in_kernel(&p, if dump.is_some() { 2 } else { 1 });
-        let ours = std::panic::catch_unwind(|| load_in_bpfkit(&p));
+        let ours =
+            std::panic::catch_unwind(|| load_in_bpfkit(&p, if dump.is_some() { 2 } else { 1 }));
         let Ok((bpf, outcome, log, fd)) = ours else {
             failures.push(format!(
                 "seed {s:#x}: bpfkit panicked\n{}",

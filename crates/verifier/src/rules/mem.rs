@@ -261,13 +261,12 @@ pub fn step(
                 strict: true,
             };
             // `check_atomic_rmw`: the old value is fetched as a plain load of the location
-            // would read it (a spilled constant stays known), before the write is checked.
+            // would fill a register (a spilled constant stays known, a spilled pointer stays a
+            // pointer), before the write is checked.
             let old = access(cx, st, idx, acc, out)?;
             if let Some(r) = fetch_into {
-                st.cur_mut().regs[r.index()] = match old {
-                    Some(v) if v.ty == RegType::Scalar => v,
-                    _ => RegState::scalar(num::unknown_of_size(size.bytes())),
-                };
+                st.cur_mut().regs[r.index()] =
+                    old.unwrap_or_else(|| RegState::scalar(num::unknown_of_size(size.bytes())));
             }
             acc.kind = AccessKind::Write;
             acc.stored = Some(Stored::Reg(RegState::unknown()));
