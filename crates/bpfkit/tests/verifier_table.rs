@@ -13,7 +13,7 @@
 //!   ([`run_bpfkit`]);
 //!   fails on a verdict that differs from the table unless the case is listed in
 //!   `tests/verifier/bpfkit-known-differences.txt`, and reports the agreement counts.
-//! - `accepted_cases_run_alike_in_the_kernel_and_bpfkit`: every accepted socket_filter /
+//! - `accepted_cases_run_alike_in_the_kernel_and_bpfkit`: every accepted socket_filter / cgroup_skb /
 //!   sched_cls / sched_act / xdp case runs on the same packet with `BPF_PROG_TEST_RUN` in the
 //!   kernel and with `Bpf::prog_test_run` in bpfkit's checked interpreter (the soundness oracle);
 //!   fails on a fault or a different return value or packet, unless listed as a `run`
@@ -150,7 +150,11 @@ fn load_in_bpfkit(
         log_level: 1,
         log_size: bpfkit_kernel::DEFAULT_LOG_SIZE,
     };
-    let loaded = bpf.prog_load(&attr).map(|l| l.fd);
+    let opts = bpfkit::prog::load::LoadOptions {
+        expected_attach_type: case.expected_attach_type,
+        ..Default::default()
+    };
+    let loaded = bpf.prog_load_with_options(&attr, &opts).map(|l| l.fd);
     Ok((bpf, loaded))
 }
 
@@ -532,7 +536,7 @@ fn accepted_cases_run_alike_in_the_kernel_and_bpfkit() {
         if c.expect != Expect::Accept
             || !matches!(
                 c.prog_type.as_str(),
-                "socket_filter" | "sched_cls" | "sched_act" | "xdp"
+                "socket_filter" | "sched_cls" | "sched_act" | "xdp" | "cgroup_skb"
             )
             || known
                 .iter()

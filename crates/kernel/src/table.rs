@@ -105,6 +105,9 @@ pub struct Case {
     pub asm: String,
     /// The 1-based line where the program text starts.
     pub asm_line: usize,
+    /// `expected_attach_type` by number (`attach:` by name, see [`names::ATTACH_TYPES`];
+    /// default 0).
+    pub expected_attach_type: u32,
 }
 
 /// A syntax error in a case file, with its place.
@@ -171,6 +174,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, ParseError> {
             expect: Expect::Accept,
             asm: String::new(),
             asm_line: 0,
+            expected_attach_type: 0,
         };
         let mut verdict: Option<(String, Option<String>)> = None;
         let mut error: Option<String> = None;
@@ -203,6 +207,10 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, ParseError> {
                     case.prog_type = value.to_string();
                 }
                 "license" => case.license = value.to_string(),
+                "attach" => {
+                    case.expected_attach_type = names::attach_type_by_name(value)
+                        .ok_or_else(|| err(i, format!("unknown attach type `{value}`")))?;
+                }
                 "map" => case
                     .maps
                     .push(MapSpec::parse(value).map_err(|m| err(i, m))?),
@@ -547,6 +555,7 @@ pub fn run_in_kernel(case: &Case, insns: &[Insn]) -> Result<KernelRun, String> {
     let loaded = ProgLoad {
         license: &case.license,
         prog_flags: case.prog_flags(),
+        expected_attach_type: case.expected_attach_type,
         ..ProgLoad::new(prog_type)
     }
     .load(&insns);
@@ -556,6 +565,7 @@ pub fn run_in_kernel(case: &Case, insns: &[Insn]) -> Result<KernelRun, String> {
         Err(Errno::ENOSPC) => ProgLoad {
             license: &case.license,
             prog_flags: case.prog_flags(),
+            expected_attach_type: case.expected_attach_type,
             log_level: 0,
             ..ProgLoad::new(prog_type)
         }

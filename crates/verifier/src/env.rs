@@ -30,11 +30,14 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT`
     #[doc(alias = "BPF_PROG_TYPE_RAW_TRACEPOINT")]
     RawTracepoint,
+    /// `BPF_PROG_TYPE_CGROUP_SKB`
+    #[doc(alias = "BPF_PROG_TYPE_CGROUP_SKB")]
+    CgroupSkb,
 }
 
 impl ProgType {
     /// Every supported program type.
-    pub const ALL: [ProgType; 7] = [
+    pub const ALL: [ProgType; 8] = [
         ProgType::SocketFilter,
         ProgType::Kprobe,
         ProgType::SchedCls,
@@ -42,6 +45,7 @@ impl ProgType {
         ProgType::Tracepoint,
         ProgType::Xdp,
         ProgType::RawTracepoint,
+        ProgType::CgroupSkb,
     ];
 
     /// The kernel's number for this type (`BPF_PROG_TYPE_*`).
@@ -55,6 +59,7 @@ impl ProgType {
             ProgType::Tracepoint => 5,
             ProgType::Xdp => 6,
             ProgType::RawTracepoint => 17,
+            ProgType::CgroupSkb => 8,
         }
     }
 
@@ -69,6 +74,7 @@ impl ProgType {
             ProgType::Tracepoint => "tracepoint",
             ProgType::Xdp => "xdp",
             ProgType::RawTracepoint => "raw_tracepoint",
+            ProgType::CgroupSkb => "cgroup_skb",
         }
     }
 
@@ -84,7 +90,9 @@ impl ProgType {
         Self::ALL.into_iter().find(|t| t.kernel_id() == id)
     }
 
-    /// Whether the type may read packet data directly (`may_access_direct_pkt_data`).
+    /// Whether the type may write packet data directly (`may_access_direct_pkt_data` with
+    /// `BPF_WRITE`). Reading is allowed wherever the context hands out packet pointers:
+    /// `cgroup_skb` may read its packet but not write it.
     #[must_use]
     pub const fn direct_packet_access(self) -> bool {
         matches!(

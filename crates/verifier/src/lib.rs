@@ -115,6 +115,10 @@ pub struct Options {
     /// The program comes with BTF function information (clang objects do): the kernel then
     /// allows tail calls from subprograms.
     pub btf_func_info: bool,
+    /// The load's `expected_attach_type` (the kernel's `enum bpf_attach_type` number, 0 when
+    /// unset). Some types check it: a `cgroup_skb` program for `BPF_CGROUP_INET_EGRESS` may
+    /// return 0 to 3 instead of 0 or 1 ([`rules::return_code`]).
+    pub expected_attach_type: u32,
 }
 
 impl Default for Options {
@@ -124,6 +128,7 @@ impl Default for Options {
             log_level: 0,
             license: "GPL".into(),
             btf_func_info: false,
+            expected_attach_type: 0,
         }
     }
 }
@@ -356,6 +361,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
     let cx = rules::Cx {
         env,
         prog_type: opts.prog_type,
+        expected_attach_type: opts.expected_attach_type,
         gpl: license_is_gpl_compatible(&opts.license),
         insns,
         cfg: &cfg,

@@ -49,6 +49,40 @@ pub struct LoadError {
     pub log: String,
 }
 
+/// Load attributes beyond [`ProgLoadAttr`], all off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The program comes with BTF function information (`func_info`, as libbpf passes for
+    /// clang objects): the verifier then allows tail calls from subprograms.
+    pub btf_func_info: bool,
+    /// `expected_attach_type`, the kernel's `enum bpf_attach_type` number
+    /// ([`CGROUP_INET_INGRESS`] = 0, [`CGROUP_INET_EGRESS`] = 1).
+    pub expected_attach_type: u32,
+}
+
+pub use bpfkit_verifier::rules::return_code::{CGROUP_INET_EGRESS, CGROUP_INET_INGRESS};
+
+/// `bpf_prog_load_check_attach` for the types bpfkit models.
+fn check_attach_type(t: ProgType, expected_attach_type: u32) -> Result<(), LoadError> {
+    let ok = match t {
+        ProgType::CgroupSkb => matches!(
+            expected_attach_type,
+            CGROUP_INET_INGRESS | CGROUP_INET_EGRESS
+        ),
+        _ => expected_attach_type == 0,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(LoadError {
+        errno: Errno::Einval(
+            format!("expected_attach_type {expected_attach_type} is not one {t} programs take")
+                .into(),
+        ),
+        log: String::new(),
+    })
+}
+
 /// The smallest log buffer the kernel accepts when logging (`bpf_vlog_init`).
 pub const MIN_LOG_SIZE: u32 = 128;
 
@@ -155,6 +189,28 @@ impl Bpf {
         attr: &ProgLoadAttr<'_>,
         btf_func_info: bool,
     ) -> Result<ProgLoaded, LoadError> {
+        let opts = LoadOptions {
+            btf_func_info,
+            ..LoadOptions::default()
+        };
+        self.prog_load_with_options(attr, &opts)
+    }
+
+    /// [`Bpf::prog_load`] with the attributes [`ProgLoadAttr`] leaves at their defaults:
+    /// BTF function information and the `expected_attach_type`.
+    ///
+    /// # Errors
+    /// As [`Bpf::prog_load`]; `EINVAL` for an `expected_attach_type` the program type does not
+    /// take (`bpf_prog_load_check_attach`: a `cgroup_skb` program is for
+    /// `BPF_CGROUP_INET_INGRESS` or `BPF_CGROUP_INET_EGRESS`; bpfkit models no attach type for
+    /// the other types, so it refuses any but 0 there rather than ignore one that matters).
+    pub fn prog_load_with_options(
+        &self,
+        attr: &ProgLoadAttr<'_>,
+        extra: &LoadOptions,
+    ) -> Result<ProgLoaded, LoadError> {
+        let btf_func_info = extra.btf_func_info;
+        check_attach_type(attr.prog_type, extra.expected_attach_type)?;
         if attr.insns.is_empty() {
             return Err(einval("the program has no instructions"));
         }
@@ -167,6 +223,7 @@ impl Bpf {
             log_level: attr.log_level,
             license: attr.license.to_string(),
             btf_func_info,
+            expected_attach_type: extra.expected_attach_type,
         };
         let verified = verify(attr.insns, &env, &opts).map_err(|r| LoadError {
             errno: errno_of(&r),

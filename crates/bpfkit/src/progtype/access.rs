@@ -2,7 +2,8 @@
 //! `off` of its context, and what does a read yield?
 //!
 //! This is the kernel's `*_is_valid_access` family (net/core/filter.c: `bpf_skb_is_valid_access`,
-//! `sk_filter_is_valid_access`, `tc_cls_act_is_valid_access`, `xdp_is_valid_access`;
+//! `sk_filter_is_valid_access`, `tc_cls_act_is_valid_access`, `cg_skb_is_valid_access`,
+//! `xdp_is_valid_access`;
 //! kernel/trace/bpf_trace.c: `kprobe_prog_is_valid_access`, `tp_prog_is_valid_access`,
 //! `raw_tp_prog_is_valid_access`) for a privileged load, expressed over the offsets of
 //! [`super::layout`]. A differential test asks the live kernel the same question for every
@@ -100,6 +101,7 @@ pub fn ctx_access(prog_type: ProgType, off: i32, size: u32, dir: Direction) -> C
         ProgType::Kprobe => tracing(off, size, dir, PT_REGS_SIZE, true),
         ProgType::Tracepoint => tracepoint(off, size, dir),
         ProgType::RawTracepoint => tracing(off, size, dir, RAW_TP_ARGS_SIZE, false),
+        ProgType::CgroupSkb => cg_skb(off, size, dir),
     };
     verdict.unwrap_or(CtxAccess::Denied)
 }
@@ -221,6 +223,30 @@ fn tc_cls_act(off: i32, size: i32, dir: Direction) -> Option<CtxAccess> {
     skb_common(off, size, dir, kind)
 }
 
+/// `cg_skb_is_valid_access` for a privileged load (CAP_BPF: the packet pointers and a `tstamp`
+/// store are allowed). Unlike socket filters and tc, cgroup programs may read the socket fields
+/// (`family` to `local_port`); they may read but not write the packet.
+fn cg_skb(off: i32, size: i32, dir: Direction) -> Option<CtxAccess> {
+    if [skb::TC_CLASSID, skb::DATA_META, skb::WIRE_LEN]
+        .iter()
+        .any(|r| r.contains(&off))
+    {
+        return None;
+    }
+    if dir == Direction::Write {
+        let writable = [skb::MARK, skb::PRIORITY, skb::CB, skb::TSTAMP];
+        if !writable.iter().any(|r| r.contains(&off)) {
+            return None;
+        }
+    }
+    let kind = match off {
+        o if skb::DATA.contains(&o) => CtxAccess::PacketData,
+        o if skb::DATA_END.contains(&o) => CtxAccess::PacketEnd,
+        _ => CtxAccess::Scalar,
+    };
+    skb_common(off, size, dir, kind)
+}
+
 /// `xdp_is_valid_access` for a program not attached to a devmap and not device-bound.
 fn xdp_md(off: i32, size: i32, dir: Direction) -> Option<CtxAccess> {
     if off == xdp::EGRESS_IFINDEX || dir == Direction::Write {
@@ -305,6 +331,18 @@ mod tests {
             ctx_access(ProgType::SchedCls, 0, 4, Write),
             CtxAccess::Denied
         );
+    }
+
+    #[test]
+    fn cgroup_skb_reads_sockets_and_packets_and_writes_mark() {
+        let t = ProgType::CgroupSkb;
+        assert_eq!(ctx_access(t, 76, 4, Read), CtxAccess::PacketData);
+        assert_eq!(ctx_access(t, 80, 4, Read), CtxAccess::PacketEnd);
+        assert_eq!(ctx_access(t, 140, 4, Read), CtxAccess::Denied);
+        assert_eq!(ctx_access(t, 92, 4, Read), CtxAccess::Scalar);
+        assert_eq!(ctx_access(t, 8, 4, Write), CtxAccess::Scalar);
+        assert_eq!(ctx_access(t, 44, 4, Write), CtxAccess::Denied);
+        assert_eq!(ctx_access(t, 72, 4, Read), CtxAccess::Denied);
     }
 
     #[test]

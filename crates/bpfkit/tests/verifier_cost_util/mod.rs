@@ -270,6 +270,7 @@ impl BpfkitSide {
             log_level: 4,
             license: case.license.clone(),
             btf_func_info,
+            ..Options::default()
         };
         Ok(Self { bpf, insns, opts })
     }

@@ -10,6 +10,7 @@ pub mod alu;
 pub mod call;
 pub mod jmp;
 pub mod mem;
+pub mod return_code;
 
 use crate::cfg::Cfg;
 use crate::env::{Env, ProgType};
@@ -24,6 +25,8 @@ pub struct Cx<'a> {
     pub env: &'a dyn Env,
     /// The program type.
     pub prog_type: ProgType,
+    /// The load's `expected_attach_type` ([`crate::Options::expected_attach_type`]).
+    pub expected_attach_type: u32,
     /// Whether the license is GPL-compatible.
     pub gpl: bool,
     /// The instruction slots.
@@ -175,7 +178,13 @@ pub fn step(
         Op::Ja { off, .. } => Ok(Flow::Jump((idx as i64 + 1 + i64::from(off)) as usize)),
         Op::Jcond { .. } => jmp::step(st, idx, op, out),
         Op::Call(target) => call::call(cx, st, idx, target, out),
-        Op::Exit => call::exit(st, idx, out),
+        Op::Exit => {
+            let flow = call::exit(st, idx, out)?;
+            if matches!(flow, Flow::Exit) {
+                return_code::check(cx, st, idx)?;
+            }
+            Ok(flow)
+        }
         Op::LoadAcquire {
             size,
             dst,
@@ -250,6 +259,7 @@ pub(crate) mod test_util {
         let cx = Cx {
             env: &env,
             prog_type,
+            expected_attach_type: 0,
             gpl: true,
             insns: &insns,
             cfg: &cfg,
