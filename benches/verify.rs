@@ -29,6 +29,7 @@ impl Case {
             log_level: 4,
             license: self.license.clone(),
             btf_func_info: self.btf_func_info,
+            ..Options::default()
         }
     }
 

@@ -19,7 +19,7 @@
 //! [`Instance::frozen`] tells which maps the kernel would have frozen.
 
 use crate::loader::{LineInfo, Object, Program, SlotTarget};
-use crate::prog::load::ProgLoadAttr;
+use crate::prog::load::{ProgLoadAttr, ProgLoadOpts};
 use crate::{Bpf, Errno, Fd};
 use bpfkit_isa::Insn;
 use bpfkit_verifier::env::ProgType;
@@ -85,6 +85,9 @@ pub enum InstantiateError {
 pub struct InstantiateOptions {
     /// Verifier log level for every load (0: none; a failed load is retried at level 1).
     pub log_level: u32,
+    /// `prog_flags` for every program load (`BPF_F_STRICT_ALIGNMENT`, ...; see
+    /// [`crate::prog::load::ProgLoadOpts`]).
+    pub prog_flags: u32,
 }
 
 /// A map of an instantiated object.
@@ -236,7 +239,7 @@ fn fill(
             continue;
         };
         let insns = patch_map_refs(p, &inst.maps)?;
-        let loaded = load_one(bpf, obj, p, prog_type, &insns, opts.log_level)?;
+        let loaded = load_one(bpf, obj, p, prog_type, &insns, *opts)?;
         inst.progs.push(InstanceProg {
             name: p.name.clone(),
             section: p.section.clone(),
@@ -301,8 +304,9 @@ fn load_one(
     p: &Program,
     prog_type: ProgType,
     insns: &[Insn],
-    log_level: u32,
+    opts: InstantiateOptions,
 ) -> Result<(Fd, String), InstantiateError> {
+    let log_level = opts.log_level;
     let attr = |log_level| ProgLoadAttr {
         prog_type,
         insns,
@@ -317,10 +321,19 @@ fn load_one(
         log: with_source_lines(log, &p.line_info),
     };
     // libbpf hands the kernel the program's BTF func_info whenever the object has it.
-    let func_info = !p.func_info.is_empty();
-    match bpf.prog_load_with_func_info(&attr(log_level), func_info) {
+    let load = ProgLoadOpts {
+        btf_func_info: !p.func_info.is_empty(),
+        prog_flags: opts.prog_flags,
+        // libbpf's section table: `cgroup_skb/egress` loads for BPF_CGROUP_INET_EGRESS.
+        expected_attach_type: if p.section == "cgroup_skb/egress" {
+            crate::prog::load::CGROUP_INET_EGRESS
+        } else {
+            0
+        },
+    };
+    match bpf.prog_load_with(&attr(log_level), &load) {
         Ok(l) => Ok((l.fd, with_source_lines(&l.log, &p.line_info))),
-        Err(e) if log_level == 0 => match bpf.prog_load_with_func_info(&attr(1), func_info) {
+        Err(e) if log_level == 0 => match bpf.prog_load_with(&attr(1), &load) {
             Ok(l) => {
                 // Accepted with a log although refused without one: report the first verdict.
                 let _ = bpf.close(l.fd);

@@ -10,7 +10,7 @@
 //!
 //! Skips, saying why, where the `bpf()` system call is unavailable.
 
-use bpfkit::prog::load::{LoadOptions, ProgLoadAttr, CGROUP_INET_EGRESS, CGROUP_INET_INGRESS};
+use bpfkit::prog::load::{ProgLoadAttr, ProgLoadOpts, CGROUP_INET_EGRESS, CGROUP_INET_INGRESS};
 use bpfkit::prog::run::TestRunAttr;
 use bpfkit::progtype::access::{ctx_access, Direction};
 use bpfkit::progtype::layout::{SK_BUFF_FIELDS, SK_BUFF_SIZE};
@@ -86,12 +86,12 @@ fn compare(insns: &[Insn], attach: u32, frame: &[u8], what: &str) -> Result<Run,
         log_level: 1,
         log_size: 1 << 20,
     };
-    let opts = LoadOptions {
+    let opts = ProgLoadOpts {
         expected_attach_type: attach,
-        ..LoadOptions::default()
+        ..ProgLoadOpts::default()
     };
     let fd = bpf
-        .prog_load_with_options(&attr, &opts)
+        .prog_load_with(&attr, &opts)
         .map_err(|e| format!("{what}: bpfkit rejects ({e}): {}", e.log))?
         .fd;
     for checked in [false, true] {
@@ -280,11 +280,11 @@ fn exit_code_rejections_log_as_the_kernel_does() {
                 log_level: level,
                 log_size: 1 << 20,
             };
-            let opts = LoadOptions {
+            let opts = ProgLoadOpts {
                 expected_attach_type: attach,
-                ..LoadOptions::default()
+                ..ProgLoadOpts::default()
             };
-            let ours = match bpf.prog_load_with_options(&attr, &opts) {
+            let ours = match bpf.prog_load_with(&attr, &opts) {
                 Ok(_) => String::from("(accepted)"),
                 Err(e) => e.log,
             };
@@ -319,11 +319,11 @@ fn only_ingress_and_egress_attach_types_load() {
         log_size: 0,
     };
     let load = |attach| {
-        let opts = LoadOptions {
+        let opts = ProgLoadOpts {
             expected_attach_type: attach,
-            ..LoadOptions::default()
+            ..ProgLoadOpts::default()
         };
-        bpf.prog_load_with_options(&attr, &opts).map(|_| ())
+        bpf.prog_load_with(&attr, &opts).map(|_| ())
     };
     assert!(load(CGROUP_INET_INGRESS).is_ok());
     assert!(load(CGROUP_INET_EGRESS).is_ok());

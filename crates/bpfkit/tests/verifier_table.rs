@@ -122,9 +122,6 @@ fn load_in_bpfkit(
 
     let prog_type = ProgType::from_name(&case.prog_type)
         .ok_or_else(|| format!("program type {} not modelled", case.prog_type))?;
-    if !case.flags.is_empty() {
-        return Err(format!("load flags {:?} not modelled", case.flags));
-    }
     let bpf = bpfkit::Bpf::new();
     let mut fds = Vec::new();
     for m in &case.maps {
@@ -150,11 +147,12 @@ fn load_in_bpfkit(
         log_level: 1,
         log_size: bpfkit_kernel::DEFAULT_LOG_SIZE,
     };
-    let opts = bpfkit::prog::load::LoadOptions {
+    let opts = bpfkit::prog::load::ProgLoadOpts {
+        prog_flags: case.prog_flags(),
         expected_attach_type: case.expected_attach_type,
         ..Default::default()
     };
-    let loaded = bpf.prog_load_with_options(&attr, &opts).map(|l| l.fd);
+    let loaded = bpf.prog_load_with(&attr, &opts).map(|l| l.fd);
     Ok((bpf, loaded))
 }
 

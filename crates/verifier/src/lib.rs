@@ -115,6 +115,14 @@ pub struct Options {
     /// The program comes with BTF function information (clang objects do): the kernel then
     /// allows tail calls from subprograms.
     pub btf_func_info: bool,
+    /// `BPF_F_STRICT_ALIGNMENT`: check the alignment of every access, not only of stack
+    /// accesses and atomics (which Linux always checks). Packet accesses are checked as if
+    /// the packet started `NET_IP_ALIGN` = 2 bytes into an aligned buffer.
+    #[doc(alias = "BPF_F_STRICT_ALIGNMENT")]
+    pub strict_alignment: bool,
+    /// `BPF_F_ANY_ALIGNMENT`: cancels `strict_alignment` (the stack and atomics stay strict).
+    #[doc(alias = "BPF_F_ANY_ALIGNMENT")]
+    pub any_alignment: bool,
     /// The load's `expected_attach_type` (the kernel's `enum bpf_attach_type` number, 0 when
     /// unset). Some types check it: a `cgroup_skb` program for `BPF_CGROUP_INET_EGRESS` may
     /// return 0 to 3 instead of 0 or 1 ([`rules::return_code`]).
@@ -128,6 +136,8 @@ impl Default for Options {
             log_level: 0,
             license: "GPL".into(),
             btf_func_info: false,
+            strict_alignment: false,
+            any_alignment: false,
             expected_attach_type: 0,
         }
     }
@@ -365,6 +375,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         gpl: license_is_gpl_compatible(&opts.license),
         insns,
         cfg: &cfg,
+        strict_alignment: opts.strict_alignment && !opts.any_alignment,
     };
     let mut ex = explore::Explorer::new(cx, &ops, log, decode_errors, lenient);
     if ex.log.level2() {

@@ -9,7 +9,13 @@ use bpfkit_vm::Helper;
 
 fn value_size(a: &[u64; 5]) -> usize {
     // SAFETY: r1 of map_lookup_elem is an ARG_CONST_MAP_PTR (see abi::map).
-    unsafe { abi::map(a[0]) }.info().value_size as usize
+    let m = unsafe { abi::map(a[0]) };
+    if m.as_map_of_maps().is_some() {
+        // A map of maps yields an inner map, whose kernel-struct image the program may read.
+        crate::maps::image::IMAGE_SIZE
+    } else {
+        m.info().value_size as usize
+    }
 }
 
 extern "C" fn map_lookup_elem(map: u64, key: u64, _: u64, _: u64, _: u64) -> u64 {

@@ -18,6 +18,7 @@ mod attr;
 pub mod cpu;
 pub mod fd_array;
 pub mod hash;
+pub mod image;
 mod jhash;
 pub mod lpm_trie;
 pub mod queue_stack;
@@ -218,8 +219,13 @@ pub struct MapInfo {
 }
 
 /// One map: its metadata and its storage.
+///
+/// `repr(C)` with the image first: a program's map pointer is the address of this struct,
+/// and loads through it read the image of the map's Linux struct ([`image`]).
 #[derive(Debug)]
+#[repr(C)]
 pub struct BpfMap {
+    image: image::KernelImage,
     info: MapInfo,
     kind: MapKind,
 }
@@ -316,16 +322,18 @@ pub fn create(a: &MapAttr, inner: Option<&BpfMap>) -> Result<BpfMap, Errno> {
         )?),
         MapType::RingBuf => MapKind::RingBuf(RingBuf::new(a.max_entries)?),
     };
+    let info = MapInfo {
+        map_type: ty,
+        id: NEXT_ID.fetch_add(1, Relaxed),
+        key_size: a.key_size,
+        value_size: a.value_size,
+        max_entries,
+        map_flags: a.map_flags,
+        name: a.name.clone(),
+    };
     Ok(BpfMap {
-        info: MapInfo {
-            map_type: ty,
-            id: NEXT_ID.fetch_add(1, Relaxed),
-            key_size: a.key_size,
-            value_size: a.value_size,
-            max_entries,
-            map_flags: a.map_flags,
-            name: a.name.clone(),
-        },
+        image: image::KernelImage::new(&info),
+        info,
         kind,
     })
 }

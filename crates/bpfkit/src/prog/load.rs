@@ -30,39 +30,47 @@ pub struct ProgLoadAttr<'a> {
     pub log_size: u32,
 }
 
-/// A successful load: the program's descriptor and the verifier log.
-#[derive(Debug, Clone)]
-pub struct ProgLoaded {
-    /// The new descriptor.
-    pub fd: Fd,
-    /// The verifier log at the requested level.
-    pub log: String,
-}
+/// `BPF_F_STRICT_ALIGNMENT`: check the alignment of every access, not only of the stack's.
+pub const BPF_F_STRICT_ALIGNMENT: u32 = 1 << 0;
+/// `BPF_F_ANY_ALIGNMENT`: no alignment checks but the stack's and atomics' (cancels
+/// [`BPF_F_STRICT_ALIGNMENT`]).
+pub const BPF_F_ANY_ALIGNMENT: u32 = 1 << 1;
+/// `BPF_F_TEST_RND_HI32`: a kernel test flag (random upper halves after 32-bit ALU); the
+/// verdict does not depend on it, bpfkit accepts and ignores it.
+pub const BPF_F_TEST_RND_HI32: u32 = 1 << 2;
+/// `BPF_F_TEST_STATE_FREQ`: a kernel test flag (more pruning checkpoints); the verdict does
+/// not depend on it, bpfkit accepts and ignores it.
+pub const BPF_F_TEST_STATE_FREQ: u32 = 1 << 3;
+/// Every `prog_flags` bit Linux 6.18 knows (`BPF_F_SLEEPABLE`, `BPF_F_XDP_HAS_FRAGS`,
+/// `BPF_F_XDP_DEV_BOUND_ONLY`, `BPF_F_TEST_REG_INVARIANTS`, `BPF_F_TOKEN_FD` besides the
+/// four above): any other bit is `EINVAL` there.
+const KERNEL_PROG_FLAGS: u32 = 0xff | (1 << 16);
+/// The bits bpfkit models.
+const MODELLED_PROG_FLAGS: u32 =
+    BPF_F_STRICT_ALIGNMENT | BPF_F_ANY_ALIGNMENT | BPF_F_TEST_RND_HI32 | BPF_F_TEST_STATE_FREQ;
 
-/// A failed load: the errno and the verifier log (what `log_buf` would hold).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{errno}")]
-pub struct LoadError {
-    /// The errno `BPF_PROG_LOAD` returns.
-    pub errno: Errno,
-    /// The verifier log (empty when the log level is 0).
-    pub log: String,
-}
-
-/// Load attributes beyond [`ProgLoadAttr`], all off by default.
+/// The rest of a load's attributes, beyond [`ProgLoadAttr`]: what libbpf passes besides the
+/// program itself. `Default` is a plain load.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LoadOptions {
+pub struct ProgLoadOpts {
     /// The program comes with BTF function information (`func_info`, as libbpf passes for
-    /// clang objects): the verifier then allows tail calls from subprograms.
+    /// clang objects): the verifier then allows tail calls from subprograms, as the kernel
+    /// does.
     pub btf_func_info: bool,
-    /// `expected_attach_type`, the kernel's `enum bpf_attach_type` number
-    /// ([`CGROUP_INET_INGRESS`] = 0, [`CGROUP_INET_EGRESS`] = 1).
+    /// `prog_flags`: [`BPF_F_STRICT_ALIGNMENT`], [`BPF_F_ANY_ALIGNMENT`] (and the kernel's
+    /// test flags, which change no verdict). Other bits are `EINVAL`.
+    pub prog_flags: u32,
+    /// `expected_attach_type`, the kernel's `enum bpf_attach_type` number: a cgroup_skb
+    /// program takes [`CGROUP_INET_INGRESS`] (0, the default) or [`CGROUP_INET_EGRESS`] (it may
+    /// then return 0 to 3); the other types bpfkit models take only 0.
     pub expected_attach_type: u32,
 }
 
 pub use bpfkit_verifier::rules::return_code::{CGROUP_INET_EGRESS, CGROUP_INET_INGRESS};
 
-/// `bpf_prog_load_check_attach` for the types bpfkit models.
+/// `bpf_prog_load_check_attach` for the types bpfkit models: bpfkit models no attach type for
+/// the types other than cgroup_skb, so it refuses any but 0 there rather than ignore one that
+/// changes the rules (devmap XDP programs, kprobe sessions).
 fn check_attach_type(t: ProgType, expected_attach_type: u32) -> Result<(), LoadError> {
     let ok = match t {
         ProgType::CgroupSkb => matches!(
@@ -81,6 +89,25 @@ fn check_attach_type(t: ProgType, expected_attach_type: u32) -> Result<(), LoadE
         ),
         log: String::new(),
     })
+}
+
+/// A successful load: the program's descriptor and the verifier log.
+#[derive(Debug, Clone)]
+pub struct ProgLoaded {
+    /// The new descriptor.
+    pub fd: Fd,
+    /// The verifier log at the requested level.
+    pub log: String,
+}
+
+/// A failed load: the errno and the verifier log (what `log_buf` would hold).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{errno}")]
+pub struct LoadError {
+    /// The errno `BPF_PROG_LOAD` returns.
+    pub errno: Errno,
+    /// The verifier log (empty when the log level is 0).
+    pub log: String,
 }
 
 /// The smallest log buffer the kernel accepts when logging (`bpf_vlog_init`).
@@ -189,28 +216,32 @@ impl Bpf {
         attr: &ProgLoadAttr<'_>,
         btf_func_info: bool,
     ) -> Result<ProgLoaded, LoadError> {
-        let opts = LoadOptions {
+        let opts = ProgLoadOpts {
             btf_func_info,
-            ..LoadOptions::default()
+            ..ProgLoadOpts::default()
         };
-        self.prog_load_with_options(attr, &opts)
+        self.prog_load_with(attr, &opts)
     }
 
-    /// [`Bpf::prog_load`] with the attributes [`ProgLoadAttr`] leaves at their defaults:
-    /// BTF function information and the `expected_attach_type`.
+    /// [`Bpf::prog_load`] with the rest of `BPF_PROG_LOAD`'s attributes: BTF function
+    /// information, `prog_flags` (strict alignment) and `expected_attach_type`.
     ///
     /// # Errors
-    /// As [`Bpf::prog_load`]; `EINVAL` for an `expected_attach_type` the program type does not
-    /// take (`bpf_prog_load_check_attach`: a `cgroup_skb` program is for
-    /// `BPF_CGROUP_INET_INGRESS` or `BPF_CGROUP_INET_EGRESS`; bpfkit models no attach type for
-    /// the other types, so it refuses any but 0 there rather than ignore one that matters).
-    pub fn prog_load_with_options(
+    /// As [`Bpf::prog_load`]; `EINVAL` for a `prog_flags` bit Linux does not know, or one
+    /// bpfkit does not model (`BPF_F_SLEEPABLE`, `BPF_F_XDP_HAS_FRAGS`, ...), and for an
+    /// `expected_attach_type` the program type does not take (see [`ProgLoadOpts`]).
+    pub fn prog_load_with(
         &self,
         attr: &ProgLoadAttr<'_>,
-        extra: &LoadOptions,
+        load: &ProgLoadOpts,
     ) -> Result<ProgLoaded, LoadError> {
-        let btf_func_info = extra.btf_func_info;
-        check_attach_type(attr.prog_type, extra.expected_attach_type)?;
+        if load.prog_flags & !KERNEL_PROG_FLAGS != 0 {
+            return Err(einval("unknown prog_flags bits"));
+        }
+        if load.prog_flags & !MODELLED_PROG_FLAGS != 0 {
+            return Err(einval("prog_flags bits bpfkit does not model"));
+        }
+        check_attach_type(attr.prog_type, load.expected_attach_type)?;
         if attr.insns.is_empty() {
             return Err(einval("the program has no instructions"));
         }
@@ -222,8 +253,10 @@ impl Bpf {
             prog_type: attr.prog_type,
             log_level: attr.log_level,
             license: attr.license.to_string(),
-            btf_func_info,
-            expected_attach_type: extra.expected_attach_type,
+            btf_func_info: load.btf_func_info,
+            strict_alignment: load.prog_flags & BPF_F_STRICT_ALIGNMENT != 0,
+            any_alignment: load.prog_flags & BPF_F_ANY_ALIGNMENT != 0,
+            expected_attach_type: load.expected_attach_type,
         };
         let verified = verify(attr.insns, &env, &opts).map_err(|r| LoadError {
             errno: errno_of(&r),

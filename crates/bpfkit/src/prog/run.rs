@@ -283,6 +283,18 @@ fn run_repeated(
         // not borrowed in Rust while the program runs.
         unsafe { ctx_run.add_raw_region(start, len, writable) };
     }
+    for m in prog.maps() {
+        // SAFETY: a map's kernel image is the first field of its `BpfMap`, which the program
+        // holds for its lifetime; the image never changes after creation and the region is
+        // read-only, as the verifier allows only reads through map pointers.
+        unsafe {
+            ctx_run.add_raw_region(
+                std::sync::Arc::as_ptr(m) as u64,
+                crate::maps::image::IMAGE_SIZE as u64,
+                false,
+            );
+        };
+    }
     for (start, len) in direct_value_regions(prog) {
         // SAFETY: the value of a single-element array map lives in the map's storage for as
         // long as the map, which the program holds; programs write it only through pointers

@@ -48,6 +48,13 @@ pub struct Args {
     /// handle i in `LD_IMM64` map references.
     #[arg(long = "map")]
     pub maps: Vec<String>,
+    /// Load with `BPF_F_STRICT_ALIGNMENT`: every access aligned to its size (packets as if
+    /// they started 2 bytes into an aligned buffer), not only stack accesses and atomics.
+    #[arg(long)]
+    pub strict_alignment: bool,
+    /// Load with `BPF_F_ANY_ALIGNMENT`: cancels `--strict-alignment`.
+    #[arg(long)]
+    pub any_alignment: bool,
 }
 
 /// The environment of the command: the runtime's context rules and helpers, declared maps.
@@ -255,6 +262,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             log_level: args.log_level,
             license: job.license,
             btf_func_info: job.btf_func_info,
+            strict_alignment: args.strict_alignment,
+            any_alignment: args.any_alignment,
             expected_attach_type: job.expected_attach_type,
         };
         let prefix = if many {

@@ -42,15 +42,6 @@ fn tnum_text(t: Tnum) -> String {
     format!("({:#x}; {:#x})", t.value, t.mask)
 }
 
-/// The variable offset as the misaligned-access message prints it: the value when constant.
-fn var_off_text(t: Tnum) -> String {
-    if t.is_const() {
-        format!("{}", t.value as i64)
-    } else {
-        tnum_text(t)
-    }
-}
-
 /// `LD_IMM64`: a constant, a map pointer or a pointer into a map value.
 ///
 /// # Errors
@@ -298,28 +289,8 @@ pub fn access(
     let reg = st.cur().regs[acc.regno.index()];
     let r = acc.regno.num();
     let size = acc.size;
-    // Alignment: the stack is always strict (spill tracking depends on it), atomics too.
-    let desc = match reg.ty {
-        RegType::Stack => Some("stack "),
-        RegType::MapValue if acc.strict => Some("value "),
-        _ => None,
-    };
-    if let Some(desc) = desc {
-        let total = reg.var.var_off.add(Tnum::konst(
-            (i64::from(reg.off) + i64::from(acc.off)) as u64,
-        ));
-        if !total.is_aligned(u64::from(size)) {
-            return Err(eacces(
-                idx,
-                format!(
-                    "misaligned {desc}access off {}+{}+{} size {size}",
-                    var_off_text(reg.var.var_off),
-                    reg.off,
-                    acc.off
-                ),
-            ));
-        }
-    }
+    super::align::check_ptr_alignment(&reg, acc.off, size, cx.strict_alignment, acc.strict)
+        .map_err(|m| eacces(idx, m))?;
     let off = acc.off + reg.off;
     let loaded = match reg.ty {
         RegType::MapValue => {
@@ -384,6 +355,12 @@ pub fn access(
             }
         }
         RegType::Stack => stack_access(st, idx, &reg, r, off, acc, out)?,
+        RegType::MapPtr => {
+            let map = reg
+                .map
+                .ok_or_else(|| eacces(idx, "map pointer without a map"))?;
+            Some(super::map_ptr::access(idx, r, &map, off, size, acc.kind)?)
+        }
         RegType::Packet | RegType::PacketMeta => {
             if acc.kind == AccessKind::Write && !cx.prog_type.direct_packet_access() {
                 return Err(eacces(idx, "cannot write into packet"));

@@ -6,9 +6,12 @@
 //! Kernel counterpart: the per-instruction part of `do_check` (`check_alu_op`,
 //! `check_mem_access`, `check_cond_jmp_op`, `check_helper_call`, `check_func_call`, ...).
 
+pub mod align;
 pub mod alu;
 pub mod call;
 pub mod jmp;
+pub mod map_ptr;
+pub mod map_struct;
 pub mod mem;
 pub mod return_code;
 
@@ -33,6 +36,9 @@ pub struct Cx<'a> {
     pub insns: &'a [Insn],
     /// Control-flow facts.
     pub cfg: &'a Cfg,
+    /// `BPF_F_STRICT_ALIGNMENT` without `BPF_F_ANY_ALIGNMENT`: every pointer type's accesses
+    /// must be aligned, not only the stack's ([`align`]).
+    pub strict_alignment: bool,
 }
 
 /// Where a path goes after one instruction.
@@ -263,6 +269,7 @@ pub(crate) mod test_util {
             gpl: true,
             insns: &insns,
             cfg: &cfg,
+            strict_alignment: false,
         };
         let mut scratch = Scratch::default();
         let mut id_gen = 0;

@@ -112,6 +112,7 @@ mod tests {
             env: &env,
             prog_type,
             expected_attach_type: attach,
+            strict_alignment: false,
             gpl: true,
             insns: &[],
             cfg: &cfg,
