@@ -116,6 +116,18 @@ fn load_in_bpfkit(
     ),
     String,
 > {
+    load_in_bpfkit_at(case, insns, 1).map(|(bpf, loaded)| (bpf, loaded.map(|(fd, _)| fd)))
+}
+
+/// What [`load_in_bpfkit_at`] gives: the object table, and the descriptor with the log or the
+/// error.
+type LoadedAt = (
+    bpfkit::Bpf,
+    Result<(bpfkit::Fd, String), bpfkit::prog::load::LoadError>,
+);
+
+/// [`load_in_bpfkit`] at a given log level, keeping the log of an accepted load too.
+fn load_in_bpfkit_at(case: &Case, insns: &[Insn], log_level: u32) -> Result<LoadedAt, String> {
     use bpfkit::maps::MapAttr;
     use bpfkit::prog::load::ProgLoadAttr;
     use bpfkit_verifier::env::ProgType;
@@ -144,7 +156,7 @@ fn load_in_bpfkit(
         prog_type,
         insns: &insns,
         license: &case.license,
-        log_level: 1,
+        log_level,
         log_size: bpfkit_kernel::DEFAULT_LOG_SIZE,
     };
     let opts = bpfkit::prog::load::ProgLoadOpts {
@@ -152,7 +164,7 @@ fn load_in_bpfkit(
         expected_attach_type: case.expected_attach_type,
         ..Default::default()
     };
-    let loaded = bpf.prog_load_with(&attr, &opts).map(|l| l.fd);
+    let loaded = bpf.prog_load_with(&attr, &opts).map(|l| (l.fd, l.log));
     Ok((bpf, loaded))
 }
 
@@ -590,4 +602,146 @@ fn accepted_cases_run_alike_in_the_kernel_and_bpfkit() {
     );
     assert!(ran > 100, "only {ran} cases ran");
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// The kernel's log of a case at `log_level` (its maps created afresh).
+fn kernel_log_at(case: &Case, insns: &[Insn], log_level: u32) -> Result<String, String> {
+    use bpfkit_kernel::names;
+    let prog_type = names::prog_type_by_name(&case.prog_type)
+        .ok_or_else(|| format!("unknown program type `{}`", case.prog_type))?;
+    let mut maps = Vec::new();
+    for m in &case.maps {
+        let ty = names::map_type_by_name(&m.map_type)
+            .ok_or_else(|| format!("unknown map type `{}`", m.map_type))?;
+        maps.push(
+            bpfkit_kernel::map_create(ty, m.key_size, m.value_size, m.max_entries, 0)
+                .map_err(|e| format!("creating map {m}: {e}"))?,
+        );
+    }
+    let fds: Vec<i32> = maps.iter().map(bpfkit_kernel::Map::fd).collect();
+    let mut insns = insns.to_vec();
+    bpfkit_kernel::resolve_map_indices(&mut insns, &fds).map_err(|e| e.to_string())?;
+    let loaded = bpfkit_kernel::ProgLoad {
+        license: &case.license,
+        prog_flags: case.prog_flags(),
+        log_level,
+        ..bpfkit_kernel::ProgLoad::new(prog_type)
+    }
+    .load(&insns);
+    Ok(loaded.log)
+}
+
+/// A log with what legitimately differs set aside: map addresses (the kernel's `0xffff...`,
+/// bpfkit's handle) with the padding that aligns the state after them, and the verification
+/// time.
+fn normalise_log(log: &str) -> String {
+    log.lines()
+        .map(|l| {
+            let mut out = String::new();
+            let mut rest = l;
+            while let Some(i) = rest.find(" = 0xffff").or_else(|| rest.find(" = map[id:")) {
+                out.push_str(&rest[..i]);
+                out.push_str(" = MAP");
+                let tail = &rest[i + 3..];
+                let end = tail
+                    .find(|ch: char| ch.is_whitespace())
+                    .unwrap_or(tail.len());
+                rest = &tail[end..];
+            }
+            out.push_str(rest);
+            if out.contains(" = MAP") {
+                if let Some(at) = out.find(" ;") {
+                    let head = out[..at].trim_end().len();
+                    out.replace_range(head..at, "");
+                }
+            }
+            if out.starts_with("verification time ") {
+                out = "verification time".into();
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The first line where two logs differ, for the dump.
+fn first_difference(kernel: &str, ours: &str) -> String {
+    let (k, o): (Vec<&str>, Vec<&str>) = (kernel.lines().collect(), ours.lines().collect());
+    let at = (0..k.len().max(o.len()))
+        .find(|&i| k.get(i) != o.get(i))
+        .unwrap_or(0);
+    format!(
+        "  line {}\n    kernel: {}\n    bpfkit: {}\n",
+        at + 1,
+        k.get(at).unwrap_or(&"<end>"),
+        o.get(at).unwrap_or(&"<end>")
+    )
+}
+
+/// Level-2 logs are compared on cases whose kernel log is at most this many lines.
+const LEVEL2_MAX_LINES: usize = 200;
+
+/// Whole logs, bpfkit's against the kernel's: level 1 on every case bpfkit runs, level 2 on the
+/// cases whose level-2 log is small ([`LEVEL2_MAX_LINES`]). Counts only: verdicts are
+/// asserted by `bpfkit_agrees_with_linux_on_the_table`. `BPFKIT_LOG_DUMP=FILE` writes the first
+/// differing line of every differing log; `BPFKIT_LOG_CASE=NAME` prints both logs of a case.
+#[test]
+fn whole_logs_compared_with_linux() {
+    use std::fmt::Write as _;
+    if let Err(why) = bpfkit_kernel::available() {
+        println!("skipped: {why}");
+        return;
+    }
+    let known = known_differences();
+    let show = std::env::var("BPFKIT_LOG_CASE").ok();
+    let mut dump = String::new();
+    let mut counts = [(1u32, 0usize, 0usize), (2, 0, 0)];
+    for c in load_table() {
+        if known
+            .iter()
+            .any(|k| k.name == c.name && k.kind == DifferenceKind::Skip)
+        {
+            continue;
+        }
+        let insns = assemble(&c).unwrap_or_else(|e| panic!("{}: {e}", c.place()));
+        for (level, compared, identical) in &mut counts {
+            let Ok(theirs) = kernel_log_at(&c, &insns, *level) else {
+                continue;
+            };
+            if *level == 2 && theirs.lines().count() > LEVEL2_MAX_LINES {
+                continue;
+            }
+            let Ok((_bpf, loaded)) = load_in_bpfkit_at(&c, &insns, *level) else {
+                continue;
+            };
+            let ours = match loaded {
+                Ok((_, log)) => log,
+                Err(e) => e.log,
+            };
+            let (theirs, ours) = (normalise_log(&theirs), normalise_log(&ours));
+            if show.as_deref() == Some(c.name.as_str()) {
+                println!("--- kernel, level {level}\n{theirs}\n--- bpfkit\n{ours}\n---");
+            }
+            *compared += 1;
+            if theirs == ours {
+                *identical += 1;
+            } else {
+                let _ = write!(
+                    dump,
+                    "{} level {level}\n{}",
+                    c.name,
+                    first_difference(&theirs, &ours)
+                );
+            }
+        }
+    }
+    if let Some(path) = std::env::var_os("BPFKIT_LOG_DUMP") {
+        std::fs::write(path, &dump).unwrap();
+    }
+    for (level, compared, identical) in counts {
+        println!(
+            "whole level-{level} log identical to Linux's (map addresses and time aside): \
+             {identical} of {compared}"
+        );
+    }
 }

@@ -6,11 +6,12 @@ use crate::cfg::Cfg;
 use crate::insn_text::insn_text;
 use crate::live;
 use crate::log::Log;
-use crate::print::{state_text, Scratch};
+use crate::precision::{self, Backtrack, HistEntry, Linked, Marks, Stop};
+use crate::print::{marked_state_text, state_text, Scratch};
 use crate::prune::states_equal;
 use crate::reject::{Errno, Reject};
 use crate::rules::{self, Cx, Flow, Out};
-use crate::state::State;
+use crate::state::{RegState, RegType, SlotType, State};
 use bpfkit_isa::Op;
 
 /// The kernel's limit on processed instructions (`BPF_COMPLEXITY_LIMIT_INSNS`).
@@ -39,6 +40,14 @@ struct Checkpoint {
     hits: u32,
     /// Times a comparison failed (`miss_cnt`).
     misses: u32,
+    /// The first instruction of the path segment this state closed (`first_insn_idx`).
+    first: usize,
+    /// The instruction processed just before it (`last_insn_idx`).
+    last: usize,
+    /// The segment's history (`jmp_history`).
+    hist: Vec<HistEntry>,
+    /// Precision marks (`reg->precise`).
+    marks: Marks,
 }
 
 /// A branch waiting to be explored (`struct bpf_verifier_stack_elem`).
@@ -48,6 +57,64 @@ struct Pending {
     prev: usize,
     parent: Option<usize>,
     log_pos: usize,
+    first: usize,
+    hist: Vec<HistEntry>,
+}
+
+/// What an instruction asks to be precise (`mark_chain_precision` call sites), and the
+/// history it records.
+#[derive(Default)]
+struct Wants {
+    /// A scalar added to a pointer (before the instruction runs).
+    alu: Option<usize>,
+    /// The compared registers of a conditional jump whose outcome is known.
+    jmp_dst: Option<usize>,
+    jmp_src: Option<usize>,
+    /// Scalars linked to the compared ones.
+    linked: Vec<Linked>,
+    /// Helper arguments, in order.
+    call: Vec<Want>,
+    /// A spill or fill of this stack slot.
+    stack: Option<(u8, u8)>,
+    /// A zero register stored without a spill.
+    zero_store: Option<usize>,
+}
+
+/// One precision request.
+#[derive(Clone, Copy)]
+enum Want {
+    /// A register of the innermost frame.
+    Reg(usize),
+    /// A stack slot: frame, slot index.
+    Slot(usize, usize),
+}
+
+/// `get_constant_map_key`: the stack slot holding a spilled constant key of `key_size` bytes,
+/// when the key is one (a key of zero bytes, `STACK_ZERO`, needs no precision).
+fn constant_key_spill(st: &State, key: &RegState, key_size: u32) -> Option<usize> {
+    let off = i64::from(key.off) + key.var.const_value()? as i64;
+    if !(-512..0).contains(&off) {
+        return None;
+    }
+    let slot = (-off - 1) as usize;
+    let s = st
+        .frames
+        .get(usize::from(key.frameno))?
+        .stack
+        .get(slot / 8)?;
+    let k = slot % 8;
+    let run = |t: SlotType| (0..=k).rev().take_while(|&i| s.bytes[i] == t).count() as u32;
+    if run(SlotType::Zero) >= key_size {
+        return None;
+    }
+    if s.bytes[7] != SlotType::Spill || s.spilled.ty != RegType::Scalar {
+        return None;
+    }
+    if run(SlotType::Spill) != key_size {
+        return None;
+    }
+    s.spilled.var.const_value()?;
+    Some(slot / 8)
 }
 
 /// Explores every path of the program.
@@ -74,6 +141,15 @@ pub struct Explorer<'a> {
     jmps_processed: u64,
     prev_jmps_processed: u64,
     prev_insn_processed: u64,
+    jmp_point: Vec<bool>,
+    /// Live stack slots, for the level-2 log.
+    stack_live: crate::stack_live::StackLive,
+    /// `insns_processed` when the last history entry was made (`cur_hist_ent`).
+    hist_stamp: u64,
+    /// First instruction of the current path segment (`first_insn_idx`).
+    cur_first: usize,
+    /// History of the current path segment.
+    cur_hist: Vec<HistEntry>,
 }
 
 impl<'a> Explorer<'a> {
@@ -93,6 +169,9 @@ impl<'a> Explorer<'a> {
         let precise =
             live::precise_in(cx.insns, ops, cx.env, cx.prog_type, &in_subprog, &maybe_ptr);
         let n = cx.insns.len();
+        let jmp_point = precision::jmp_points(cx.insns);
+        let stack_live =
+            crate::stack_live::StackLive::new(cx.insns, &cx.cfg.subprogs, &cx.cfg.prune_point);
         let nsub = cx.cfg.subprogs.len();
         Explorer {
             cx,
@@ -112,6 +191,11 @@ impl<'a> Explorer<'a> {
             jmps_processed: 0,
             prev_jmps_processed: 0,
             prev_insn_processed: 0,
+            jmp_point,
+            stack_live,
+            hist_stamp: u64::MAX,
+            cur_first: 0,
+            cur_hist: Vec::new(),
         }
     }
 
@@ -152,11 +236,13 @@ impl<'a> Explorer<'a> {
         &mut self,
         st: &State,
         idx: usize,
+        prev: usize,
         parent: &mut Option<usize>,
     ) -> Result<bool, Reject> {
         let live = self.live[idx];
         let precise = self.precise[idx];
         let mut evict = Vec::new();
+        let mut hit = None;
         for (k, &c) in self.explored[idx].iter().enumerate() {
             let ck = &mut self.checkpoints[c];
             if ck.branches > 0 {
@@ -167,13 +253,14 @@ impl<'a> Explorer<'a> {
                         format!(
                             "infinite loop detected at insn {idx}\ncur state:{}\nold state:{}",
                             state_text(st, Scratch::ALL),
-                            state_text(&ck.state, Scratch::ALL)
+                            marked_state_text(&ck.state, ck.state.frames.len() - 1, &ck.marks)
                         ),
                     ));
                 }
             } else if states_equal(&ck.state, st, live, precise) {
                 ck.hits += 1;
-                return Ok(true);
+                hit = Some(c);
+                break;
             }
             // A state that keeps missing is unlikely to ever match: drop it (the kernel's
             // miss_cnt heuristic), which keeps the comparisons per instruction few.
@@ -184,12 +271,13 @@ impl<'a> Explorer<'a> {
             }
         }
         for k in evict.into_iter().rev() {
-            let c = self.explored[idx].remove(k);
-            self.checkpoints[c].state = State {
-                frames: Vec::new(),
-                refs: Vec::new(),
-            };
+            self.explored[idx].remove(k);
             self.live_states -= 1;
+        }
+        if let Some(c) = hit {
+            self.note_jmp_point(idx, prev);
+            self.propagate_precision(c, idx, *parent);
+            return Ok(true);
         }
         // Counted only when not pruned, over the states compared (`states_cnt`).
         self.stats.max_states_per_insn = self
@@ -208,7 +296,12 @@ impl<'a> Explorer<'a> {
                 parent: *parent,
                 hits: 0,
                 misses: 0,
+                first: self.cur_first,
+                last: prev,
+                hist: std::mem::take(&mut self.cur_hist),
+                marks: Marks::new(st.frames.len()),
             });
+            self.cur_first = idx;
             *parent = Some(id);
             self.explored[idx].push(id);
             self.stats.total_states += 1;
@@ -246,7 +339,7 @@ impl<'a> Explorer<'a> {
             }
             let mut ended = false;
             let pruned = if self.cfg().prune_point.get(idx).copied().unwrap_or(false) {
-                match self.visit(&st, idx, &mut parent) {
+                match self.visit(&st, idx, prev, &mut parent) {
                     Ok(p) => p,
                     Err(e) => {
                         if log_on && scratch.any() {
@@ -258,6 +351,9 @@ impl<'a> Explorer<'a> {
             } else {
                 false
             };
+            if !pruned {
+                self.note_jmp_point(idx, prev);
+            }
             if pruned {
                 if log_on {
                     if resumed && level2 {
@@ -315,6 +411,16 @@ impl<'a> Explorer<'a> {
                 } else {
                     String::new()
                 };
+                let wants = self.precision_wants(&st, idx);
+                let callee_exit =
+                    (level2 && matches!(op, Op::Exit) && st.frames.len() > 1).then(|| st.clone());
+                if level2 {
+                    self.stack_live.begin(&st, idx);
+                    self.note_stack_use(&st, idx);
+                }
+                if let Some(r) = wants.alu {
+                    self.mark_reg(&st, idx, parent, r);
+                }
                 let flow = {
                     let mut out = Out {
                         scratch: &mut scratch,
@@ -324,6 +430,16 @@ impl<'a> Explorer<'a> {
                     };
                     rules::step(&self.cx, &mut st, idx, &op, &mut out)?
                 };
+                if level2 {
+                    self.stack_live.commit();
+                }
+                self.after_step(&st, idx, prev, parent, &wants, &flow);
+                if let Some(callee) = &callee_exit {
+                    let text = self.stack_live.update(self.cx.insns, callee);
+                    if !text.is_empty() {
+                        self.log.push(&text);
+                    }
+                }
                 prev = idx;
                 match flow {
                     Flow::Next => idx += op.slots(),
@@ -343,6 +459,8 @@ impl<'a> Explorer<'a> {
                                 prev: idx,
                                 parent,
                                 log_pos: self.log.pos(),
+                                first: self.cur_first,
+                                hist: self.cur_hist.clone(),
                             });
                             idx += 1;
                         }
@@ -376,6 +494,8 @@ impl<'a> Explorer<'a> {
                             );
                             self.log.push(&text);
                         }
+                        // The caller resumes like a popped branch (`do_print_state`).
+                        resumed = true;
                         idx = t;
                     }
                     Flow::Exit => ended = true,
@@ -383,6 +503,12 @@ impl<'a> Explorer<'a> {
             }
             if ended {
                 self.path_done(parent);
+                if level2 {
+                    let text = self.stack_live.update(self.cx.insns, &st);
+                    if !text.is_empty() {
+                        self.log.push(&text);
+                    }
+                }
                 let Some(p) = stack.pop() else {
                     return Ok(());
                 };
@@ -395,9 +521,534 @@ impl<'a> Explorer<'a> {
                 idx = p.idx;
                 prev = p.prev;
                 parent = p.parent;
+                self.cur_first = p.first;
+                self.cur_hist = p.hist;
                 scratch = Scratch::ALL;
                 resumed = true;
             }
+        }
+    }
+
+    /// Records a step in the current path's history (`push_insn_history`): entries made
+    /// while processing one instruction are merged into one.
+    fn push_hist(&mut self, idx: usize, prev: usize, stack: Option<(u8, u8)>, linked: Vec<Linked>) {
+        let stamp = self.stats.insns_processed;
+        if self.hist_stamp == stamp {
+            if let Some(last) = self.cur_hist.last_mut() {
+                if last.idx == idx {
+                    if stack.is_some() {
+                        last.stack = stack;
+                    }
+                    if !linked.is_empty() {
+                        last.linked = linked;
+                    }
+                    return;
+                }
+            }
+        }
+        self.hist_stamp = stamp;
+        self.cur_hist.push(HistEntry {
+            idx,
+            prev,
+            stack,
+            linked,
+        });
+    }
+
+    /// A path arriving at a jump point records where it came from.
+    fn note_jmp_point(&mut self, idx: usize, prev: usize) {
+        if self.jmp_point.get(idx).copied().unwrap_or(false) {
+            self.push_hist(idx, prev, None, Vec::new());
+        }
+    }
+
+    /// What instruction `idx` will ask to be precise, read from the state before it runs.
+    fn precision_wants(&self, st: &State, idx: usize) -> Wants {
+        use bpfkit_isa::opcode as c;
+        let mut w = Wants::default();
+        let Some(insn) = self.cx.insns.get(idx).copied() else {
+            return w;
+        };
+        let frame = st.cur();
+        let reg = |r: u8| frame.regs.get(usize::from(r)).copied();
+        let class = c::class(insn.code);
+        let op = insn.code & 0xf0;
+        let is_x = c::source(insn.code) == c::X;
+        match class {
+            c::ALU | c::ALU64 if is_x && !matches!(op, c::MOV | c::NEG | c::END) => {
+                // `adjust_reg_min_max_vals`: the scalar added to a pointer must be exact.
+                if let (Some(d), Some(s)) = (reg(insn.dst), reg(insn.src)) {
+                    if d.ty != RegType::NotInit && s.ty != RegType::NotInit {
+                        if s.ty != RegType::Scalar && d.ty == RegType::Scalar {
+                            w.alu = Some(usize::from(insn.dst));
+                        } else if d.ty != RegType::Scalar && s.ty == RegType::Scalar {
+                            w.alu = Some(usize::from(insn.src));
+                        }
+                    }
+                }
+            }
+            c::JMP | c::JMP32 if !matches!(op, c::JA | c::CALL | c::EXIT) => {
+                let d = reg(insn.dst);
+                if d.is_some_and(|d| d.ty == RegType::Scalar) {
+                    w.jmp_dst = Some(usize::from(insn.dst));
+                }
+                let s = if is_x { reg(insn.src) } else { None };
+                if s.is_some_and(|s| s.ty == RegType::Scalar) {
+                    w.jmp_src = Some(usize::from(insn.src));
+                }
+                // `collect_linked_regs`: scalars sharing the compared registers' ids.
+                let mut ids = Vec::new();
+                if let Some(s) = s.filter(|s| s.ty == RegType::Scalar && s.id != 0) {
+                    ids.push(s.id);
+                }
+                if let Some(d) = d.filter(|d| d.ty == RegType::Scalar && d.id != 0) {
+                    ids.push(d.id);
+                }
+                for id in ids {
+                    for (fi, f) in st.frames.iter().enumerate().rev() {
+                        for (r, x) in f.regs.iter().enumerate().take(10) {
+                            if x.ty == RegType::Scalar && x.id == id {
+                                w.linked.push(Linked {
+                                    frame: fi as u8,
+                                    index: r as u8,
+                                    is_reg: true,
+                                });
+                            }
+                        }
+                        for (spi, slot) in f.stack.iter().enumerate() {
+                            let x = &slot.spilled;
+                            if slot.bytes[7] == SlotType::Spill
+                                && x.ty == RegType::Scalar
+                                && x.id == id
+                            {
+                                w.linked.push(Linked {
+                                    frame: fi as u8,
+                                    index: spi as u8,
+                                    is_reg: false,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            c::JMP if op == c::CALL && insn.src == 0 => self.call_wants(st, insn.imm, &mut w),
+            c::LDX | c::STX | c::ST => {
+                let base = if class == c::LDX { insn.src } else { insn.dst };
+                let Some(b) = reg(base).filter(|b| b.ty == RegType::Stack) else {
+                    return w;
+                };
+                let Some(v) = b.var.const_value() else {
+                    return w;
+                };
+                let off = i64::from(b.off) + v as i64 + i64::from(insn.off);
+                if !(-512..0).contains(&off) {
+                    return w;
+                }
+                let spi = ((-off - 1) / 8) as u8;
+                let fr = b.frameno;
+                let aligned = off % 8 == 0;
+                let atomic = c::mode(insn.code) == c::ATOMIC;
+                match class {
+                    c::LDX => {
+                        let spilled = st
+                            .frames
+                            .get(usize::from(fr))
+                            .and_then(|f| f.stack.get(usize::from(spi)))
+                            .is_some_and(|s| s.bytes[7] == SlotType::Spill);
+                        if spilled {
+                            w.stack = Some((fr, spi));
+                        }
+                    }
+                    c::ST if aligned => w.stack = Some((fr, spi)),
+                    c::STX if !atomic => {
+                        let v = reg(insn.src).unwrap_or(RegState::NOT_INIT);
+                        if aligned && v.ty != RegType::NotInit {
+                            w.stack = Some((fr, spi));
+                        } else if v.is_null() {
+                            // A zero written without a spill: the slot reads as STACK_ZERO.
+                            w.zero_store = Some(usize::from(insn.src));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        w
+    }
+
+    /// `check_func_arg` and `record_func_key`: helper arguments whose value must be exact.
+    fn call_wants(&self, st: &State, id: i32, w: &mut Wants) {
+        use crate::env::ArgType;
+        let Some(proto) = self.cx.env.helper(self.cx.prog_type, id) else {
+            return;
+        };
+        let frame = st.cur();
+        for (i, arg) in proto.args.iter().enumerate() {
+            let r = i + 1;
+            let reg = frame.regs[r];
+            match arg {
+                ArgType::ConstSize | ArgType::ConstSizeOrZero | ArgType::ConstAllocSizeOrZero
+                    if reg.ty == RegType::Scalar =>
+                {
+                    w.call.push(Want::Reg(r));
+                }
+                ArgType::PtrToMapKey => {
+                    const ARRAY: u32 = 2;
+                    const PERCPU_ARRAY: u32 = 6;
+                    let Some(map) = frame.regs[1]
+                        .map
+                        .filter(|_| frame.regs[1].ty == RegType::MapPtr)
+                    else {
+                        continue;
+                    };
+                    if !matches!(map.type_id, ARRAY | PERCPU_ARRAY) || reg.ty != RegType::Stack {
+                        continue;
+                    }
+                    if let Some(spi) = constant_key_spill(st, &reg, map.key_size) {
+                        w.call.push(Want::Slot(usize::from(reg.frameno), spi));
+                    }
+                }
+                _ => {}
+            }
+        }
+        const TAIL_CALL: i32 = 12;
+        if id == TAIL_CALL {
+            let key = frame.regs[3];
+            let max = frame.regs[2].map.map_or(0, |m| m.max_entries);
+            if key.ty == RegType::Scalar
+                && key.var.const_value().is_some_and(|v| v < u64::from(max))
+            {
+                w.call.push(Want::Reg(3));
+            }
+        }
+    }
+
+    /// The marks an instruction asks for once it has run.
+    fn after_step(
+        &mut self,
+        st: &State,
+        idx: usize,
+        prev: usize,
+        parent: Option<usize>,
+        wants: &Wants,
+        flow: &Flow,
+    ) {
+        if let Some((fr, spi)) = wants.stack {
+            self.push_hist(idx, prev, Some((fr, spi)), Vec::new());
+        }
+        if let Some(r) = wants.zero_store {
+            self.mark_reg(st, idx, parent, r);
+        }
+        if let Flow::Branch { fall, taken, .. } = flow {
+            if *fall == taken.is_some() {
+                if *fall && wants.linked.len() > 1 {
+                    self.push_hist(idx, prev, None, wants.linked.clone());
+                }
+            } else {
+                if let Some(r) = wants.jmp_dst {
+                    self.mark_reg(st, idx, parent, r);
+                }
+                if let Some(r) = wants.jmp_src {
+                    self.mark_reg(st, idx, parent, r);
+                }
+            }
+        }
+        if matches!(flow, Flow::Next) {
+            for want in &wants.call {
+                let mut bt = Backtrack::new(st.frames.len() - 1);
+                match *want {
+                    Want::Reg(r) => bt.set_reg(r),
+                    Want::Slot(fr, spi) => bt.set_slot(fr, spi),
+                }
+                self.mark_chain(st.frames.len(), idx, parent, bt);
+            }
+        }
+    }
+
+    /// `mark_chain_precision` of register `r` of the innermost frame.
+    fn mark_reg(&mut self, st: &State, idx: usize, parent: Option<usize>, r: usize) {
+        let mut bt = Backtrack::new(st.frames.len() - 1);
+        bt.set_reg(r);
+        self.mark_chain(st.frames.len(), idx, parent, bt);
+    }
+
+    /// `propagate_precision`: a path pruned against a stored state inherits that state's
+    /// precise scalars.
+    fn propagate_precision(&mut self, c: usize, idx: usize, parent: Option<usize>) {
+        let ck = &self.checkpoints[c];
+        let frames = ck.state.frames.len();
+        let mut bt = Backtrack::new(frames - 1);
+        let mut text = String::new();
+        for fr in (0..frames).rev() {
+            let marks = &ck.marks;
+            let Some(f) = ck.state.frames.get(fr) else {
+                continue;
+            };
+            let mut first = true;
+            for r in 0..10 {
+                if f.regs[r].ty != RegType::Scalar || !marks.reg(fr, r) {
+                    continue;
+                }
+                bt.regs[fr] |= 1 << r;
+                if first {
+                    text.push_str(&format!("frame {fr}: propagating r{r}"));
+                } else {
+                    text.push_str(&format!(",r{r}"));
+                }
+                first = false;
+            }
+            for (spi, slot) in f.stack.iter().enumerate() {
+                if slot.bytes[7] != SlotType::Spill
+                    || slot.spilled.ty != RegType::Scalar
+                    || !marks.slot(fr, spi)
+                {
+                    continue;
+                }
+                bt.set_slot(fr, spi);
+                let off = -(spi as i64 + 1) * 8;
+                if first {
+                    text.push_str(&format!("frame {fr}: propagating fp{off}"));
+                } else {
+                    text.push_str(&format!(",fp{off}"));
+                }
+                first = false;
+            }
+            if !first {
+                text.push('\n');
+            }
+        }
+        if self.log.level2() && !text.is_empty() {
+            self.log.push(&text);
+        }
+        self.mark_chain(frames, idx, parent, bt);
+    }
+
+    /// `__mark_chain_precision`: walks back from instruction `idx` of the current path
+    /// (which has not run yet, so it is skipped) through the stored states above it, marking
+    /// what `bt` asks for.
+    fn mark_chain(&mut self, frames: usize, idx: usize, parent: Option<usize>, mut bt: Backtrack) {
+        if bt.is_empty() {
+            return;
+        }
+        let start_parent = parent;
+        let level2 = self.log.level2();
+        let insns = self.cx.insns;
+        let env = self.cx.env;
+        let helper = |id| env.helper_name(id);
+        let mut text = String::new();
+        let (mut last, mut first, mut subseq) = (idx, self.cur_first, -1i64);
+        // `None`: the current path's history; `Some(c)`: stored state c's.
+        let mut segment: Option<usize> = None;
+        let mut parent = parent;
+        let mut skip_first = true;
+        let mut outcome: Result<bool, Stop> = Ok(false);
+        'states: loop {
+            if level2 {
+                text.push_str(&format!(
+                    "mark_precise: frame{}: last_idx {last} first_idx {first} subseq_idx {subseq} \n",
+                    bt.frame
+                ));
+            }
+            let hist: &[HistEntry] = match segment {
+                None => &self.cur_hist,
+                Some(c) => &self.checkpoints[c].hist,
+            };
+            let mut i = last;
+            let mut cnt = hist.len();
+            loop {
+                if skip_first {
+                    skip_first = false;
+                } else if insns.get(i).is_some_and(|x| x.code != 0) {
+                    let h = (cnt > 0 && hist[cnt - 1].idx == i).then(|| &hist[cnt - 1]);
+                    if level2 {
+                        text.push_str(&format!(
+                            "mark_precise: frame{}: regs={} stack={} before {i}: {}\n",
+                            bt.frame,
+                            Backtrack::regs_text(bt.regs[bt.frame]),
+                            Backtrack::slots_text(bt.slots[bt.frame]),
+                            insn_text(insns, i, &helper)
+                        ));
+                    }
+                    if let Err(e) = bt.step(insns, i, h) {
+                        outcome = Err(e);
+                        break 'states;
+                    }
+                }
+                if bt.is_empty() {
+                    outcome = Ok(true);
+                    break 'states;
+                }
+                if i == first && (cnt == 0 || (cnt == 1 && hist[0].idx == i)) {
+                    break;
+                }
+                if cnt > 0 && hist[cnt - 1].idx == i {
+                    i = hist[cnt - 1].prev;
+                    cnt -= 1;
+                } else if i == 0 {
+                    outcome = Err(Stop::Bug);
+                    break 'states;
+                } else {
+                    i -= 1;
+                }
+            }
+            let Some(p) = parent else {
+                break;
+            };
+            let ck = &mut self.checkpoints[p];
+            for fr in (0..=bt.frame).rev() {
+                precision::mark_frame(&mut bt, fr, &ck.state, &mut ck.marks);
+                if level2 {
+                    text.push_str(&format!(
+                        "mark_precise: frame{fr}: parent state regs={} stack={}: {}\n",
+                        Backtrack::regs_text(bt.regs[fr]),
+                        Backtrack::slots_text(bt.slots[fr]),
+                        marked_state_text(&ck.state, fr, &ck.marks)
+                    ));
+                }
+            }
+            if bt.is_empty() {
+                outcome = Ok(true);
+                break;
+            }
+            subseq = first as i64;
+            last = ck.last;
+            first = ck.first;
+            segment = Some(p);
+            parent = ck.parent;
+        }
+        if outcome == Err(Stop::NotSupported) || outcome == Ok(false) {
+            self.mark_all_precise(frames, start_parent, &mut text);
+        }
+        if level2 && !text.is_empty() {
+            self.log.push(&text);
+        }
+    }
+
+    /// `mark_all_scalars_precise`: the walk could not follow the path, so every scalar of
+    /// every stored state above the current one becomes precise.
+    fn mark_all_precise(&mut self, frames: usize, start: Option<usize>, text: &mut String) {
+        text.push_str(&format!(
+            "mark_precise: frame{}: falling back to forcing all scalars precise\n",
+            frames - 1
+        ));
+        let mut p = start;
+        while let Some(c) = p {
+            let ck = &mut self.checkpoints[c];
+            if ck.marks.regs.len() < ck.state.frames.len() {
+                ck.marks.regs.resize(ck.state.frames.len(), 0);
+                ck.marks.slots.resize(ck.state.frames.len(), 0);
+            }
+            for (fi, f) in ck.state.frames.iter().enumerate() {
+                for r in 0..10 {
+                    if f.regs[r].ty != RegType::Scalar || ck.marks.reg(fi, r) {
+                        continue;
+                    }
+                    ck.marks.regs[fi] |= 1 << r;
+                    text.push_str(&format!(
+                        "force_precise: frame{fi}: forcing r{r} to be precise\n"
+                    ));
+                }
+                for (spi, slot) in f.stack.iter().enumerate().take(64) {
+                    if slot.bytes[7] != SlotType::Spill
+                        || slot.spilled.ty != RegType::Scalar
+                        || ck.marks.slot(fi, spi)
+                    {
+                        continue;
+                    }
+                    ck.marks.slots[fi] |= 1 << spi;
+                    text.push_str(&format!(
+                        "force_precise: frame{fi}: forcing fp{} to be precise\n",
+                        -(spi as i64 + 1) * 8
+                    ));
+                }
+            }
+            p = ck.parent;
+        }
+    }
+
+    /// The stack slots instruction `idx` reads and wholly writes, per frame, read from the
+    /// state before it runs (`bpf_mark_stack_read`, `bpf_mark_stack_write` call sites).
+    fn note_stack_use(&mut self, st: &State, idx: usize) {
+        use crate::env::ArgType;
+        use bpfkit_isa::opcode as c;
+        let Some(insn) = self.cx.insns.get(idx).copied() else {
+            return;
+        };
+        let frame = st.cur();
+        // Slots of `reg`'s frame covered by `size` bytes at `off` from it, for every offset
+        // its bounds allow.
+        let slots = |reg: &RegState, off: i64, size: u64| -> Option<(usize, u64)> {
+            if reg.ty != RegType::Stack || size == 0 {
+                return None;
+            }
+            let base = i128::from(reg.off) + i128::from(off);
+            let lo = base + i128::from(reg.var.smin);
+            let hi = base + i128::from(reg.var.smax) + i128::from(size);
+            let mut mask = 0u64;
+            let mut o = lo.max(-512);
+            while o < hi.min(0) {
+                mask |= 1 << ((-o - 1) / 8);
+                o += 1;
+            }
+            Some((usize::from(reg.frameno), mask))
+        };
+        let class = c::class(insn.code);
+        let size = match insn.code & 0x18 {
+            c::W => 4,
+            c::H => 2,
+            c::B => 1,
+            _ => 8,
+        };
+        match class {
+            c::LDX => {
+                if let Some((fr, m)) = slots(
+                    &frame.regs[usize::from(insn.src)],
+                    i64::from(insn.off),
+                    size,
+                ) {
+                    self.stack_live.read(fr, m);
+                }
+            }
+            c::ST | c::STX => {
+                let base = &frame.regs[usize::from(insn.dst)];
+                let Some((fr, m)) = slots(base, i64::from(insn.off), size) else {
+                    return;
+                };
+                let atomic = class == c::STX && c::mode(insn.code) == c::ATOMIC;
+                if atomic {
+                    self.stack_live.read(fr, m);
+                }
+                if size == 8
+                    && base.var.const_value().is_some()
+                    && !(atomic && insn.imm == c::LOAD_ACQ)
+                {
+                    self.stack_live.write(fr, m);
+                }
+            }
+            c::JMP if insn.code & 0xf0 == c::CALL && insn.src == 0 => {
+                let Some(proto) = self.cx.env.helper(self.cx.prog_type, insn.imm) else {
+                    return;
+                };
+                let map = frame.regs[1].map;
+                for (i, arg) in proto.args.iter().enumerate() {
+                    let reg = &frame.regs[i + 1];
+                    let size = match arg {
+                        ArgType::PtrToMapKey => map.map(|m| u64::from(m.key_size)),
+                        ArgType::PtrToMapValue => map.map(|m| u64::from(m.value_size)),
+                        ArgType::PtrToMem | ArgType::PtrToMemOrNull => frame
+                            .regs
+                            .get(i + 2)
+                            .filter(|r| r.ty == RegType::Scalar)
+                            .map(|r| r.var.umax),
+                        _ => None,
+                    };
+                    if let Some((fr, m)) = size.and_then(|s| slots(reg, 0, s)) {
+                        self.stack_live.read(fr, m);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -17,11 +17,13 @@ mod insn_text;
 pub mod live;
 pub mod log;
 pub mod num;
+pub mod precision;
 pub mod print;
 pub mod prune;
 pub mod reject;
 pub mod rules;
 pub mod scalar;
+pub mod stack_live;
 pub mod state;
 pub mod testing;
 

@@ -1,6 +1,7 @@
 //! The verifier state in the kernel's log format (`print_verifier_state`, `print_reg_state`).
 
 use crate::num;
+use crate::precision::Marks;
 use crate::state::{Frame, RegState, RegType, SlotType, State};
 use std::fmt::Write;
 
@@ -59,12 +60,18 @@ fn unum(v: u64) -> String {
 /// One register's text (`print_reg_state`), e.g. `ctx()`, `fp-8`, `map_value(ks=4,vs=8)`.
 #[must_use]
 pub fn reg_text(reg: &RegState, frameno: u8) -> String {
+    marked_reg_text(reg, frameno, false)
+}
+
+/// [`reg_text`] of a register that may be marked precise (`P` before a scalar).
+#[must_use]
+pub fn marked_reg_text(reg: &RegState, frameno: u8, precise: bool) -> String {
     let t = reg.ty;
     if t == RegType::Scalar {
         let tags = crate::scalar::LogTags {
             id: reg.id,
             delta: reg.add_const.then_some(reg.off),
-            ..Default::default()
+            precise,
         };
         return reg.var.log_text(tags);
     }
@@ -97,7 +104,8 @@ pub fn reg_text(reg: &RegState, frameno: u8) -> String {
         attrs.push(format!("off={}", snum(i64::from(reg.off))));
     }
     if t.is_pkt_pointer() {
-        attrs.push(format!("r={}", unum(u64::from(reg.range))));
+        // The kernel's range is a signed int; its end markers print as negative numbers do.
+        attrs.push(format!("r={}", unum(reg.range as i32 as i64 as u64)));
     }
     if matches!(t, RegType::RingbufMem | RegType::RingbufMemOrNull) {
         attrs.push(format!("sz={}", unum(u64::from(reg.range))));
@@ -133,20 +141,41 @@ pub fn state_text(state: &State, scratch: Scratch) -> String {
     if frame.frameno != 0 {
         let _ = write!(s, " frame{}:", frame.frameno);
     }
-    frame_text(&mut s, frame, scratch);
+    frame_text(&mut s, frame, scratch, None);
+    refs_text(&mut s, state);
+    s
+}
+
+/// Frame `fr` of a stored state, every register and slot, with its precision marks
+/// (`print_verifier_state(env, st, fr, true)` on a parent state).
+#[must_use]
+pub fn marked_state_text(state: &State, fr: usize, marks: &Marks) -> String {
+    let mut s = String::new();
+    let Some(frame) = state.frames.get(fr) else {
+        return s;
+    };
+    if frame.frameno != 0 {
+        let _ = write!(s, " frame{}:", frame.frameno);
+    }
+    frame_text(&mut s, frame, Scratch::ALL, Some((marks, fr)));
+    refs_text(&mut s, state);
+    s
+}
+
+fn refs_text(s: &mut String, state: &State) {
     if !state.refs.is_empty() {
         let ids: Vec<String> = state.refs.iter().map(|(id, _)| id.to_string()).collect();
         let _ = write!(s, " refs={}", ids.join(","));
     }
-    s
 }
 
-fn frame_text(s: &mut String, frame: &Frame, scratch: Scratch) {
+fn frame_text(s: &mut String, frame: &Frame, scratch: Scratch, marks: Option<(&Marks, usize)>) {
     for (i, reg) in frame.regs.iter().enumerate() {
         if reg.ty == RegType::NotInit || scratch.regs & (1 << i) == 0 {
             continue;
         }
-        let _ = write!(s, " R{i}={}", reg_text(reg, frame.frameno));
+        let p = marks.is_some_and(|(m, fr)| m.reg(fr, i));
+        let _ = write!(s, " R{i}={}", marked_reg_text(reg, frame.frameno, p));
     }
     for (i, slot) in frame.stack.iter().enumerate() {
         if i < 64 && scratch.slots & (1 << i) == 0 {
@@ -160,7 +189,8 @@ fn frame_text(s: &mut String, frame: &Frame, scratch: Scratch) {
                     s.push(b.letter());
                 }
             }
-            s.push_str(&reg_text(&slot.spilled, frame.frameno));
+            let p = marks.is_some_and(|(m, fr)| m.slot(fr, i));
+            s.push_str(&marked_reg_text(&slot.spilled, frame.frameno, p));
         } else {
             if slot.bytes.iter().all(|b| *b == SlotType::Invalid) {
                 continue;

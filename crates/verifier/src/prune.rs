@@ -72,8 +72,14 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
                 && ids.check(old.id, cur.id)
         }
         RegType::Packet | RegType::PacketMeta => {
+            let end_marker = crate::state::pkt_range_is_end_marker;
+            let range_ok = if end_marker(old.range) || end_marker(cur.range) {
+                old.range == cur.range
+            } else {
+                cur.range >= old.range
+            };
             old.off == cur.off
-                && cur.range >= old.range
+                && range_ok
                 && num::within(&cur.var, &old.var)
                 && ids.check(old.id, cur.id)
         }

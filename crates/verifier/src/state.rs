@@ -117,6 +117,20 @@ impl MapRef {
     }
 }
 
+/// A packet pointer's `range` when it is known to point at the packet's end, `pkt >= pkt_end`
+/// (`AT_PKT_END`, -1 in the kernel's signed field).
+pub const AT_PKT_END: u32 = u32::MAX;
+/// A packet pointer's `range` when it points past the packet's end, `pkt > pkt_end`
+/// (`BEYOND_PKT_END`, -2).
+pub const BEYOND_PKT_END: u32 = u32::MAX - 1;
+
+/// Whether a packet range is one of the kernel's negative markers ([`AT_PKT_END`],
+/// [`BEYOND_PKT_END`]): no byte is readable through such a pointer.
+#[must_use]
+pub const fn pkt_range_is_end_marker(range: u32) -> bool {
+    range >= BEYOND_PKT_END
+}
+
 /// What the verifier knows about one register (`struct bpf_reg_state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RegState {

@@ -512,6 +512,9 @@ fn helper_mem(
         out.note_depth(frame.subprog, (-off) as usize);
         for o in off..off + i64::from(size) {
             if kind == AccessKind::Write {
+                // The kernel writes raw-mode memory byte by byte (`check_mem_access`), which
+                // scratches each slot for the log.
+                out.scratch.slot_at(o as i32);
                 let (slot, b) = Frame::byte_pos(o as i32);
                 let s = &mut frame.stack[slot];
                 if s.bytes.contains(&crate::state::SlotType::Spill) {

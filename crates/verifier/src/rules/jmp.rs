@@ -96,7 +96,7 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
     // Packet range discovery.
     if let Some(r) = src_regno {
         if width == Width::W64 && d.ty.is_pointer() && src_reg.ty.is_pointer() {
-            match_pkt_pointers(cond, d, src_reg, st, &mut other);
+            match_pkt_pointers(cond, (dst, d), (r, src_reg), st, &mut other);
             return Ok(Flow::Branch {
                 fall: true,
                 taken: Some(Box::new(other)),
@@ -154,10 +154,33 @@ fn set_scalar(st: &mut State, r: Reg, v: Scalar) {
     }
 }
 
+/// `is_pkt_ptr_branch_taken`: a pointer known to be at or past the packet's end decides its
+/// comparisons with the end.
+fn pkt_ptr_branch_taken(cond: JmpCond, d: &RegState, s: &RegState) -> Option<bool> {
+    let (pkt, c) = if s.ty == RegType::PacketEnd {
+        (d, cond)
+    } else if d.ty == RegType::PacketEnd {
+        (s, flip(cond))
+    } else {
+        return None;
+    };
+    let beyond = pkt.range == crate::state::BEYOND_PKT_END;
+    let at = pkt.range == crate::state::AT_PKT_END;
+    match c {
+        JmpCond::Le | JmpCond::Gt if beyond => Some(c == JmpCond::Gt),
+        JmpCond::Lt | JmpCond::Ge if beyond || at => Some(c == JmpCond::Ge),
+        _ => None,
+    }
+}
+
 /// `is_branch_taken`: decided by scalar bounds, or by a non-NULL pointer compared with 0.
 fn branch_taken(cond: JmpCond, width: Width, d: &RegState, s: &RegState) -> Option<bool> {
     if d.ty == RegType::Scalar && s.ty == RegType::Scalar {
         return num::branch_taken(cond, width, d.var, s.var);
+    }
+    let pkt_any = |t: RegType| t.is_pkt_pointer() || t == RegType::PacketEnd;
+    if width == Width::W64 && pkt_any(d.ty) && pkt_any(s.ty) {
+        return pkt_ptr_branch_taken(cond, d, s);
     }
     let (ptr, other, c) = if d.ty.is_pointer() && s.is_null() {
         (d, s, cond)
@@ -208,14 +231,15 @@ pub fn mark_ptr_or_null(st: &mut State, id: u32, is_null: bool) {
 /// `taken` the jump state.
 fn match_pkt_pointers(
     cond: JmpCond,
-    d: RegState,
-    s: RegState,
+    (dn, d): (Reg, RegState),
+    (sn, s): (Reg, RegState),
     fall: &mut State,
     taken: &mut State,
 ) {
-    let (mut d, mut s, mut c) = (d, s, cond);
+    let (mut d, mut s, mut c, mut dn) = (d, s, cond, dn);
     if d.ty == RegType::PacketEnd || s.ty == RegType::PacketMeta {
         std::mem::swap(&mut d, &mut s);
+        dn = sn;
         c = flip(c);
     }
     let ok = (d.ty == RegType::Packet && s.ty == RegType::PacketEnd)
@@ -226,11 +250,34 @@ fn match_pkt_pointers(
     if !ok {
         return;
     }
+    // `mark_pkt_end`: on the branch where the pointer is at or past the end, it says so.
+    let mark_end = |st: &mut State, beyond: bool| {
+        let reg = &mut st.cur_mut().regs[dn.index()];
+        if reg.ty == RegType::Packet {
+            reg.range = if beyond {
+                crate::state::BEYOND_PKT_END
+            } else {
+                crate::state::AT_PKT_END
+            };
+        }
+    };
     match c {
-        JmpCond::Gt => good_pkt_pointers(fall, &d, false),
-        JmpCond::Lt => good_pkt_pointers(taken, &d, true),
-        JmpCond::Ge => good_pkt_pointers(fall, &d, true),
-        JmpCond::Le => good_pkt_pointers(taken, &d, false),
+        JmpCond::Gt => {
+            good_pkt_pointers(fall, &d, false);
+            mark_end(taken, true);
+        }
+        JmpCond::Lt => {
+            good_pkt_pointers(taken, &d, true);
+            mark_end(fall, false);
+        }
+        JmpCond::Ge => {
+            good_pkt_pointers(fall, &d, true);
+            mark_end(taken, false);
+        }
+        JmpCond::Le => {
+            good_pkt_pointers(taken, &d, false);
+            mark_end(fall, true);
+        }
         _ => {}
     }
 }
@@ -246,7 +293,11 @@ fn good_pkt_pointers(st: &mut State, d: &RegState, right_open: bool) {
     let (ty, id) = (d.ty, d.id);
     st.for_each_reg(|r| {
         if r.ty == ty && r.id == id {
-            r.range = r.range.max(new_range);
+            r.range = if crate::state::pkt_range_is_end_marker(r.range) {
+                new_range
+            } else {
+                r.range.max(new_range)
+            };
         }
     });
 }

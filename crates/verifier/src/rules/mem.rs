@@ -368,6 +368,14 @@ pub fn access(
             if reg.var.smin < 0 {
                 return Err(eacces(idx, format!("R{r} min value is negative, either use unsigned index or do a if (index >=0) check.")));
             }
+            if crate::state::pkt_range_is_end_marker(reg.range) {
+                // `check_packet_access`: a pointer at or past the end reads nothing.
+                return Err(Reject::new(
+                    Errno::EINVAL,
+                    idx,
+                    format!("R{r} offset is outside of the packet"),
+                ));
+            }
             let ok = off >= 0 && i64::from(off) + i64::from(size) <= i64::from(reg.range);
             if !ok {
                 return Err(eacces(

@@ -120,10 +120,11 @@ impl Out<'_> {
         Ok(())
     }
 
-    /// Records that subprogram `subprog` uses `depth` bytes of stack.
+    /// Records that subprogram `subprog` uses `depth` bytes of stack, counted in whole 8-byte
+    /// slots as the kernel's `grow_stack_state` does.
     pub fn note_depth(&mut self, subprog: usize, depth: usize) {
         if let Some(d) = self.depth.get_mut(subprog) {
-            *d = (*d).max(depth);
+            *d = (*d).max(depth.div_ceil(8) * 8);
         }
     }
 }

@@ -1,0 +1,433 @@
+//! Live stack slots as Linux 6.18 computes them (kernel/bpf/liveness.c): for every call chain
+//! and instruction, the slots an instruction may read (`may_read`) and must write
+//! (`must_write`, the intersection over the paths seen), then a fixed-point data flow over the
+//! subprogram's instructions in postorder (`live_before`, `must_write_acc`). bpfkit does not
+//! use it for pruning (its own liveness does that); it reproduces the analysis for the log,
+//! where level 2 prints every change (`(0) frame 0 insn 5 +live -8`) and the iteration count
+//! (`(0) live stack update done in 2 iterations`).
+
+use crate::precision::Backtrack;
+use crate::state::{State, MAX_FRAMES};
+use bpfkit_isa::opcode as c;
+use bpfkit_isa::Insn;
+use std::fmt::Write;
+
+/// The masks of one instruction in one frame (`struct per_frame_masks`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Masks {
+    may_read: u64,
+    must_write: u64,
+    must_write_acc: u64,
+    live_before: u64,
+}
+
+/// The marks of one call chain (`struct func_instance`).
+struct Instance {
+    /// Call sites of the outer frames, then the subprogram's start.
+    chain: Vec<usize>,
+    /// The subprogram's index.
+    subprog: usize,
+    updated: bool,
+    must_write_dropped: bool,
+    /// Per frame, per instruction of the subprogram (allocated on first use).
+    frames: Vec<Option<Vec<Masks>>>,
+    must_write_set: Vec<bool>,
+}
+
+/// The analysis (`struct bpf_liveness`).
+pub struct StackLive {
+    starts: Vec<usize>,
+    ends: Vec<usize>,
+    postorder: Vec<Vec<usize>>,
+    prune_point: Vec<bool>,
+    instances: Vec<Instance>,
+    cur: Option<usize>,
+    write_idx: usize,
+    write_acc: [u64; MAX_FRAMES],
+}
+
+/// `bpf_insn_successors`.
+fn successors(insns: &[Insn], idx: usize) -> Vec<usize> {
+    let Some(insn) = insns.get(idx) else {
+        return Vec::new();
+    };
+    let class = c::class(insn.code);
+    let op = insn.code & 0xf0;
+    let size = if insn.is_ld_imm64() { 2 } else { 1 };
+    let (jump, fall) = if class == c::JMP || class == c::JMP32 {
+        match op {
+            c::EXIT => (false, false),
+            c::JA => (true, false),
+            c::CALL => (false, true),
+            _ => (true, true),
+        }
+    } else {
+        (false, true)
+    };
+    let mut out = Vec::new();
+    if fall {
+        out.push(idx + size);
+    }
+    if jump {
+        let off = if insn.code == (c::JMP32 | c::JA) {
+            i64::from(insn.imm)
+        } else {
+            i64::from(insn.off)
+        };
+        if let Ok(t) = usize::try_from(idx as i64 + off + 1) {
+            out.push(t);
+        }
+    }
+    out.retain(|&t| t < insns.len());
+    out
+}
+
+/// The postorder of a depth-first walk of one subprogram, fall-through edges first, not
+/// entering callees (`insn_postorder`).
+fn postorder(insns: &[Insn], start: usize, end: usize) -> Vec<usize> {
+    let mut state = vec![0u8; insns.len()];
+    let mut stack = vec![start];
+    let mut order = Vec::new();
+    if start >= insns.len() {
+        return order;
+    }
+    state[start] = 1;
+    while let Some(&t) = stack.last() {
+        let mut pushed = false;
+        for w in successors(insns, t) {
+            if w < start || w >= end {
+                continue;
+            }
+            if state[w] == 0 {
+                state[w] = 1;
+                stack.push(w);
+                pushed = true;
+                break;
+            }
+        }
+        if !pushed {
+            state[t] = 2;
+            stack.pop();
+            order.push(t);
+        }
+    }
+    order
+}
+
+impl StackLive {
+    /// The analysis for a program with subprograms starting at `starts`.
+    #[must_use]
+    pub fn new(insns: &[Insn], starts: &[usize], prune_point: &[bool]) -> StackLive {
+        let ends: Vec<usize> = (0..starts.len())
+            .map(|i| starts.get(i + 1).copied().unwrap_or(insns.len()))
+            .collect();
+        let postorder = starts
+            .iter()
+            .zip(&ends)
+            .map(|(&s, &e)| postorder(insns, s, e))
+            .collect();
+        StackLive {
+            starts: starts.to_vec(),
+            ends,
+            postorder,
+            prune_point: prune_point.to_vec(),
+            instances: Vec::new(),
+            cur: None,
+            write_idx: 0,
+            write_acc: [0; MAX_FRAMES],
+        }
+    }
+
+    /// `lookup_instance`: the instance of `st`'s call chain up to frame `frameno`.
+    fn instance(&mut self, st: &State, frameno: usize) -> usize {
+        let mut chain: Vec<usize> = (0..frameno)
+            .map(|i| st.frames.get(i + 1).map_or(0, |f| f.callsite))
+            .collect();
+        let subprog = st.frames.get(frameno).map_or(0, |f| f.subprog);
+        let start = self.starts.get(subprog).copied().unwrap_or(0);
+        chain.push(start);
+        if let Some(i) = self.instances.iter().position(|x| x.chain == chain) {
+            return i;
+        }
+        let len = self.ends.get(subprog).copied().unwrap_or(start) - start;
+        self.instances.push(Instance {
+            chain,
+            subprog,
+            updated: false,
+            must_write_dropped: false,
+            frames: vec![None; MAX_FRAMES],
+            must_write_set: vec![false; len],
+        });
+        self.instances.len() - 1
+    }
+
+    fn masks(&mut self, inst: usize, frame: usize, idx: usize) -> Option<&mut Masks> {
+        let start = self.starts[self.instances[inst].subprog];
+        let len = self.instances[inst].must_write_set.len();
+        let rel = idx.checked_sub(start).filter(|&r| r < len)?;
+        let slot = self.instances[inst].frames.get_mut(frame)?;
+        let arr = slot.get_or_insert_with(|| vec![Masks::default(); len]);
+        arr.get_mut(rel)
+    }
+
+    /// `bpf_reset_stack_write_marks`: instruction `idx` of `st` starts.
+    pub fn begin(&mut self, st: &State, idx: usize) {
+        let frame = st.frames.len() - 1;
+        self.cur = Some(self.instance(st, frame));
+        self.write_idx = idx;
+        self.write_acc = [0; MAX_FRAMES];
+    }
+
+    /// `bpf_mark_stack_read`: the current instruction may read these slots of `frame`.
+    pub fn read(&mut self, frame: usize, mask: u64) {
+        let (Some(inst), idx) = (self.cur, self.write_idx) else {
+            return;
+        };
+        let Some(m) = self.masks(inst, frame, idx) else {
+            return;
+        };
+        let new = m.may_read | mask;
+        let grows = new != m.may_read && (new | m.live_before) != m.live_before;
+        m.may_read = new;
+        if grows {
+            self.instances[inst].updated = true;
+        }
+    }
+
+    /// `bpf_mark_stack_write`: the current instruction writes these whole slots of `frame`.
+    pub fn write(&mut self, frame: usize, mask: u64) {
+        if let Some(acc) = self.write_acc.get_mut(frame) {
+            *acc |= mask;
+        }
+    }
+
+    /// `bpf_commit_stack_write_marks`: the current instruction ran.
+    pub fn commit(&mut self) {
+        let Some(inst) = self.cur else { return };
+        let start = self.starts[self.instances[inst].subprog];
+        let Some(rel) = self.write_idx.checked_sub(start) else {
+            return;
+        };
+        if rel >= self.instances[inst].must_write_set.len() {
+            return;
+        }
+        let frames = self.instances[inst].chain.len();
+        let seen = self.instances[inst].must_write_set[rel];
+        for frame in 0..frames {
+            let mut mask = self.write_acc[frame];
+            if mask == 0 && !seen {
+                continue;
+            }
+            let idx = self.write_idx;
+            let Some(m) = self.masks(inst, frame, idx) else {
+                continue;
+            };
+            let old = m.must_write;
+            if seen {
+                mask &= old;
+            }
+            let changed = old != mask;
+            if changed {
+                m.must_write = mask;
+            }
+            let dropped = old & !mask != 0;
+            if changed {
+                self.instances[inst].updated = true;
+            }
+            if dropped {
+                self.instances[inst].must_write_dropped = true;
+            }
+        }
+        self.instances[inst].must_write_set[rel] = true;
+    }
+
+    /// `bpf_update_live_stack`: the fixed point for every updated instance of `st`'s call
+    /// chain, innermost first; returns the level-2 log lines.
+    pub fn update(&mut self, insns: &[Insn], st: &State) -> String {
+        let mut log = String::new();
+        self.cur = None;
+        for frame in (0..st.frames.len()).rev() {
+            let inst = self.instance(st, frame);
+            if self.instances[inst].updated {
+                self.update_instance(insns, inst, &mut log);
+                self.instances[inst].updated = false;
+                self.instances[inst].must_write_dropped = false;
+            }
+        }
+        log
+    }
+
+    fn chain_text(&self, inst: usize) -> String {
+        let parts: Vec<String> = self.instances[inst]
+            .chain
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        format!("({})", parts.join(","))
+    }
+
+    fn update_instance(&mut self, insns: &[Insn], inst: usize, log: &mut String) {
+        let sub = self.instances[inst].subprog;
+        let start = self.starts[sub];
+        let nframes = self.instances[inst].chain.len();
+        if self.instances[inst].must_write_dropped {
+            for f in self.instances[inst].frames.iter_mut().flatten() {
+                for m in f.iter_mut() {
+                    m.must_write_acc = 0;
+                }
+            }
+        }
+        let order = self.postorder[sub].clone();
+        let chain = self.chain_text(inst);
+        let mut cnt = 0;
+        loop {
+            cnt += 1;
+            let mut changed = false;
+            for frame in 0..nframes {
+                let Some(arr) = self.instances[inst].frames[frame].as_mut() else {
+                    continue;
+                };
+                for &i in &order {
+                    changed |= update_insn(
+                        insns,
+                        arr,
+                        start,
+                        frame,
+                        i,
+                        &chain,
+                        self.prune_point.get(i).copied().unwrap_or(false),
+                        log,
+                    );
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let _ = writeln!(log, "{chain} live stack update done in {cnt} iterations");
+        if nframes > 1 {
+            self.propagate_to_outer(inst, start);
+        }
+    }
+
+    /// `propagate_to_outer_instance`: what the callee reads and surely writes of its callers'
+    /// frames becomes a read and a write of its call instruction.
+    fn propagate_to_outer(&mut self, inst: usize, start: usize) {
+        let mut chain = self.instances[inst].chain.clone();
+        chain.pop();
+        let Some(callsite) = chain.pop() else { return };
+        let nframes = chain.len() + 1;
+        // The outer instance's chain: its call sites, then its subprogram's start.
+        let Some(outer_sub) = self
+            .starts
+            .iter()
+            .zip(&self.ends)
+            .position(|(&s, &e)| (s..e).contains(&callsite))
+        else {
+            return;
+        };
+        chain.push(self.starts[outer_sub]);
+        let outer = match self.instances.iter().position(|x| x.chain == chain) {
+            Some(o) => o,
+            None => {
+                let len = self.ends[outer_sub] - self.starts[outer_sub];
+                self.instances.push(Instance {
+                    chain,
+                    subprog: outer_sub,
+                    updated: false,
+                    must_write_dropped: false,
+                    frames: vec![None; MAX_FRAMES],
+                    must_write_set: vec![false; len],
+                });
+                self.instances.len() - 1
+            }
+        };
+        let saved = (self.cur, self.write_idx, self.write_acc);
+        self.cur = Some(outer);
+        self.write_idx = callsite;
+        self.write_acc = [0; MAX_FRAMES];
+        for frame in 0..nframes - 1 {
+            let Some(m) = self.instances[inst].frames[frame]
+                .as_ref()
+                .and_then(|a| a.first().copied())
+            else {
+                continue;
+            };
+            let _ = start;
+            self.write(frame, m.must_write_acc);
+            self.read(frame, m.live_before);
+        }
+        self.commit();
+        (self.cur, self.write_idx, self.write_acc) = saved;
+    }
+}
+
+/// `update_insn`: one step of the fixed point for instruction `i`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the kernel's update_insn state, flattened"
+)]
+fn update_insn(
+    insns: &[Insn],
+    arr: &mut [Masks],
+    start: usize,
+    frame: usize,
+    i: usize,
+    chain: &str,
+    prune_point: bool,
+    log: &mut String,
+) -> bool {
+    let succ = successors(insns, i);
+    if succ.is_empty() {
+        return false;
+    }
+    let Some(rel) = i.checked_sub(start).filter(|&r| r < arr.len()) else {
+        return false;
+    };
+    let mut after = 0u64;
+    let mut acc = u64::MAX;
+    for s in succ {
+        let Some(m) = s.checked_sub(start).and_then(|r| arr.get(r)) else {
+            continue;
+        };
+        after |= m.live_before;
+        acc &= m.must_write_acc;
+    }
+    let m = arr[rel];
+    acc |= m.must_write;
+    let before = (after & !m.must_write) | m.may_read;
+    let changed = before != m.live_before || acc != m.must_write_acc;
+    if m.may_read != 0 || m.must_write != 0 || i == start || prune_point {
+        log_change(log, chain, "live", frame, i, m.live_before, before);
+        log_change(log, chain, "written", frame, i, m.must_write_acc, acc);
+    }
+    arr[rel].live_before = before;
+    arr[rel].must_write_acc = acc;
+    changed
+}
+
+/// `log_mask_change`.
+fn log_change(
+    log: &mut String,
+    chain: &str,
+    what: &str,
+    frame: usize,
+    i: usize,
+    old: u64,
+    new: u64,
+) {
+    let changed = old ^ new;
+    if changed == 0 {
+        return;
+    }
+    let _ = write!(log, "{chain} frame {frame} insn {i} ");
+    let ones = new & changed;
+    let zeros = !new & changed;
+    if ones != 0 {
+        let _ = write!(log, "+{what} {} ", Backtrack::slots_text(ones));
+    }
+    if zeros != 0 {
+        let _ = write!(log, "-{what} {}", Backtrack::slots_text(zeros));
+    }
+    log.push('\n');
+}
