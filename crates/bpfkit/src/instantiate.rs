@@ -330,6 +330,7 @@ fn load_one(
         } else {
             0
         },
+        ..ProgLoadOpts::default()
     };
     match bpf.prog_load_with(&attr(log_level), &load) {
         Ok(l) => Ok((l.fd, with_source_lines(&l.log, &p.line_info))),

@@ -162,6 +162,7 @@ fn load_in_bpfkit_at(case: &Case, insns: &[Insn], log_level: u32) -> Result<Load
     let opts = bpfkit::prog::load::ProgLoadOpts {
         prog_flags: case.prog_flags(),
         expected_attach_type: case.expected_attach_type,
+        unprivileged: case.unprivileged,
         ..Default::default()
     };
     let loaded = bpf.prog_load_with(&attr, &opts).map(|l| (l.fd, l.log));
@@ -236,7 +237,17 @@ fn the_table_says_what_linux_says() {
     let cases = load_table();
     let mut failures = Vec::new();
     let mut blessed: Vec<(PathBuf, String, Outcome)> = Vec::new();
+    // One guard for the whole run keeps unprivileged bpf() allowed (and restores the sysctl).
+    let unprivileged = bpfkit_kernel::UnprivilegedBpf::enable();
+    if let Err(why) = &unprivileged {
+        println!("the `privilege: unprivileged` cases are skipped: {why}");
+    }
+    let mut skipped = 0;
     for c in &cases {
+        if c.unprivileged && unprivileged.is_err() {
+            skipped += 1;
+            continue;
+        }
         let insns = match assemble(c) {
             Ok(i) => i,
             Err(e) => {
@@ -273,8 +284,9 @@ fn the_table_says_what_linux_says() {
         println!("blessed {} case(s)", blessed.len());
     }
     println!(
-        "{} cases checked against the kernel, {} disagree",
-        cases.len(),
+        "{} cases checked against the kernel ({} unprivileged), {} disagree; {skipped} skipped",
+        cases.len() - skipped,
+        cases.iter().filter(|c| c.unprivileged).count() - skipped,
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -540,10 +552,15 @@ fn accepted_cases_run_alike_in_the_kernel_and_bpfkit() {
     }
     let packet = test_packet();
     let known = known_differences();
+    let unprivileged = bpfkit_kernel::UnprivilegedBpf::enable();
+    if let Err(why) = &unprivileged {
+        println!("the `privilege: unprivileged` cases are skipped: {why}");
+    }
     let (mut ran, mut same) = (0, 0);
     let mut differences = Vec::new();
     for c in load_table() {
         if c.expect != Expect::Accept
+            || (c.unprivileged && unprivileged.is_err())
             || !matches!(
                 c.prog_type.as_str(),
                 "socket_filter" | "sched_cls" | "sched_act" | "xdp" | "cgroup_skb"

@@ -382,6 +382,19 @@ pub trait Env {
         kind: AccessKind,
     ) -> Option<CtxField>;
 
+    /// [`Env::ctx_access`] for a load without CAP_BPF, where some fields need it (a cgroup_skb
+    /// program's packet pointers and `tstamp` store, `bpf_token_capable(..., CAP_BPF)` in
+    /// `cg_skb_is_valid_access`). Default: the privileged rule.
+    fn ctx_access_unprivileged(
+        &self,
+        prog_type: ProgType,
+        off: i32,
+        size: u32,
+        kind: AccessKind,
+    ) -> Option<CtxField> {
+        self.ctx_access(prog_type, off, size, kind)
+    }
+
     /// The prototype of helper `id` as callable from `prog_type`, or `None` when the helper is
     /// unknown or not allowed there (`unknown func %s#%d` / `program of this type cannot use
     /// helper %s#%d`).

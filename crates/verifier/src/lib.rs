@@ -31,6 +31,7 @@ use bpfkit_isa::{Insn, Op};
 use env::{Env, ProgType};
 pub use explore::Stats;
 pub use reject::{Errno, Reject};
+pub use rules::unpriv::Privilege;
 use std::fmt;
 use std::time::Instant;
 
@@ -129,6 +130,10 @@ pub struct Options {
     /// unset). Some types check it: a `cgroup_skb` program for `BPF_CGROUP_INET_EGRESS` may
     /// return 0 to 3 instead of 0 or 1 ([`rules::return_code`]).
     pub expected_attach_type: u32,
+    /// Who loads the program: privileged (the default, as root) or a user without CAP_BPF,
+    /// CAP_PERFMON, CAP_SYS_ADMIN and CAP_NET_ADMIN, under Linux's stricter rules
+    /// ([`rules::unpriv`]).
+    pub privilege: Privilege,
 }
 
 impl Default for Options {
@@ -141,6 +146,7 @@ impl Default for Options {
             strict_alignment: false,
             any_alignment: false,
             expected_attach_type: 0,
+            privilege: Privilege::Privileged,
         }
     }
 }
@@ -294,7 +300,21 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
             log: String::new(),
         });
     }
+    if let Err((errno, message)) =
+        rules::unpriv::check_load(opts.privilege, opts.prog_type, insns.len())
+    {
+        // The syscall refuses before the verifier runs: no log.
+        return Err(Rejected {
+            errno,
+            insn_idx: 0,
+            message,
+            log: String::new(),
+        });
+    }
     let none = Stats::default();
+    if let Err(r) = rules::unpriv::check_program(opts.privilege, insns) {
+        return Err(reject(r, log, &none, &[0]));
+    }
     let subprogs = match cfg::find_subprogs(insns) {
         Ok(s) => s,
         Err(r) => return Err(reject(r, log, &none, &[0])),
@@ -348,6 +368,9 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
             }
         }
     }
+    if let Err(r) = rules::unpriv::check_back_edges(opts.privilege, insns) {
+        return Err(reject(r, log, &none, &[0]));
+    }
     let cfg = match cfg::check_cfg(insns, subprogs) {
         Ok(c) => c,
         Err(r) => return Err(reject(r, log, &none, &[0])),
@@ -378,6 +401,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         insns,
         cfg: &cfg,
         strict_alignment: opts.strict_alignment && !opts.any_alignment,
+        privilege: opts.privilege,
     };
     let mut ex = explore::Explorer::new(cx, &ops, log, decode_errors, lenient);
     if ex.log.level2() {

@@ -60,6 +60,10 @@ pub struct ProgLoadOpts {
     /// `prog_flags`: [`BPF_F_STRICT_ALIGNMENT`], [`BPF_F_ANY_ALIGNMENT`] (and the kernel's
     /// test flags, which change no verdict). Other bits are `EINVAL`.
     pub prog_flags: u32,
+    /// Load as a user without CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and CAP_NET_ADMIN: Linux's
+    /// unprivileged verifier rules (`bpfkit_verifier::Privilege::Unprivileged`). Default:
+    /// privileged, as root.
+    pub unprivileged: bool,
     /// `expected_attach_type`, the kernel's `enum bpf_attach_type` number: a cgroup_skb
     /// program takes [`CGROUP_INET_INGRESS`] (0, the default) or [`CGROUP_INET_EGRESS`] (it may
     /// then return 0 to 3); the other types bpfkit models take only 0.
@@ -257,6 +261,11 @@ impl Bpf {
             strict_alignment: load.prog_flags & BPF_F_STRICT_ALIGNMENT != 0,
             any_alignment: load.prog_flags & BPF_F_ANY_ALIGNMENT != 0,
             expected_attach_type: load.expected_attach_type,
+            privilege: if load.unprivileged {
+                bpfkit_verifier::Privilege::Unprivileged
+            } else {
+                bpfkit_verifier::Privilege::Privileged
+            },
         };
         let verified = verify(attr.insns, &env, &opts).map_err(|r| LoadError {
             errno: errno_of(&r),

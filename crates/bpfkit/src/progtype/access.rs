@@ -106,6 +106,26 @@ pub fn ctx_access(prog_type: ProgType, off: i32, size: u32, dir: Direction) -> C
     verdict.unwrap_or(CtxAccess::Denied)
 }
 
+/// [`ctx_access`] for a load without CAP_BPF: a cgroup_skb program may then neither read
+/// `data`/`data_end` nor write `tstamp` (`cg_skb_is_valid_access` asks
+/// `bpf_token_capable(..., CAP_BPF)`); every other rule is the same.
+#[must_use]
+pub fn ctx_access_unprivileged(
+    prog_type: ProgType,
+    off: i32,
+    size: u32,
+    dir: Direction,
+) -> CtxAccess {
+    if prog_type == ProgType::CgroupSkb
+        && (skb::DATA.contains(&off)
+            || skb::DATA_END.contains(&off)
+            || (dir == Direction::Write && skb::TSTAMP.contains(&off)))
+    {
+        return CtxAccess::Denied;
+    }
+    ctx_access(prog_type, off, size, dir)
+}
+
 /// `bpf_ctx_narrow_access_ok`: a read narrower than the field, of a power-of-two size.
 fn narrow_ok(size: i32, size_default: i32) -> bool {
     size <= size_default && (size & (size - 1)) == 0
@@ -343,6 +363,16 @@ mod tests {
         assert_eq!(ctx_access(t, 8, 4, Write), CtxAccess::Scalar);
         assert_eq!(ctx_access(t, 44, 4, Write), CtxAccess::Denied);
         assert_eq!(ctx_access(t, 72, 4, Read), CtxAccess::Denied);
+    }
+
+    #[test]
+    fn cgroup_skb_without_cap_bpf_has_no_packet_pointers() {
+        let t = ProgType::CgroupSkb;
+        assert_eq!(ctx_access_unprivileged(t, 76, 4, Read), CtxAccess::Denied);
+        assert_eq!(ctx_access_unprivileged(t, 80, 4, Read), CtxAccess::Denied);
+        assert_eq!(ctx_access_unprivileged(t, 152, 8, Write), CtxAccess::Denied);
+        assert_eq!(ctx_access_unprivileged(t, 152, 8, Read), CtxAccess::Scalar);
+        assert_eq!(ctx_access_unprivileged(t, 8, 4, Write), CtxAccess::Scalar);
     }
 
     #[test]

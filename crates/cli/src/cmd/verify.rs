@@ -13,7 +13,7 @@ use bpfkit::loader::Object;
 use bpfkit_isa::Insn;
 use bpfkit_verifier::env::{AccessKind, CtxField, Env, HelperProto, MapInfo, MapType, ProgType};
 use bpfkit_verifier::testing::TestEnv;
-use bpfkit_verifier::{verify, Options};
+use bpfkit_verifier::{verify, Options, Privilege};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,6 +55,12 @@ pub struct Args {
     /// Load with `BPF_F_ANY_ALIGNMENT`: cancels `--strict-alignment`.
     #[arg(long)]
     pub any_alignment: bool,
+    /// Verify as Linux does for a user without CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and
+    /// CAP_NET_ADMIN: no loops, no bpf-to-bpf calls, no pointer leaks or comparisons, no
+    /// uninitialised stack reads, Spectre v1 bounds on pointer arithmetic, socket_filter and
+    /// cgroup_skb only.
+    #[arg(long)]
+    pub unprivileged: bool,
 }
 
 /// The environment of the command: the runtime's context rules and helpers, declared maps.
@@ -74,6 +80,16 @@ impl Env for CliEnv {
     ) -> Option<CtxField> {
         // The runtime's rules, as `Bpf::prog_load` verifies with.
         bpfkit::prog::env::ctx_field(prog_type, off, size, kind)
+    }
+
+    fn ctx_access_unprivileged(
+        &self,
+        prog_type: ProgType,
+        off: i32,
+        size: u32,
+        kind: AccessKind,
+    ) -> Option<CtxField> {
+        bpfkit::prog::env::ctx_field_unprivileged(prog_type, off, size, kind)
     }
 
     fn helper(&self, prog_type: ProgType, id: i32) -> Option<HelperProto> {
@@ -265,6 +281,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             strict_alignment: args.strict_alignment,
             any_alignment: args.any_alignment,
             expected_attach_type: job.expected_attach_type,
+            privilege: if args.unprivileged {
+                Privilege::Unprivileged
+            } else {
+                Privilege::Privileged
+            },
         };
         let prefix = if many {
             format!("{}: ", job.name)

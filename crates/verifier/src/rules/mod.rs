@@ -14,6 +14,7 @@ pub mod map_ptr;
 pub mod map_struct;
 pub mod mem;
 pub mod return_code;
+pub mod unpriv;
 
 use crate::cfg::Cfg;
 use crate::env::{Env, ProgType};
@@ -39,6 +40,9 @@ pub struct Cx<'a> {
     /// `BPF_F_STRICT_ALIGNMENT` without `BPF_F_ANY_ALIGNMENT`: every pointer type's accesses
     /// must be aligned, not only the stack's ([`align`]).
     pub strict_alignment: bool,
+    /// Who loads the program: the unprivileged rules of [`unpriv`] apply to
+    /// [`unpriv::Privilege::Unprivileged`].
+    pub privilege: unpriv::Privilege,
 }
 
 /// Where a path goes after one instruction.
@@ -169,6 +173,21 @@ pub fn step(
     op: &Op,
     out: &mut Out<'_>,
 ) -> Result<Flow, Reject> {
+    // The unprivileged rules wrap the privileged ones (no-ops for privileged loads).
+    let pre = unpriv::before(cx, st, idx, op, out)?;
+    let flow = step_privileged(cx, st, idx, op, out)?;
+    unpriv::after(cx, pre, st, idx, op)?;
+    Ok(flow)
+}
+
+/// One step under the privileged rules.
+fn step_privileged(
+    cx: &Cx<'_>,
+    st: &mut State,
+    idx: usize,
+    op: &Op,
+    out: &mut Out<'_>,
+) -> Result<Flow, Reject> {
     match *op {
         Op::Alu { .. } | Op::Neg { .. } | Op::End { .. } => alu::step(st, idx, op, out),
         Op::LdImm64 {
@@ -271,6 +290,7 @@ pub(crate) mod test_util {
             insns: &insns,
             cfg: &cfg,
             strict_alignment: false,
+            privilege: super::unpriv::Privilege::Privileged,
         };
         let mut scratch = Scratch::default();
         let mut id_gen = 0;

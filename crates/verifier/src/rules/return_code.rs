@@ -113,6 +113,7 @@ mod tests {
             prog_type,
             expected_attach_type: attach,
             strict_alignment: false,
+            privilege: crate::rules::unpriv::Privilege::Privileged,
             gpl: true,
             insns: &[],
             cfg: &cfg,
