@@ -324,6 +324,7 @@ fn load_one(
     let load = ProgLoadOpts {
         btf_func_info: !p.func_info.is_empty(),
         prog_flags: opts.prog_flags,
+        ..ProgLoadOpts::default()
     };
     match bpf.prog_load_with(&attr(log_level), &load) {
         Ok(l) => Ok((l.fd, with_source_lines(&l.log, &p.line_info))),

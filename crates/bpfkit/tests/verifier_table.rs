@@ -161,6 +161,7 @@ fn load_in_bpfkit_at(case: &Case, insns: &[Insn], log_level: u32) -> Result<Load
     };
     let opts = bpfkit::prog::load::ProgLoadOpts {
         prog_flags: case.prog_flags(),
+        unprivileged: case.unprivileged,
         ..Default::default()
     };
     let loaded = bpf.prog_load_with(&attr, &opts).map(|l| (l.fd, l.log));
@@ -235,7 +236,17 @@ fn the_table_says_what_linux_says() {
     let cases = load_table();
     let mut failures = Vec::new();
     let mut blessed: Vec<(PathBuf, String, Outcome)> = Vec::new();
+    // One guard for the whole run keeps unprivileged bpf() allowed (and restores the sysctl).
+    let unprivileged = bpfkit_kernel::UnprivilegedBpf::enable();
+    if let Err(why) = &unprivileged {
+        println!("the `privilege: unprivileged` cases are skipped: {why}");
+    }
+    let mut skipped = 0;
     for c in &cases {
+        if c.unprivileged && unprivileged.is_err() {
+            skipped += 1;
+            continue;
+        }
         let insns = match assemble(c) {
             Ok(i) => i,
             Err(e) => {
@@ -272,8 +283,9 @@ fn the_table_says_what_linux_says() {
         println!("blessed {} case(s)", blessed.len());
     }
     println!(
-        "{} cases checked against the kernel, {} disagree",
-        cases.len(),
+        "{} cases checked against the kernel ({} unprivileged), {} disagree; {skipped} skipped",
+        cases.len() - skipped,
+        cases.iter().filter(|c| c.unprivileged).count() - skipped,
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -539,10 +551,15 @@ fn accepted_cases_run_alike_in_the_kernel_and_bpfkit() {
     }
     let packet = test_packet();
     let known = known_differences();
+    let unprivileged = bpfkit_kernel::UnprivilegedBpf::enable();
+    if let Err(why) = &unprivileged {
+        println!("the `privilege: unprivileged` cases are skipped: {why}");
+    }
     let (mut ran, mut same) = (0, 0);
     let mut differences = Vec::new();
     for c in load_table() {
         if c.expect != Expect::Accept
+            || (c.unprivileged && unprivileged.is_err())
             || !matches!(
                 c.prog_type.as_str(),
                 "socket_filter" | "sched_cls" | "sched_act" | "xdp"

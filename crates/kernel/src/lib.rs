@@ -29,6 +29,7 @@ mod prog;
 mod stats;
 mod sys;
 pub mod table;
+mod unpriv;
 
 pub use errno::Errno;
 pub use map::{
@@ -41,6 +42,9 @@ pub use prog::{
     BPF_F_STRICT_ALIGNMENT, BPF_F_TEST_STATE_FREQ, DEFAULT_LOG_SIZE,
 };
 pub use stats::VerifierStats;
+pub use unpriv::{
+    prog_load_unprivileged, UnprivilegedBpf, DROPPED_CAPS, UNPRIVILEGED_BPF_DISABLED,
+};
 
 use bpfkit_isa::Insn;
 

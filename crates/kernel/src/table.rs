@@ -99,6 +99,9 @@ pub struct Case {
     pub maps: Vec<MapSpec>,
     /// Load flags by name: `strict_alignment`, `any_alignment`.
     pub flags: Vec<String>,
+    /// `privilege: unprivileged`: the load is made without CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN
+    /// and CAP_NET_ADMIN (default: privileged, as root).
+    pub unprivileged: bool,
     /// The expected verdict.
     pub expect: Expect,
     /// The program text exactly as written (comments included).
@@ -168,6 +171,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, ParseError> {
             license: "GPL".to_string(),
             maps: Vec::new(),
             flags: Vec::new(),
+            unprivileged: false,
             expect: Expect::Accept,
             asm: String::new(),
             asm_line: 0,
@@ -212,6 +216,20 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, ParseError> {
                             return Err(err(i, format!("unknown flag `{f}`")));
                         }
                         case.flags.push(f.to_string());
+                    }
+                }
+                "privilege" => {
+                    case.unprivileged = match value {
+                        "privileged" => false,
+                        "unprivileged" => true,
+                        _ => {
+                            return Err(err(
+                                i,
+                                format!(
+                                    "privilege is `privileged` or `unprivileged`, not `{value}`"
+                                ),
+                            ))
+                        }
                     }
                 }
                 "expect" => {
@@ -529,7 +547,8 @@ fn strip_statistics(line: &str) -> &str {
 
 /// Loads a case (already assembled, map references resolved by index) into the kernel: creates
 /// its maps, patches their descriptors in, loads at log level 1, and reports the outcome.
-/// `Err` when the case's setup (a map) fails, which is a problem of the table, not a verdict.
+/// `Err` when the case's setup (a map) fails, which is a problem of the table, not a verdict,
+/// or, for an unprivileged case, when unprivileged loads are impossible here (the reason).
 pub fn run_in_kernel(case: &Case, insns: &[Insn]) -> Result<KernelRun, String> {
     let prog_type = names::prog_type_by_name(&case.prog_type)
         .ok_or_else(|| format!("unknown program type `{}`", case.prog_type))?;
@@ -544,24 +563,30 @@ pub fn run_in_kernel(case: &Case, insns: &[Insn]) -> Result<KernelRun, String> {
     let fds: Vec<i32> = maps.iter().map(crate::map::Map::fd).collect();
     let mut insns = insns.to_vec();
     crate::resolve_map_indices(&mut insns, &fds).map_err(|e| e.to_string())?;
-    let loaded = ProgLoad {
-        license: &case.license,
-        prog_flags: case.prog_flags(),
-        ..ProgLoad::new(prog_type)
-    }
-    .load(&insns);
+    // Unprivileged cases load on a thread without capabilities: the sysctl must allow it.
+    let _guard = if case.unprivileged {
+        Some(crate::UnprivilegedBpf::enable()?)
+    } else {
+        None
+    };
+    let load = |log_level: u32| {
+        let opts = ProgLoad {
+            license: &case.license,
+            prog_flags: case.prog_flags(),
+            log_level,
+            ..ProgLoad::new(prog_type)
+        };
+        if case.unprivileged {
+            opts.load_unprivileged(&insns[..])
+        } else {
+            opts.load(&insns[..])
+        }
+    };
+    let loaded = load(1);
     // A log that overflows the buffer turns any verdict into ENOSPC (the kernel keeps the tail
     // of the log, which holds the error). Ask again without a log for the real errno.
     let errno = match &loaded.result {
-        Err(Errno::ENOSPC) => ProgLoad {
-            license: &case.license,
-            prog_flags: case.prog_flags(),
-            log_level: 0,
-            ..ProgLoad::new(prog_type)
-        }
-        .load(&insns)
-        .result
-        .err(),
+        Err(Errno::ENOSPC) => load(0).result.err(),
         Ok(_) => None,
         Err(e) => Some(*e),
     };

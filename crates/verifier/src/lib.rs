@@ -31,6 +31,7 @@ use bpfkit_isa::{Insn, Op};
 use env::{Env, ProgType};
 pub use explore::Stats;
 pub use reject::{Errno, Reject};
+pub use rules::unpriv::Privilege;
 use std::fmt;
 use std::time::Instant;
 
@@ -44,6 +45,7 @@ pub struct Verified {
     stats: Stats,
     stack_depth: Vec<usize>,
     ctx_access: Vec<bool>,
+    probe_load: Vec<bool>,
 }
 
 impl Verified {
@@ -71,6 +73,14 @@ impl Verified {
     #[must_use]
     pub fn is_ctx_access(&self, idx: usize) -> bool {
         self.ctx_access.get(idx).copied().unwrap_or(false)
+    }
+
+    /// Whether instruction `idx` is a load through a BTF pointer read from a map's struct (a
+    /// probe read in Linux: `BPF_PROBE_MEM`, a fault gives 0). The runtime's map images hold
+    /// NULL in every pointer field, so it rewrites these loads to `dst = 0`.
+    #[must_use]
+    pub fn is_probe_load(&self, idx: usize) -> bool {
+        self.probe_load.get(idx).copied().unwrap_or(false)
     }
 
     /// Stack bytes used by each subprogram.
@@ -125,6 +135,10 @@ pub struct Options {
     /// `BPF_F_ANY_ALIGNMENT`: cancels `strict_alignment` (the stack and atomics stay strict).
     #[doc(alias = "BPF_F_ANY_ALIGNMENT")]
     pub any_alignment: bool,
+    /// Who loads the program: privileged (the default, as root) or a user without CAP_BPF,
+    /// CAP_PERFMON, CAP_SYS_ADMIN and CAP_NET_ADMIN, under Linux's stricter rules
+    /// ([`rules::unpriv`]).
+    pub privilege: Privilege,
 }
 
 impl Default for Options {
@@ -136,6 +150,7 @@ impl Default for Options {
             btf_func_info: false,
             strict_alignment: false,
             any_alignment: false,
+            privilege: Privilege::Privileged,
         }
     }
 }
@@ -289,7 +304,21 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
             log: String::new(),
         });
     }
+    if let Err((errno, message)) =
+        rules::unpriv::check_load(opts.privilege, opts.prog_type, insns.len())
+    {
+        // The syscall refuses before the verifier runs: no log.
+        return Err(Rejected {
+            errno,
+            insn_idx: 0,
+            message,
+            log: String::new(),
+        });
+    }
     let none = Stats::default();
+    if let Err(r) = rules::unpriv::check_program(opts.privilege, insns) {
+        return Err(reject(r, log, &none, &[0]));
+    }
     let subprogs = match cfg::find_subprogs(insns) {
         Ok(s) => s,
         Err(r) => return Err(reject(r, log, &none, &[0])),
@@ -343,6 +372,9 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
             }
         }
     }
+    if let Err(r) = rules::unpriv::check_back_edges(opts.privilege, insns) {
+        return Err(reject(r, log, &none, &[0]));
+    }
     let cfg = match cfg::check_cfg(insns, subprogs) {
         Ok(c) => c,
         Err(r) => return Err(reject(r, log, &none, &[0])),
@@ -372,6 +404,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         insns,
         cfg: &cfg,
         strict_alignment: opts.strict_alignment && !opts.any_alignment,
+        privilege: opts.privilege,
     };
     let mut ex = explore::Explorer::new(cx, &ops, log, decode_errors, lenient);
     if ex.log.level2() {
@@ -381,6 +414,11 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
     let stats = ex.stats;
     let depth = ex.depth.clone();
     let ctx_access: Vec<bool> = ex.base.iter().map(|b| *b == rules::BaseKind::Ctx).collect();
+    let probe_load: Vec<bool> = ex
+        .base
+        .iter()
+        .map(|b| *b == rules::BaseKind::Probe)
+        .collect();
     match result {
         Ok(()) => {
             let mut log = ex.log;
@@ -405,6 +443,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 stats,
                 stack_depth: depth,
                 ctx_access,
+                probe_load,
             })
         }
         Err(r) => Err(reject(r, ex.log, &stats, &depth)),

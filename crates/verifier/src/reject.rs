@@ -8,6 +8,8 @@ use std::fmt;
 pub struct Errno(pub i32);
 
 impl Errno {
+    /// Operation not permitted: the loader lacks a capability.
+    pub const EPERM: Errno = Errno(1);
     /// Argument list too long: program too large or too complex.
     pub const E2BIG: Errno = Errno(7);
     /// Bad file descriptor: a map reference that names no map.
@@ -25,6 +27,7 @@ impl Errno {
     #[must_use]
     pub fn name(self) -> &'static str {
         match self.0 {
+            1 => "EPERM",
             7 => "E2BIG",
             9 => "EBADF",
             13 => "EACCES",

@@ -60,6 +60,10 @@ pub struct ProgLoadOpts {
     /// `prog_flags`: [`BPF_F_STRICT_ALIGNMENT`], [`BPF_F_ANY_ALIGNMENT`] (and the kernel's
     /// test flags, which change no verdict). Other bits are `EINVAL`.
     pub prog_flags: u32,
+    /// Load as a user without CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and CAP_NET_ADMIN: Linux's
+    /// unprivileged verifier rules (`bpfkit_verifier::Privilege::Unprivileged`). Default:
+    /// privileged, as root.
+    pub unprivileged: bool,
 }
 
 /// A successful load: the program's descriptor and the verifier log.
@@ -225,6 +229,11 @@ impl Bpf {
             btf_func_info: load.btf_func_info,
             strict_alignment: load.prog_flags & BPF_F_STRICT_ALIGNMENT != 0,
             any_alignment: load.prog_flags & BPF_F_ANY_ALIGNMENT != 0,
+            privilege: if load.unprivileged {
+                bpfkit_verifier::Privilege::Unprivileged
+            } else {
+                bpfkit_verifier::Privilege::Privileged
+            },
         };
         let verified = verify(attr.insns, &env, &opts).map_err(|r| LoadError {
             errno: errno_of(&r),

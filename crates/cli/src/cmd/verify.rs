@@ -13,7 +13,7 @@ use bpfkit::loader::Object;
 use bpfkit_isa::Insn;
 use bpfkit_verifier::env::{AccessKind, CtxField, Env, HelperProto, MapInfo, MapType, ProgType};
 use bpfkit_verifier::testing::TestEnv;
-use bpfkit_verifier::{verify, Options};
+use bpfkit_verifier::{verify, Options, Privilege};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,6 +50,12 @@ pub struct Args {
     /// Load with `BPF_F_ANY_ALIGNMENT`: cancels `--strict-alignment`.
     #[arg(long)]
     pub any_alignment: bool,
+    /// Verify as Linux does for a user without CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and
+    /// CAP_NET_ADMIN: no loops, no bpf-to-bpf calls, no pointer leaks or comparisons, no
+    /// uninitialised stack reads, Spectre v1 bounds on pointer arithmetic, socket_filter and
+    /// cgroup_skb only.
+    #[arg(long)]
+    pub unprivileged: bool,
 }
 
 /// The environment of the command: the runtime's context rules and helpers, declared maps.
@@ -238,6 +244,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             btf_func_info: job.btf_func_info,
             strict_alignment: args.strict_alignment,
             any_alignment: args.any_alignment,
+            privilege: if args.unprivileged {
+                Privilege::Unprivileged
+            } else {
+                Privilege::Privileged
+            },
         };
         let prefix = if many {
             format!("{}: ", job.name)

@@ -452,6 +452,9 @@ fn helper_mem(
             let i = usize::from(reg.frameno).min(st.frames.len() - 1);
             &mut st.frames[i]
         };
+        if kind == AccessKind::Read {
+            super::unpriv::helper_stack_read(cx, frame, idx, r, reg.off, off, size)?;
+        }
         frame.grow_stack((-off) as usize);
         out.note_depth(frame.subprog, (-off) as usize);
         for o in off..off + i64::from(size) {

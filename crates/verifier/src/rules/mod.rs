@@ -14,6 +14,7 @@ pub mod jmp;
 pub mod map_ptr;
 pub mod map_struct;
 pub mod mem;
+pub mod unpriv;
 
 use crate::cfg::Cfg;
 use crate::env::{Env, ProgType};
@@ -37,6 +38,9 @@ pub struct Cx<'a> {
     /// `BPF_F_STRICT_ALIGNMENT` without `BPF_F_ANY_ALIGNMENT`: every pointer type's accesses
     /// must be aligned, not only the stack's ([`align`]).
     pub strict_alignment: bool,
+    /// Who loads the program: the unprivileged rules of [`unpriv`] apply to
+    /// [`unpriv::Privilege::Unprivileged`].
+    pub privilege: unpriv::Privilege,
 }
 
 /// Where a path goes after one instruction.
@@ -88,6 +92,8 @@ pub enum BaseKind {
     Ctx,
     /// Any other memory.
     Other,
+    /// Memory behind a BTF pointer read from a map's struct (`BPF_PROBE_MEM` in Linux).
+    Probe,
 }
 
 impl Out<'_> {
@@ -105,6 +111,10 @@ impl Out<'_> {
     /// `same insn cannot be used with different pointers` (EINVAL).
     pub fn note_base(&mut self, idx: usize, ctx: bool) -> Result<(), Reject> {
         let kind = if ctx { BaseKind::Ctx } else { BaseKind::Other };
+        self.note_base_kind(idx, kind)
+    }
+
+    fn note_base_kind(&mut self, idx: usize, kind: BaseKind) -> Result<(), Reject> {
         match self.base.get_mut(idx) {
             Some(slot @ BaseKind::None) => *slot = kind,
             Some(prev) if *prev != kind => {
@@ -116,6 +126,20 @@ impl Out<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// [`Out::note_base`] by the base register's type: the context, a BTF pointer (probe
+    /// reads), or other memory.
+    ///
+    /// # Errors
+    /// As [`Out::note_base`].
+    pub fn note_base_type(&mut self, idx: usize, ty: RegType) -> Result<(), Reject> {
+        let kind = match ty {
+            RegType::Ctx => BaseKind::Ctx,
+            RegType::BtfPtr | RegType::UntrustedMem => BaseKind::Probe,
+            _ => BaseKind::Other,
+        };
+        self.note_base_kind(idx, kind)
     }
 
     /// Records that subprogram `subprog` uses `depth` bytes of stack, counted in whole 8-byte
@@ -161,6 +185,21 @@ pub fn check_write_reg(r: Reg, idx: usize, out: &mut Out<'_>) -> Result<(), Reje
 /// # Errors
 /// The rule's rejection.
 pub fn step(
+    cx: &Cx<'_>,
+    st: &mut State,
+    idx: usize,
+    op: &Op,
+    out: &mut Out<'_>,
+) -> Result<Flow, Reject> {
+    // The unprivileged rules wrap the privileged ones (no-ops for privileged loads).
+    let pre = unpriv::before(cx, st, idx, op, out)?;
+    let flow = step_privileged(cx, st, idx, op, out)?;
+    unpriv::after(cx, pre, st, idx, op)?;
+    Ok(flow)
+}
+
+/// One step under the privileged rules.
+fn step_privileged(
     cx: &Cx<'_>,
     st: &mut State,
     idx: usize,
@@ -262,6 +301,7 @@ pub(crate) mod test_util {
             insns: &insns,
             cfg: &cfg,
             strict_alignment: false,
+            privilege: super::unpriv::Privilege::Privileged,
         };
         let mut scratch = Scratch::default();
         let mut id_gen = 0;
