@@ -203,8 +203,17 @@ impl Model {
         if !scalars.is_empty() && !self.mistake() {
             return self.rng.pick(&scalars);
         }
-        if self.mistake() || scalars.is_empty() {
+        if self.mistake() {
             return self.rng.below(11) as u8;
+        }
+        if scalars.is_empty() {
+            // No number yet: any initialised register (a pointer; r10 at worst).
+            let live = self.regs_where(|k| !matches!(k, Kind::Uninit | Kind::Unknown));
+            return if live.is_empty() {
+                10
+            } else {
+                self.rng.pick(&live)
+            };
         }
         self.rng.pick(&scalars)
     }
@@ -364,13 +373,10 @@ impl Model {
         }
         // A scalar to start from: the packet length (deterministic) or a random number.
         if self.rng.one_in(2) {
-            self.emit(Insn::new(0x61, 9, 6, 0, 0)); // skb->len or xdp->data
-            let kind = if self.prog_type == "xdp" {
-                Kind::Pkt(0)
-            } else {
-                Kind::Scalar
-            };
-            self.set(9, Val::new(kind, true));
+            // skb->len, or xdp_md->rx_queue_index (0 in a test run, but not asserted).
+            let xdp = self.prog_type == "xdp";
+            self.emit(Insn::new(0x61, 9, 6, if xdp { 16 } else { 0 }, 0));
+            self.set(9, Val::new(Kind::Scalar, !xdp));
         } else {
             self.emit(Insn::new(0x85, 0, 0, 0, 7)); // bpf_get_prandom_u32
             self.clobber_call(Val::new(Kind::Scalar, false));

@@ -196,15 +196,25 @@ fn branch_taken(cond: JmpCond, width: Width, d: &RegState, s: &RegState) -> Opti
     if width == Width::W64 && pkt_any(d.ty) && pkt_any(s.ty) {
         return pkt_ptr_branch_taken(cond, d, s);
     }
-    let (ptr, other, c) = if d.ty.is_pointer() && s.is_null() {
+    // `is_reg_const(reg, is_jmp32)` with value 0: JMP32 looks at the low 32 bits only.
+    let zero = |r: &RegState| match width {
+        Width::W64 => r.is_null(),
+        Width::W32 => {
+            r.ty == RegType::Scalar
+                && r.var.var_off.mask as u32 == 0
+                && r.var.var_off.value as u32 == 0
+        }
+    };
+    let (ptr, other, c) = if d.ty.is_pointer() && zero(s) {
         (d, s, cond)
-    } else if s.ty.is_pointer() && d.is_null() {
+    } else if s.ty.is_pointer() && zero(d) {
         (s, d, flip(cond))
     } else {
         return None;
     };
     let _ = other;
-    if width == Width::W64 && non_null(ptr.ty) {
+    // A valid pointer is never NULL, whatever the width of the comparison.
+    if non_null(ptr.ty) {
         return match c {
             JmpCond::Eq => Some(false),
             JmpCond::Ne => Some(true),
