@@ -471,8 +471,8 @@ fn map_value(m: &mut Model) {
         m.set(p, Val::new(Kind::Scalar, false));
         m.set(q, Val::new(Kind::MapValue(map, 0), true));
         base = q;
-        let hi = (room - max.min(room)).max(0) + i64::from(slack);
-        off = m.rng.range(-i64::from(slack), hi) as i16;
+        let hi = (room - max.min(room)).max(0) + slack;
+        off = m.rng.range(-slack, hi) as i16;
     }
     if m.rng.one_in(3) {
         let imm = m.rng.imm();
