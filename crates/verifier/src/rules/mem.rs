@@ -506,6 +506,15 @@ fn stack_access(
         ));
     }
     let off = min_off as i32;
+    // `check_stack_write_fixed_off`: a stack pointer may not be spilled into a caller's frame.
+    if let (AccessKind::Write, Some(Stored::Reg(v))) = (acc.kind, &acc.stored) {
+        if v.ty == RegType::Stack && size == 8 && usize::from(reg.frameno) + 1 < st.frames.len() {
+            return Err(einval(
+                idx,
+                "cannot spill pointers to stack into stack frame of the caller",
+            ));
+        }
+    }
     let frame = frame_of(st, reg);
     frame.grow_stack((-off) as usize);
     out.note_depth(frame.subprog, (-off) as usize);
