@@ -664,12 +664,14 @@ fn helper(m: &mut Model) {
         3 => (7, &[], false),
         4 => (8, &[], false),
         5 => (6, &[Mem, Size], false),
-        6 | 7 if !xdp => (26, &[Ctx, Anything, Mem, Size], true),
-        8 if tc => (9, &[Ctx, Anything, Mem, Size, Anything], true),
-        9 => (28, &[Mem, Size, Mem, Size, Anything], true),
-        10 if xdp => (44, &[Ctx, Anything], true),
-        11 if xdp => (65, &[Ctx, Anything], true),
-        12 if m.mistake() => (m.rng.pick(&[14, 16, 35, 0, 211, 500]), &[Anything], true),
+        // What these return depends on arguments the model does not follow (offsets, sizes,
+        // uninitialised stack): not deterministic as far as it knows.
+        6 | 7 if !xdp => (26, &[Ctx, Anything, Mem, Size], false),
+        8 if tc => (9, &[Ctx, Anything, Mem, Size, Anything], false),
+        9 => (28, &[Mem, Size, Mem, Size, Anything], false),
+        10 if xdp => (44, &[Ctx, Anything], false),
+        11 if xdp => (65, &[Ctx, Anything], false),
+        12 if m.mistake() => (m.rng.pick(&[14, 16, 35, 0, 211, 500]), &[Anything], false),
         _ => (7, &[], false),
     };
     let mut size_reg = None;
@@ -777,7 +779,8 @@ fn helper(m: &mut Model) {
             }
         }
     }
-    if id == 2 {
+    // Map updates and packet writes may store uninitialised stack; adjusting the packet moves it.
+    if matches!(id, 2 | 9 | 44 | 65) {
         m.tainted_memory = true;
     }
 }

@@ -489,7 +489,7 @@ fn stack_access(
         " write to"
     };
     let Some(c) = reg.var.const_value() else {
-        return variable_stack_access(st, idx, reg, r, off, acc, extra);
+        return variable_stack_access(st, idx, reg, r, off, acc, extra, out);
     };
     let min_off = c as i64 + i64::from(off);
     let max_off = min_off + i64::from(size);
@@ -536,6 +536,7 @@ fn variable_stack_access(
     off: i32,
     acc: Access,
     extra: &str,
+    out: &mut Out<'_>,
 ) -> Result<Option<RegState>, Reject> {
     let size = i64::from(acc.size);
     if reg.var.smax >= 1 << 29 || reg.var.smin <= -(1 << 29) {
@@ -564,6 +565,8 @@ fn variable_stack_access(
     }
     let frame = frame_of(st, reg);
     frame.grow_stack((-min_off) as usize);
+    // `grow_stack_state`: the subprogram's stack depth counts the lowest byte reachable.
+    out.note_depth(frame.subprog, (-min_off) as usize);
     match acc.kind {
         AccessKind::Write => {
             // Every byte that may be written becomes data (`check_stack_write_var_off`).
