@@ -180,7 +180,8 @@ fn cond_skip(m: &mut Model, depth: u32) {
     } else {
         (None, m.rng.imm(), Val::new(Kind::Scalar, true))
     };
-    let tainted = !(m.reg(a).det && b.det);
+    // A comparison with an address (a pointer against a number) goes either way by engine.
+    let tainted = !(m.reg(a).det && b.det) || m.reg(a).kind.is_pointer() || b.kind.is_pointer();
     let code = op | class | if src.is_some() { 0x08 } else { 0 };
     let before = m.frame.clone();
     m.begin();
@@ -309,18 +310,27 @@ fn map_lookup(m: &mut Model, depth: u32) {
     let map = if m.rng.one_in(2) { 0u8 } else { 1 };
     let key_size = m.maps[usize::from(map)].key_size as i32;
     let key_off = -(m.rng.range(1, 6) as i16) * 8;
-    match m.rng.below(8) {
-        0 => {} // whatever is there
+    // The key decides whether an element is found: an unknown key makes everything after
+    // the lookup unknown to the model.
+    let key_det = match m.rng.below(8) {
+        0 => m.load_stack(i32::from(key_off), key_size).det, // whatever is there
         1 => {
             let s = m.src_scalar();
             store(m, 10, key_off, key_size, Some(s), 0);
+            let v = m.reg(s);
+            m.store_stack(i32::from(key_off), key_size, v);
+            v.det && !v.kind.is_pointer()
         }
         _ => {
             let imm = m.rng.range(0, 5) as i32;
             store(m, 10, key_off, key_size, None, imm);
+            m.store_stack(i32::from(key_off), key_size, Val::new(Kind::Scalar, true));
+            true
         }
+    };
+    if !key_det {
+        m.tainted_memory = true;
     }
-    m.store_stack(i32::from(key_off), key_size, Val::new(Kind::Scalar, true));
     m.emit_ld_imm64(1, 1, u64::from(map));
     m.emit(Insn::new(0xbf, 2, 10, 0, 0));
     let kadj = if m.mistake() {

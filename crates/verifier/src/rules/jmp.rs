@@ -5,6 +5,7 @@
 use super::{read_reg, Flow, Out};
 use crate::num::{self, Scalar};
 use crate::reject::Reject;
+use crate::scalar::reg_set_min_max;
 use crate::state::{RegState, RegType, State};
 use bpfkit_isa::{JmpCond, Op, Operand, Reg, Width};
 
@@ -117,22 +118,23 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
                 target,
             });
         }
+        // `reg_set_min_max`: refined bounds that contradict themselves (a dead branch) fail
+        // `reg_bounds_sanity_check` and are reset to unbounded, as the kernel does.
         if d.ty == RegType::Scalar && r == dst {
-            set_scalar(&mut other, dst, num::refine_same(cond, width, d.var, true));
-            set_scalar(st, dst, num::refine_same(cond, width, d.var, false));
+            let br = reg_set_min_max(cond, width, &d.var, &d.var, true);
+            set_scalar(&mut other, dst, br.taken.0);
+            set_scalar(st, dst, br.fallthrough.0);
         } else if d.ty == RegType::Scalar && src_reg.ty == RegType::Scalar {
-            let (a, b) = num::refine(cond, width, d.var, src_reg.var, true);
-            set_scalar(&mut other, dst, a);
-            set_scalar(&mut other, r, b);
-            let (a, b) = num::refine(cond, width, d.var, src_reg.var, false);
-            set_scalar(st, dst, a);
-            set_scalar(st, r, b);
+            let br = reg_set_min_max(cond, width, &d.var, &src_reg.var, false);
+            set_scalar(&mut other, dst, br.taken.0);
+            set_scalar(&mut other, r, br.taken.1);
+            set_scalar(st, dst, br.fallthrough.0);
+            set_scalar(st, r, br.fallthrough.1);
         }
     } else if d.ty == RegType::Scalar {
-        let (a, _) = num::refine(cond, width, d.var, src_reg.var, true);
-        set_scalar(&mut other, dst, a);
-        let (a, _) = num::refine(cond, width, d.var, src_reg.var, false);
-        set_scalar(st, dst, a);
+        let br = reg_set_min_max(cond, width, &d.var, &src_reg.var, false);
+        set_scalar(&mut other, dst, br.taken.0);
+        set_scalar(st, dst, br.fallthrough.0);
     }
     Ok(Flow::Branch {
         fall: true,
