@@ -489,7 +489,7 @@ fn stack_access(
         " write to"
     };
     let Some(c) = reg.var.const_value() else {
-        return variable_stack_access(st, idx, reg, r, off, acc, extra, out);
+        return variable_stack_access(st, idx, reg, off, acc, extra, out);
     };
     let min_off = c as i64 + i64::from(off);
     let max_off = min_off + i64::from(size);
@@ -532,12 +532,12 @@ fn variable_stack_access(
     st: &mut State,
     idx: usize,
     reg: &RegState,
-    r: u8,
     off: i32,
     acc: Access,
     extra: &str,
     out: &mut Out<'_>,
 ) -> Result<Option<RegState>, Reject> {
+    let r = acc.regno.num();
     let size = i64::from(acc.size);
     if reg.var.smax >= 1 << 29 || reg.var.smin <= -(1 << 29) {
         return Err(eacces(
