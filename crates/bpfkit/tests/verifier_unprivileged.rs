@@ -446,3 +446,62 @@ fn pointer_comparisons_sweep_matches_the_kernel() {
     let differences = compare("pointer comparison", &cases_of(&programs));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+#[test]
+fn alu_on_pointers_sweep_matches_the_kernel() {
+    let Some(_guard) = unprivileged() else { return };
+    // r6 = ctx, r7 = map_value_or_null, r8 = map_value, r5 = fp, r9 = unknown scalar, r4 = 8.
+    let prologue = "    r6 = r1
+    *(u32 *)(r10 - 4) = 0
+    r2 = r10
+    r2 += -4
+    r1 = map[0] ll
+    call 1
+    r7 = r0
+    r2 = r10
+    r2 += -4
+    r1 = map[0] ll
+    call 1
+    if r0 == 0 goto out
+    r8 = r0
+    r9 = *(u32 *)(r6 + 0)
+    r4 = 8
+    r5 = r10
+";
+    let regs = ["6", "7", "8", "5", "9", "4"];
+    let mut programs = Vec::new();
+    let mut add = |line: String| {
+        programs.push((
+            "map: hash:4:16:4\n".to_string(),
+            format!("{prologue}{line}\nout:\n    r0 = 0\n    exit"),
+        ));
+    };
+    for w in ["r", "w"] {
+        for d in regs {
+            for op in ["+=", "-=", "*=", "&=", "|=", "<<=", "=", "= (s8)"] {
+                let srcs = regs
+                    .iter()
+                    .map(|s| format!("{w}{s}"))
+                    .chain(["0", "4", "-8"].map(String::from));
+                for s in srcs {
+                    let is_reg = s.starts_with(['r', 'w']);
+                    if op == "= (s8)" && !is_reg {
+                        continue;
+                    }
+                    let line = if op == "= (s8)" {
+                        format!("    {w}{d} = (s8){s}")
+                    } else {
+                        format!("    {w}{d} {op} {s}")
+                    };
+                    add(line);
+                }
+            }
+            add(format!("    {w}{d} = -{w}{d}"));
+        }
+        for d in regs {
+            add(format!("    r{d} = be16 r{d}"));
+        }
+    }
+    let differences = compare("pointer ALU", &cases_of(&programs));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
