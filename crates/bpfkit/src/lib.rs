@@ -53,6 +53,7 @@ pub mod instantiate;
 pub mod loader;
 pub mod maps;
 pub mod object;
+pub mod perf;
 pub mod prog;
 pub mod progtype;
 pub mod source;

@@ -39,6 +39,8 @@ pub enum Object {
     Map(MapRef),
     /// A loaded program.
     Prog(Arc<crate::prog::load::LoadedProg>),
+    /// A perf event (`PERF_COUNT_SW_BPF_OUTPUT`) with its ring ([`Bpf::perf_event_open`]).
+    PerfEvent(Arc<maps::PerfEvent>),
 }
 
 impl Object {
@@ -47,7 +49,7 @@ impl Object {
     pub fn as_map(&self) -> Option<&MapRef> {
         match self {
             Self::Map(m) => Some(m),
-            Self::Prog(_) => None,
+            Self::Prog(_) | Self::PerfEvent(_) => None,
         }
     }
 
@@ -55,7 +57,7 @@ impl Object {
     #[must_use]
     pub fn as_prog_entry(&self) -> Option<Arc<dyn ProgEntry>> {
         match self {
-            Self::Map(_) => None,
+            Self::Map(_) | Self::PerfEvent(_) => None,
             Self::Prog(p) => Some(Arc::clone(p) as Arc<dyn ProgEntry>),
         }
     }
@@ -66,6 +68,7 @@ impl Object {
         match self {
             Self::Map(_) => "map",
             Self::Prog(_) => "program",
+            Self::PerfEvent(_) => "perf event",
         }
     }
 }
@@ -124,7 +127,9 @@ impl Bpf {
         match t.get(fd.0 as usize).and_then(Option::as_ref) {
             None => Err(ebadf(fd)),
             Some(Object::Map(m)) => f(m),
-            Some(Object::Prog(_)) => Err(Errno::Einval(format!("fd {fd} is not a map").into())),
+            Some(Object::Prog(_) | Object::PerfEvent(_)) => {
+                Err(Errno::Einval(format!("fd {fd} is not a map").into()))
+            }
         }
     }
 
@@ -204,6 +209,10 @@ impl Bpf {
                         Errno::Einval(format!("fd {} is not a map", value_fd(value)).into())
                     })
                 })
+            }
+            MapKind::PerfEventArray(p) => {
+                check_fd_value(&map, key, value)?;
+                p.update(key, map_flags, || self.perf_event(value_fd(value)))
             }
             _ => map.update(key, value, map_flags),
         }

@@ -255,11 +255,20 @@ pub enum MapType {
     /// `BPF_MAP_TYPE_HASH_OF_MAPS`: a lookup yields an inner map pointer or NULL.
     #[doc(alias = "BPF_MAP_TYPE_HASH_OF_MAPS")]
     HashOfMaps,
+    /// `BPF_MAP_TYPE_STACK_TRACE`
+    #[doc(alias = "BPF_MAP_TYPE_STACK_TRACE")]
+    StackTrace,
+    /// `BPF_MAP_TYPE_DEVMAP`
+    #[doc(alias = "BPF_MAP_TYPE_DEVMAP")]
+    DevMap,
+    /// `BPF_MAP_TYPE_DEVMAP_HASH`
+    #[doc(alias = "BPF_MAP_TYPE_DEVMAP_HASH")]
+    DevMapHash,
 }
 
 impl MapType {
     /// Every map type, in kernel-number order.
-    pub const ALL: [MapType; 14] = [
+    pub const ALL: [MapType; 17] = [
         MapType::Hash,
         MapType::Array,
         MapType::ProgArray,
@@ -274,6 +283,9 @@ impl MapType {
         MapType::Ringbuf,
         MapType::ArrayOfMaps,
         MapType::HashOfMaps,
+        MapType::StackTrace,
+        MapType::DevMap,
+        MapType::DevMapHash,
     ];
 
     /// The kernel's name without the `BPF_MAP_TYPE_` prefix, lowercase.
@@ -294,6 +306,9 @@ impl MapType {
             MapType::HashOfMaps => "hash_of_maps",
             MapType::Queue => "queue",
             MapType::Stack => "stack",
+            MapType::StackTrace => "stack_trace",
+            MapType::DevMap => "devmap",
+            MapType::DevMapHash => "devmap_hash",
         }
     }
 
@@ -315,6 +330,9 @@ impl MapType {
             MapType::Ringbuf => 27,
             MapType::ArrayOfMaps => 12,
             MapType::HashOfMaps => 13,
+            MapType::StackTrace => 7,
+            MapType::DevMap => 14,
+            MapType::DevMapHash => 25,
         }
     }
 
@@ -344,6 +362,7 @@ impl MapType {
                 | MapType::Stack
                 | MapType::ArrayOfMaps
                 | MapType::HashOfMaps
+                | MapType::StackTrace
         )
     }
 }

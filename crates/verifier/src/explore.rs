@@ -8,7 +8,7 @@ use crate::live;
 use crate::log::Log;
 use crate::precision::{self, Backtrack, HistEntry, Linked, Marks, Stop};
 use crate::print::{marked_state_text, state_text, Scratch};
-use crate::prune::states_equal;
+use crate::prune::states_equal_marked;
 use crate::reject::{Errno, Reject};
 use crate::rules::{self, Cx, Flow, Out};
 use crate::state::{RegState, RegType, SlotType, State};
@@ -257,7 +257,7 @@ impl<'a> Explorer<'a> {
                         ),
                     ));
                 }
-            } else if states_equal(&ck.state, st, live, precise) {
+            } else if states_equal_marked(&ck.state, st, live, precise, Some(&ck.marks)) {
                 ck.hits += 1;
                 hit = Some(c);
                 break;

@@ -45,6 +45,7 @@ pub struct Verified {
     stats: Stats,
     stack_depth: Vec<usize>,
     ctx_access: Vec<bool>,
+    probe_load: Vec<bool>,
 }
 
 impl Verified {
@@ -72,6 +73,14 @@ impl Verified {
     #[must_use]
     pub fn is_ctx_access(&self, idx: usize) -> bool {
         self.ctx_access.get(idx).copied().unwrap_or(false)
+    }
+
+    /// Whether instruction `idx` is a load through a BTF pointer read from a map's struct (a
+    /// probe read in Linux: `BPF_PROBE_MEM`, a fault gives 0). The runtime's map images hold
+    /// NULL in every pointer field, so it rewrites these loads to `dst = 0`.
+    #[must_use]
+    pub fn is_probe_load(&self, idx: usize) -> bool {
+        self.probe_load.get(idx).copied().unwrap_or(false)
     }
 
     /// Stack bytes used by each subprogram.
@@ -405,6 +414,11 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
     let stats = ex.stats;
     let depth = ex.depth.clone();
     let ctx_access: Vec<bool> = ex.base.iter().map(|b| *b == rules::BaseKind::Ctx).collect();
+    let probe_load: Vec<bool> = ex
+        .base
+        .iter()
+        .map(|b| *b == rules::BaseKind::Probe)
+        .collect();
     match result {
         Ok(()) => {
             let mut log = ex.log;
@@ -429,6 +443,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 stats,
                 stack_depth: depth,
                 ctx_access,
+                probe_load,
             })
         }
         Err(r) => Err(reject(r, ex.log, &stats, &depth)),

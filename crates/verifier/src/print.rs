@@ -76,6 +76,9 @@ pub fn marked_reg_text(reg: &RegState, frameno: u8, precise: bool) -> String {
         return reg.var.log_text(tags);
     }
     let mut s = String::from(t.kernel_name());
+    if t == RegType::BtfPtr {
+        s.push_str(crate::rules::map_ptr::pointee_name(reg.range));
+    }
     if t == RegType::Stack {
         if frameno != reg.frameno {
             let _ = write!(s, "[{}]", reg.frameno);

@@ -92,10 +92,14 @@ fn regsafe(old: &RegState, cur: &RegState, ids: &mut IdMap) -> bool {
         }
         RegType::Stack => old.frameno == cur.frameno && old.off == cur.off && old.var == cur.var,
         RegType::Ctx | RegType::PacketEnd => old.off == cur.off && old.var == cur.var,
+        // Same BTF type (kept in `range`), same offset.
+        RegType::BtfPtr | RegType::UntrustedMem => {
+            old.range == cur.range && old.off == cur.off && num::within(&cur.var, &old.var)
+        }
     }
 }
 
-fn stacksafe(old: &Frame, cur: &Frame, ids: &mut IdMap) -> bool {
+fn stacksafe(old: &Frame, cur: &Frame, ids: &mut IdMap, precise_slots: Option<u64>) -> bool {
     for (spi, os) in old.stack.iter().enumerate() {
         for b in 0..8 {
             let ot = os.bytes[b];
@@ -115,6 +119,14 @@ fn stacksafe(old: &Frame, cur: &Frame, ids: &mut IdMap) -> bool {
             let Some(cs) = cur.stack.get(spi) else {
                 return false;
             };
+            let imprecise = precise_slots.is_some_and(|m| spi >= 64 || m & (1 << spi) == 0);
+            if imprecise
+                && os.spilled.ty == RegType::Scalar
+                && cs.spilled.ty == RegType::Scalar
+                && cs.bytes[7] == SlotType::Spill
+            {
+                continue;
+            }
             if !regsafe(&os.spilled, &cs.spilled, ids) {
                 return false;
             }
@@ -127,6 +139,19 @@ fn stacksafe(old: &Frame, cur: &Frame, ids: &mut IdMap) -> bool {
 /// the innermost frame that may still be read, `precise` those whose scalar value matters.
 #[must_use]
 pub fn states_equal(old: &State, cur: &State, live: u16, precise: u16) -> bool {
+    states_equal_marked(old, cur, live, precise, None)
+}
+
+/// [`states_equal`] with the stored state's precision marks (`reg->precise`): a scalar of the
+/// old state that no decision depended on matches any scalar, in every frame and spill.
+#[must_use]
+pub fn states_equal_marked(
+    old: &State,
+    cur: &State,
+    live: u16,
+    precise: u16,
+    marks: Option<&crate::precision::Marks>,
+) -> bool {
     if old.frames.len() != cur.frames.len() || old.refs.len() != cur.refs.len() {
         return false;
     }
@@ -146,12 +171,11 @@ pub fn states_equal(old: &State, cur: &State, live: u16, precise: u16) -> bool {
                 continue;
             }
             let (o, c) = (&of.regs[r], &cf.regs[r]);
-            if i == last
-                && r < 10
-                && precise & (1 << r) == 0
-                && o.ty == RegType::Scalar
-                && c.ty == RegType::Scalar
-            {
+            let imprecise = match marks {
+                Some(m) => r < 10 && !m.reg(i, r),
+                None => i == last && r < 10 && precise & (1 << r) == 0,
+            };
+            if imprecise && o.ty == RegType::Scalar && c.ty == RegType::Scalar {
                 // An imprecise scalar: any scalar will do.
                 continue;
             }
@@ -159,7 +183,8 @@ pub fn states_equal(old: &State, cur: &State, live: u16, precise: u16) -> bool {
                 return false;
             }
         }
-        if !stacksafe(of, cf, &mut ids) {
+        let slots = marks.map(|m| m.slots.get(i).copied().unwrap_or(0));
+        if !stacksafe(of, cf, &mut ids, slots) {
             return false;
         }
     }

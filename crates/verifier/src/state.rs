@@ -40,6 +40,12 @@ pub enum RegType {
     RingbufMem,
     /// A ring buffer reservation before its NULL check.
     RingbufMemOrNull,
+    /// A kernel struct typed by BTF (`PTR_TO_BTF_ID`), read from a pointer field of a map's
+    /// struct; `range` holds the pointer's type in `rules::map_struct::TYPES`.
+    BtfPtr,
+    /// Read-only memory of unknown size (`PTR_TO_MEM | MEM_RDONLY | PTR_UNTRUSTED`), read from a
+    /// pointer field to a non-struct; reads of any offset are probe reads.
+    UntrustedMem,
 }
 
 impl RegType {
@@ -60,6 +66,8 @@ impl RegType {
             RegType::PacketMeta => "pkt_meta",
             RegType::RingbufMem => "ringbuf_mem",
             RegType::RingbufMemOrNull => "ringbuf_mem_or_null",
+            RegType::BtfPtr => "ptr_",
+            RegType::UntrustedMem => "rdonly_untrusted_mem",
         }
     }
 

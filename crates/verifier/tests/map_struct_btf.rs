@@ -118,16 +118,29 @@ impl Checker<'_> {
                     ));
                 }
             }
-            (Ty::Ptr { to_struct }, "PTR") => {
-                let pointee = skip(self.types, attr(t, "type_id"));
-                let is_struct = self
-                    .types
-                    .get(&pointee)
-                    .is_some_and(|p| p.kind == "STRUCT" || p.kind == "UNION");
-                if to_struct != is_struct {
+            (
+                Ty::Ptr {
+                    to_struct,
+                    pointee,
+                    target,
+                },
+                "PTR",
+            ) => {
+                let pointee_id = skip(self.types, attr(t, "type_id"));
+                let p = self.types.get(&pointee_id);
+                let is_struct = p.is_some_and(|p| p.kind == "STRUCT" || p.kind == "UNION");
+                let name = if is_struct {
+                    p.map_or("", |p| p.name.as_str())
+                } else {
+                    ""
+                };
+                if to_struct != is_struct || pointee != name {
                     self.problems.push(format!(
-                        "{path}: pointer to struct {to_struct}, BTF {is_struct}"
+                        "{path}: pointer to {pointee} (struct {to_struct}), BTF {name} (struct {is_struct})"
                     ));
+                }
+                if let Some(target) = target {
+                    self.check(target, pointee_id, &format!("*{path}"));
                 }
             }
             (
@@ -241,6 +254,7 @@ fn the_map_structs_match_the_running_kernels_btf() {
         ("bpf_dtab", ms::BPF_DTAB),
         ("bpf_stack_map", ms::BPF_STACK_MAP),
         ("bpf_bloom_filter", ms::BPF_BLOOM_FILTER),
+        ("bpf_map_ops", ms::BPF_MAP_OPS),
     ];
     let mut checker = Checker {
         types: &types,
@@ -261,7 +275,9 @@ fn the_map_structs_match_the_running_kernels_btf() {
                 .push(format!("no struct {name} in the kernel's BTF"));
             continue;
         };
-        largest = largest.max(types.get(&id).map_or(0, |t| attr(t, "size")));
+        if name != "bpf_map_ops" {
+            largest = largest.max(types.get(&id).map_or(0, |t| attr(t, "size")));
+        }
         checker.check(ours, id, name);
     }
     assert_eq!(largest, ms::LARGEST_MAP_STRUCT, "the largest map struct");

@@ -1,7 +1,9 @@
 //! Every helper bpfkit implements, looked up by program type and id.
 
 use super::def::{Body, HelperDef};
-use super::{map_helpers, packet, ringbuf, task, trace, tunnel, vlan, xdp};
+use super::{
+    map_helpers, packet, perf_event, redirect_map, ringbuf, stack, task, trace, tunnel, vlan, xdp,
+};
 use bpfkit_verifier::env::{HelperProto, ProgType};
 use bpfkit_vm::Helpers;
 use std::sync::OnceLock;
@@ -18,6 +20,9 @@ pub fn all() -> &'static [HelperDef] {
         v.extend(tunnel::defs());
         v.extend(xdp::defs());
         v.extend(ringbuf::defs());
+        v.extend(perf_event::defs());
+        v.extend(stack::defs());
+        v.extend(redirect_map::defs());
         v
     })
 }

@@ -1,6 +1,6 @@
 //! Map creation attributes and their checks, in the kernel's order: `map_create` in
 //! kernel/bpf/syscall.c, then the type's `map_alloc_check` / `map_alloc` (hashtab.c,
-//! arraymap.c, lpm_trie.c, queue_stack_maps.c, ringbuf.c, map_in_map.c).
+//! arraymap.c, lpm_trie.c, queue_stack_maps.c, ringbuf.c, map_in_map.c, stackmap.c, devmap.c).
 
 use super::{flags as f, MapType};
 use crate::errno::Errno;
@@ -131,7 +131,7 @@ impl MapAttr {
                 self.check_htab(ty)?;
             }
             MapType::Array | MapType::PercpuArray => self.check_array(ty)?,
-            MapType::ProgArray | MapType::ArrayOfMaps => {
+            MapType::ProgArray | MapType::ArrayOfMaps | MapType::PerfEventArray => {
                 if self.value_size != 4 {
                     return Err(inval("value_size must be 4 (an fd) for an fd array"));
                 }
@@ -143,6 +143,8 @@ impl MapAttr {
             MapType::LpmTrie => self.check_lpm()?,
             MapType::Queue | MapType::Stack => self.check_queue_stack()?,
             MapType::RingBuf => self.check_ringbuf()?,
+            MapType::StackTrace => self.check_stack_trace()?,
+            MapType::DevMap | MapType::DevMapHash => self.check_devmap(ty)?,
         }
         check_name(&self.name)?;
         Ok(ty)
@@ -209,7 +211,7 @@ impl MapAttr {
                 "BPF_F_MMAPABLE and BPF_F_INNER_MAP are for arrays only",
             ));
         }
-        if self.map_flags & f::BPF_F_PRESERVE_ELEMS != 0 {
+        if ty != MapType::PerfEventArray && self.map_flags & f::BPF_F_PRESERVE_ELEMS != 0 {
             return Err(inval("BPF_F_PRESERVE_ELEMS is for perf event arrays only"));
         }
         if self.value_size > i32::MAX as u32 {
@@ -270,6 +272,59 @@ impl MapAttr {
                 "a ring buffer needs key_size 0, value_size 0 and max_entries a power of 2 \
                  multiple of the page size",
             ));
+        }
+        Ok(())
+    }
+
+    /// `stack_map_alloc`'s checks.
+    fn check_stack_trace(&self) -> Result<(), Errno> {
+        const MASK: u32 =
+            f::BPF_F_NUMA_NODE | f::BPF_F_RDONLY | f::BPF_F_WRONLY | f::BPF_F_STACK_BUILD_ID;
+        /// `sizeof(struct bpf_stack_build_id)`.
+        const BUILD_ID_SIZE: u32 = 32;
+        let max_stack = super::stack_trace::PERF_EVENT_MAX_STACK;
+        if self.map_flags & !MASK != 0
+            || self.max_entries == 0
+            || self.key_size != 4
+            || self.value_size < 8
+            || !self.value_size.is_multiple_of(8)
+        {
+            return Err(inval(
+                "a stack trace map needs key_size 4, value_size a multiple of 8 and max_entries > 0",
+            ));
+        }
+        let too_deep = if self.map_flags & f::BPF_F_STACK_BUILD_ID != 0 {
+            !self.value_size.is_multiple_of(BUILD_ID_SIZE)
+                || self.value_size / BUILD_ID_SIZE > max_stack
+        } else {
+            self.value_size / 8 > max_stack
+        };
+        if too_deep {
+            return Err(inval(format!(
+                "value_size {} holds more frames than perf_event_max_stack ({max_stack})",
+                self.value_size
+            )));
+        }
+        if self.max_entries > 1 << 31 {
+            return Err(Errno::E2big("max_entries is above 2^31".into()));
+        }
+        Ok(())
+    }
+
+    /// `dev_map_init_map`'s checks (devmap and devmap_hash).
+    fn check_devmap(&self, ty: MapType) -> Result<(), Errno> {
+        const MASK: u32 = f::BPF_F_NUMA_NODE | f::BPF_F_RDONLY | f::BPF_F_WRONLY;
+        if self.max_entries == 0
+            || self.key_size != 4
+            || !matches!(self.value_size, 4 | 8)
+            || self.map_flags & !MASK != 0
+        {
+            return Err(inval(
+                "a devmap needs key_size 4, value_size 4 or 8 and max_entries > 0",
+            ));
+        }
+        if ty == MapType::DevMapHash && self.max_entries > 1 << 31 {
+            return Err(inval("a devmap_hash has at most 2^31 buckets"));
         }
         Ok(())
     }

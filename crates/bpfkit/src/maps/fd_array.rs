@@ -80,6 +80,12 @@ impl<T: ?Sized> FdArray<T> {
         })
     }
 
+    /// The number of slots.
+    #[must_use]
+    pub fn max_entries(&self) -> u32 {
+        self.max_entries
+    }
+
     /// The object at `index`, if any.
     #[must_use]
     pub fn get(&self, index: u32) -> Option<Arc<T>> {

@@ -16,13 +16,17 @@
 pub mod array;
 mod attr;
 pub mod cpu;
+pub mod devmap;
 pub mod fd_array;
 pub mod hash;
 pub mod image;
 mod jhash;
 pub mod lpm_trie;
+pub mod perf_event;
+pub mod perf_event_array;
 pub mod queue_stack;
 pub mod ringbuf;
+pub mod stack_trace;
 pub(crate) mod storage;
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -30,11 +34,15 @@ use std::sync::Arc;
 
 pub use array::ArrayMap;
 pub use attr::MapAttr;
+pub use devmap::DevMap;
 pub use fd_array::{FdArray, InnerTemplate, MapOfMaps, ProgArray, ProgEntry};
 pub use hash::HashTab;
 pub use lpm_trie::LpmTrie;
+pub use perf_event::PerfEvent;
+pub use perf_event_array::PerfEventArray;
 pub use queue_stack::QueueStack;
 pub use ringbuf::RingBuf;
+pub use stack_trace::StackTraceMap;
 
 use crate::errno::Errno;
 
@@ -137,11 +145,23 @@ pub enum MapType {
     /// A ring buffer shared with a user-space consumer.
     #[doc(alias = "BPF_MAP_TYPE_RINGBUF")]
     RingBuf = 27,
+    /// Perf events (one per CPU by convention) that `bpf_perf_event_output` writes samples to.
+    #[doc(alias = "BPF_MAP_TYPE_PERF_EVENT_ARRAY")]
+    PerfEventArray = 4,
+    /// Call chains by the id `bpf_get_stackid` returns.
+    #[doc(alias = "BPF_MAP_TYPE_STACK_TRACE")]
+    StackTrace = 7,
+    /// Network devices by index, for `bpf_redirect_map`.
+    #[doc(alias = "BPF_MAP_TYPE_DEVMAP")]
+    DevMap = 14,
+    /// Network devices by hash key, for `bpf_redirect_map`.
+    #[doc(alias = "BPF_MAP_TYPE_DEVMAP_HASH")]
+    DevMapHash = 25,
 }
 
 impl MapType {
     /// Every implemented type.
-    pub const ALL: [MapType; 13] = [
+    pub const ALL: [MapType; 17] = [
         Self::Hash,
         Self::Array,
         Self::ProgArray,
@@ -155,6 +175,10 @@ impl MapType {
         Self::Queue,
         Self::Stack,
         Self::RingBuf,
+        Self::PerfEventArray,
+        Self::StackTrace,
+        Self::DevMap,
+        Self::DevMapHash,
     ];
 
     /// The type with `BPF_MAP_TYPE_*` number `n`, if bpfkit implements it.
@@ -186,6 +210,10 @@ impl MapType {
             Self::Queue => "queue",
             Self::Stack => "stack",
             Self::RingBuf => "ringbuf",
+            Self::PerfEventArray => "perf_event_array",
+            Self::StackTrace => "stack_trace",
+            Self::DevMap => "devmap",
+            Self::DevMapHash => "devmap_hash",
         }
     }
 
@@ -248,6 +276,12 @@ pub enum MapKind {
     QueueStack(QueueStack),
     /// ringbuf.
     RingBuf(RingBuf),
+    /// perf_event_array.
+    PerfEventArray(PerfEventArray),
+    /// stack_trace.
+    StackTrace(StackTraceMap),
+    /// devmap, devmap_hash.
+    DevMap(DevMap),
 }
 
 /// The kernel's first check of an update's flags: unknown bits `EINVAL`, and `BPF_F_LOCK`
@@ -321,6 +355,24 @@ pub fn create(a: &MapAttr, inner: Option<&BpfMap>) -> Result<BpfMap, Errno> {
             a.max_entries,
         )?),
         MapType::RingBuf => MapKind::RingBuf(RingBuf::new(a.max_entries)?),
+        MapType::PerfEventArray => {
+            MapKind::PerfEventArray(PerfEventArray::new(a.max_entries, a.map_flags)?)
+        }
+        MapType::StackTrace => {
+            MapKind::StackTrace(StackTraceMap::new(a.value_size, a.max_entries)?)
+        }
+        MapType::DevMap | MapType::DevMapHash => MapKind::DevMap(DevMap::new(
+            ty == MapType::DevMapHash,
+            a.value_size,
+            a.max_entries,
+        )?),
+    };
+    // dev_map_init_map: lookups return a pointer straight to the device's value, so programs
+    // may only read it.
+    let map_flags = if matches!(ty, MapType::DevMap | MapType::DevMapHash) {
+        a.map_flags | flags::BPF_F_RDONLY_PROG
+    } else {
+        a.map_flags
     };
     let info = MapInfo {
         map_type: ty,
@@ -328,7 +380,7 @@ pub fn create(a: &MapAttr, inner: Option<&BpfMap>) -> Result<BpfMap, Errno> {
         key_size: a.key_size,
         value_size: a.value_size,
         max_entries,
-        map_flags: a.map_flags,
+        map_flags,
         name: a.name.clone(),
     };
     Ok(BpfMap {
@@ -431,6 +483,11 @@ impl BpfMap {
             MapKind::RingBuf(_) => Err(Errno::Enotsupp(
                 "ring buffers have no elements to look up".into(),
             )),
+            MapKind::PerfEventArray(_) => Err(Errno::Enotsupp(
+                "perf event arrays cannot be read from user space".into(),
+            )),
+            MapKind::StackTrace(s) => s.lookup(key, value, false),
+            MapKind::DevMap(d) => d.lookup(key, value),
         }
     }
 
@@ -444,9 +501,13 @@ impl BpfMap {
             MapKind::Array(a) => a.update(key, value, map_flags, None),
             MapKind::LpmTrie(t) => t.update(key, value, map_flags),
             MapKind::QueueStack(q) => q.push(value, map_flags),
-            MapKind::ProgArray(_) | MapKind::MapOfMaps(_) => Err(Errno::Einval(
-                "the value is a descriptor: update through the object table".into(),
+            MapKind::ProgArray(_) | MapKind::MapOfMaps(_) | MapKind::PerfEventArray(_) => Err(
+                Errno::Einval("the value is a descriptor: update through the object table".into()),
+            ),
+            MapKind::StackTrace(_) => Err(Errno::Einval(
+                "stack traces are stored by bpf_get_stackid only".into(),
             )),
+            MapKind::DevMap(d) => d.update(key, value, map_flags),
             MapKind::RingBuf(_) => Err(Errno::Enotsupp(
                 "ring buffers have no elements to update".into(),
             )),
@@ -466,6 +527,9 @@ impl BpfMap {
             MapKind::RingBuf(_) => Err(Errno::Enotsupp(
                 "ring buffers have no elements to delete".into(),
             )),
+            MapKind::PerfEventArray(p) => p.entries().delete(key),
+            MapKind::StackTrace(s) => s.delete(key),
+            MapKind::DevMap(d) => d.delete(key),
         }
     }
 
@@ -493,6 +557,9 @@ impl BpfMap {
             MapKind::MapOfMaps(m) => m.get_next_key(key, next),
             MapKind::QueueStack(_) => Err(unsupported("get_next_key", self.info.map_type)),
             MapKind::RingBuf(_) => Err(Errno::Enotsupp("ring buffers have no keys".into())),
+            MapKind::PerfEventArray(p) => p.entries().get_next_key(key, next),
+            MapKind::StackTrace(s) => s.get_next_key(key, next),
+            MapKind::DevMap(d) => d.get_next_key(key, next),
         }
     }
 
@@ -504,6 +571,7 @@ impl BpfMap {
         match &self.kind {
             MapKind::QueueStack(q) => q.pop(value),
             MapKind::Hash(h) => h.lookup_and_delete(key, value),
+            MapKind::StackTrace(s) => s.lookup(key, value, true),
             MapKind::RingBuf(_) => Err(Errno::Enotsupp("ring buffers have no elements".into())),
             _ => Err(Errno::Enotsupp(
                 format!(
@@ -537,6 +605,7 @@ impl BpfMap {
             MapKind::Array(a) => a.lookup_ptr(key, cpu as usize),
             MapKind::LpmTrie(t) => t.lookup_ptr(key),
             MapKind::MapOfMaps(m) => m.lookup_ptr(key),
+            MapKind::DevMap(d) => d.lookup_ptr(key),
             _ => std::ptr::null_mut(),
         }
     }
@@ -608,6 +677,33 @@ impl BpfMap {
         }
     }
 
+    /// The perf event array, for a perf event array map.
+    #[must_use]
+    pub fn as_perf_event_array(&self) -> Option<&PerfEventArray> {
+        match &self.kind {
+            MapKind::PerfEventArray(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The stack trace table, for a stack trace map.
+    #[must_use]
+    pub fn as_stack_trace(&self) -> Option<&StackTraceMap> {
+        match &self.kind {
+            MapKind::StackTrace(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The devices, for a devmap or devmap_hash.
+    #[must_use]
+    pub fn as_devmap(&self) -> Option<&DevMap> {
+        match &self.kind {
+            MapKind::DevMap(d) => Some(d),
+            _ => None,
+        }
+    }
+
     /// The program array, for a prog array map.
     #[must_use]
     pub fn as_prog_array(&self) -> Option<&ProgArray> {
@@ -629,8 +725,10 @@ impl BpfMap {
     /// Called when the last user-space descriptor of the map closes (`map_release_uref`): a
     /// prog array drops its programs, breaking program ↔ prog array reference cycles.
     pub fn release_uref(&self) {
-        if let MapKind::ProgArray(p) = &self.kind {
-            p.entries().clear();
+        match &self.kind {
+            MapKind::ProgArray(p) => p.entries().clear(),
+            MapKind::PerfEventArray(p) => p.release_uref(),
+            _ => {}
         }
     }
 }

@@ -72,6 +72,11 @@ pub fn rewrite(verified: &Verified, prog_type: ProgType, bpf: &Bpf) -> Result<Re
             continue;
         };
         match op {
+            // A read through a BTF pointer from a map's image: the pointer is NULL there (bpfkit
+            // has no kernel addresses), and Linux's probe read of NULL gives 0.
+            Op::Load { dst, .. } if verified.is_probe_load(idx) => {
+                insns[idx] = Insn::new(c::ALU64 | c::MOV | c::K, dst.num(), 0, 0, 0);
+            }
             Op::Load {
                 size: Size::W,
                 sign_extend: false,

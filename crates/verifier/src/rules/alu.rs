@@ -285,7 +285,9 @@ fn ptr_arith(
         | RegType::Stack
         | RegType::Packet
         | RegType::PacketMeta
-        | RegType::RingbufMem => {}
+        | RegType::RingbufMem
+        | RegType::BtfPtr
+        | RegType::UntrustedMem => {}
         RegType::MapPtr if known == Some(0) && op == AluOp::Add => {}
         _ => {
             return Err(eacces(

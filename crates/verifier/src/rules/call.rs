@@ -98,56 +98,6 @@ fn helper_name(cx: &Cx<'_>, id: i32) -> &'static str {
     cx.env.helper_name(id).unwrap_or("unknown")
 }
 
-/// Whether map type `type_id` may be passed to helper `name` (`check_map_func_compatibility`).
-fn map_func_ok(type_id: u32, name: &str) -> bool {
-    const PROG_ARRAY: u32 = 3;
-    const PERF_EVENT_ARRAY: u32 = 4;
-    const QUEUE: u32 = 22;
-    const STACK: u32 = 23;
-    const RINGBUF: u32 = 27;
-    let map_ok = match type_id {
-        PROG_ARRAY => name == "bpf_tail_call",
-        PERF_EVENT_ARRAY => matches!(
-            name,
-            "bpf_perf_event_read"
-                | "bpf_perf_event_output"
-                | "bpf_skb_output"
-                | "bpf_perf_event_read_value"
-                | "bpf_xdp_output"
-        ),
-        RINGBUF => matches!(
-            name,
-            "bpf_ringbuf_output"
-                | "bpf_ringbuf_reserve"
-                | "bpf_ringbuf_query"
-                | "bpf_ringbuf_reserve_dynptr"
-        ),
-        QUEUE | STACK => matches!(
-            name,
-            "bpf_map_peek_elem" | "bpf_map_pop_elem" | "bpf_map_push_elem"
-        ),
-        _ => true,
-    };
-    let func_ok = match name {
-        "bpf_tail_call" => type_id == PROG_ARRAY,
-        "bpf_perf_event_read"
-        | "bpf_perf_event_output"
-        | "bpf_perf_event_read_value"
-        | "bpf_skb_output"
-        | "bpf_xdp_output" => type_id == PERF_EVENT_ARRAY,
-        "bpf_ringbuf_output" | "bpf_ringbuf_reserve" | "bpf_ringbuf_query" => type_id == RINGBUF,
-        // BPF_MAP_TYPE_STACK_TRACE
-        "bpf_get_stackid" => type_id == 7,
-        // devmap, cpumap, xskmap, devmap_hash
-        "bpf_redirect_map" => matches!(type_id, 14 | 16 | 17 | 25),
-        "bpf_map_peek_elem" | "bpf_map_pop_elem" | "bpf_map_push_elem" => {
-            matches!(type_id, QUEUE | STACK)
-        }
-        _ => true,
-    };
-    map_ok && func_ok
-}
-
 fn helper_call(
     cx: &Cx<'_>,
     st: &mut State,
@@ -179,13 +129,7 @@ fn helper_call(
     let meta = check_args(cx, st, idx, id, &proto, out)?;
     let map = meta.map;
     if let Some(m) = map {
-        let name = helper_name(cx, id);
-        if !map_func_ok(m.type_id, name) {
-            return Err(einval(
-                idx,
-                format!("cannot pass map_type {} into func {name}#{id}", m.type_id),
-            ));
-        }
+        super::compat::check(idx, m.type_id, id, helper_name(cx, id))?;
     }
     if let Some(ref_id) = meta.release {
         // `release_reference`: the record and every copy of it are gone.

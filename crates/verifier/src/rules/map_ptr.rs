@@ -4,15 +4,17 @@
 //! never write them.
 //!
 //! The layouts come from [`super::map_struct`]. A read of an integer or enum field gives an
-//! unknown scalar of the access size, as in Linux. A read of a pointer field gives, in Linux, a
-//! `PTR_TO_BTF_ID` (or untrusted read-only memory) that the program may dereference in turn;
-//! bpfkit has no vmlinux BTF beyond these structs and no kernel addresses, so it gives an
-//! unknown scalar (the runtime's image holds 0 there). docs/differences.md says so.
+//! unknown scalar of the access size, as in Linux. A read of a pointer field gives, as in
+//! Linux, a `PTR_TO_BTF_ID` ([`RegType::BtfPtr`]) when it points to a struct, read-only
+//! untrusted memory ([`RegType::UntrustedMem`]) otherwise; the program may read through them
+//! in turn ([`btf_access`]) where bpfkit describes the pointee (`struct bpf_map`, `struct
+//! bpf_map_ops`, ...). Such loads are probe reads in Linux (a fault reads 0); the runtime turns
+//! them into `dst = 0`, since the pointer fields of its map images are all NULL.
 
 use super::map_struct::{map_struct, Ty, LARGEST_MAP_STRUCT, TYPES};
 use crate::env::AccessKind;
 use crate::reject::{Errno, Reject};
-use crate::state::{MapRef, RegState};
+use crate::state::{MapRef, RegState, RegType};
 
 /// What a walk found at the accessed bytes (`enum bpf_struct_walk_result`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +26,8 @@ pub enum Walk {
     Ptr {
         /// Whether the pointee is a struct or union.
         to_struct: bool,
+        /// The pointer type in [`TYPES`] (its pointee's name and description).
+        ptr: u16,
     },
 }
 
@@ -149,7 +153,7 @@ pub fn struct_walk(root: u16, off: u32, size: u32) -> Result<Walk, (Errno, Strin
                     next = Some((mtype_idx, off - moff));
                     break;
                 }
-                Ty::Ptr { to_struct } => {
+                Ty::Ptr { to_struct, .. } => {
                     if msize != size || off != moff {
                         return Err((
                             Errno::EACCES,
@@ -159,7 +163,10 @@ pub fn struct_walk(root: u16, off: u32, size: u32) -> Result<Walk, (Errno, Strin
                             ),
                         ));
                     }
-                    return Ok(Walk::Ptr { to_struct });
+                    return Ok(Walk::Ptr {
+                        to_struct,
+                        ptr: mtype_idx,
+                    });
                 }
                 _ => {
                     if off + size > mtrue_end && !untrusted {
@@ -239,7 +246,7 @@ pub fn access(
         ));
     }
     let off = off as u32;
-    struct_walk(root, off, size).map_err(|(errno, msg)| Reject::new(errno, idx, msg))?;
+    let walk = struct_walk(root, off, size).map_err(|(errno, msg)| Reject::new(errno, idx, msg))?;
     if u64::from(off) + u64::from(size) > u64::from(LARGEST_MAP_STRUCT.min(size_of(ty(root)))) {
         // Linux reads the flexible array's elements (queue/stack slots, bloom filter bits);
         // bpfkit's image of the map ends with the struct.
@@ -251,7 +258,100 @@ pub fn access(
             ),
         ));
     }
-    Ok(RegState::unknown())
+    Ok(loaded(walk))
+}
+
+/// The register a load gets from what the walk found (`mark_btf_ld_reg`).
+fn loaded(walk: Walk) -> RegState {
+    match walk {
+        Walk::Scalar => RegState::unknown(),
+        Walk::Ptr { to_struct, ptr } => RegState {
+            range: u32::from(ptr),
+            ..RegState::pointer(if to_struct {
+                RegType::BtfPtr
+            } else {
+                RegType::UntrustedMem
+            })
+        },
+    }
+}
+
+/// The pointee's name of a `BtfPtr` register (its `range` is the pointer's type).
+#[must_use]
+pub fn pointee_name(ptr: u32) -> &'static str {
+    match u16::try_from(ptr).map(ty) {
+        Ok(Ty::Ptr { pointee, .. }) => pointee,
+        _ => "",
+    }
+}
+
+/// Loads and stores through a `BtfPtr` (`check_ptr_to_btf_access`) or an `UntrustedMem`
+/// register (the `PTR_TO_MEM` branch of `check_mem_access`); `off` is the instruction's
+/// offset plus the register's fixed offset.
+///
+/// # Errors
+/// `R2 is ptr_bpf_map invalid negative access: off=-8`, `... invalid variable offset: off=76,
+/// var_off=(0x0; 0x8)`, `only read is supported`, `R2 cannot write into
+/// rdonly_untrusted_mem`, the struct walk's messages; `ENOTSUPP` for a struct bpfkit does not
+/// describe.
+pub fn btf_access(
+    idx: usize,
+    regno: u8,
+    reg: &RegState,
+    off: i32,
+    size: u32,
+    kind: AccessKind,
+) -> Result<RegState, Reject> {
+    if reg.ty == RegType::UntrustedMem {
+        if kind != AccessKind::Read {
+            return Err(Reject::new(
+                Errno::EACCES,
+                idx,
+                format!("R{regno} cannot write into rdonly_untrusted_mem"),
+            ));
+        }
+        // A probe read: any offset, the value unknown.
+        return Ok(RegState::unknown());
+    }
+    let name = pointee_name(reg.range);
+    if off < 0 {
+        return Err(Reject::new(
+            Errno::EACCES,
+            idx,
+            format!("R{regno} is ptr_{name} invalid negative access: off={off}"),
+        ));
+    }
+    if reg.var.const_value() != Some(0) {
+        let t = reg.var.var_off;
+        return Err(Reject::new(
+            Errno::EACCES,
+            idx,
+            format!(
+                "R{regno} is ptr_{name} invalid variable offset: off={off}, var_off=({:#x}; {:#x})",
+                t.value, t.mask
+            ),
+        ));
+    }
+    if kind != AccessKind::Read {
+        return Err(Reject::new(Errno::EACCES, idx, "only read is supported"));
+    }
+    let target = match u16::try_from(reg.range).map(ty) {
+        Ok(Ty::Ptr {
+            target: Some(t), ..
+        }) => t,
+        _ => {
+            return Err(Reject::new(
+                Errno::ENOTSUPP,
+                idx,
+                format!(
+                "bpfkit does not describe struct {name} (BTF of the kernel beyond the map structs)"
+            ),
+            ))
+        }
+    };
+    let walk = struct_walk(target, off as u32, size)
+        .map_err(|(errno, msg)| Reject::new(errno, idx, msg))?;
+    Ok(loaded(walk))
 }
 
 /// Where a field of `struct bpf_map` or of a map type's struct lies: its byte offset from the
@@ -287,7 +387,10 @@ mod tests {
         assert_eq!(struct_walk(BPF_ARRAY, 68, 2), Ok(Walk::Scalar));
         assert_eq!(
             struct_walk(BPF_ARRAY, 40, 8),
-            Ok(Walk::Ptr { to_struct: true })
+            Ok(Walk::Ptr {
+                to_struct: true,
+                ptr: 5
+            })
         );
         assert_eq!(struct_walk(BPF_ARRAY, 296, 4), Ok(Walk::Scalar));
     }
@@ -333,6 +436,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pointer_fields_give_typed_pointers_that_can_be_read_through() {
+        use crate::state::RegType;
+        // bpf_map.inner_map_meta: struct bpf_map *.
+        let Ok(Walk::Ptr {
+            to_struct: true,
+            ptr,
+        }) = struct_walk(BPF_ARRAY, 48, 8)
+        else {
+            panic!("inner_map_meta is a pointer to a struct");
+        };
+        let reg = loaded(Walk::Ptr {
+            to_struct: true,
+            ptr,
+        });
+        assert_eq!(reg.ty, RegType::BtfPtr);
+        assert_eq!(pointee_name(reg.range), "bpf_map");
+        let v = btf_access(0, 2, &reg, 76, 4, AccessKind::Read).map(|r| r.ty);
+        assert_eq!(v, Ok(RegType::Scalar));
+        let err = btf_access(0, 2, &reg, -8, 8, AccessKind::Read).map_err(|r| r.message);
+        assert_eq!(
+            err,
+            Err("R2 is ptr_bpf_map invalid negative access: off=-8".to_string())
+        );
+        let err = btf_access(0, 2, &reg, 0, 8, AccessKind::Write).map_err(|r| r.message);
+        assert_eq!(err, Err("only read is supported".to_string()));
+        // bpf_map.security: void *, read-only untrusted memory.
+        let Ok(
+            w @ Walk::Ptr {
+                to_struct: false, ..
+            },
+        ) = struct_walk(BPF_ARRAY, 56, 8)
+        else {
+            panic!("security is a pointer to void");
+        };
+        let mem = loaded(w);
+        assert_eq!(mem.ty, RegType::UntrustedMem);
+        assert!(btf_access(0, 2, &mem, 30000, 8, AccessKind::Read).is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! vmlinux type of the map's `map_btf_id`); the runtime builds each map's image from them.
 //!
 //! The table holds every type reachable by value from the roots below (members of members;
-//! pointers are leaves), with typedefs, `const` and `volatile` resolved away, exactly as
+//! pointers are leaves, and `struct bpf_map_ops`, which `bpf_map.ops` points to, is a root), with typedefs, `const` and `volatile` resolved away, exactly as
 //! `btf_struct_walk` sees through them. Multi-dimensional arrays are kept as their first
 //! dimension plus the linearised element (`__btf_resolve_size`). A test
 //! (`crates/verifier/tests/map_struct_btf.rs`) compares every entry with the running
@@ -38,6 +38,10 @@ pub enum Ty {
         /// Whether the pointee is a struct or union (the load then gives a `PTR_TO_BTF_ID`,
         /// else read-only untrusted memory).
         to_struct: bool,
+        /// The pointee struct's name (empty when not a struct).
+        pointee: &'static str,
+        /// The pointee struct in [`TYPES`], when the table describes it.
+        target: Option<u16>,
     },
     /// An array.
     Array {
@@ -111,6 +115,8 @@ pub const BPF_DTAB: u16 = 75;
 pub const BPF_STACK_MAP: u16 = 78;
 /// `struct bpf_bloom_filter`.
 pub const BPF_BLOOM_FILTER: u16 = 81;
+/// `struct bpf_map_ops` (what `bpf_map.ops` points to: function pointers).
+pub const BPF_MAP_OPS: u16 = 83;
 
 /// The size of the largest struct in [`TYPES`] that a map type names: the runtime's image of
 /// a map is this large, so every offset the verifier allows is inside it.
@@ -187,11 +193,23 @@ pub static TYPES: &[Ty] = &[
     // 4
     Ty::Scalar { size: 4, int: true },
     // 5
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bpf_map_ops",
+        target: Some(83),
+    },
     // 6
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bpf_map",
+        target: Some(1),
+    },
     // 7
-    Ty::Ptr { to_struct: false },
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
     // 8
     Ty::Scalar {
         size: 4,
@@ -200,13 +218,25 @@ pub static TYPES: &[Ty] = &[
     // 9
     Ty::Scalar { size: 8, int: true },
     // 10
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "btf_record",
+        target: None,
+    },
     // 11
     Ty::Scalar { size: 4, int: true },
     // 12
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "btf",
+        target: None,
+    },
     // 13
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "obj_cgroup",
+        target: None,
+    },
     // 14
     Ty::Array {
         elem: 15,
@@ -296,7 +326,11 @@ pub static TYPES: &[Ty] = &[
         members: &[m("next", 0, 0, 28), m("prev", 64, 0, 28)],
     },
     // 28
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "list_head",
+        target: Some(27),
+    },
     // 29
     Ty::Struct {
         name: "",
@@ -316,7 +350,11 @@ pub static TYPES: &[Ty] = &[
         ],
     },
     // 31
-    Ty::Ptr { to_struct: false },
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
     // 32
     Ty::Struct {
         name: "callback_head",
@@ -325,9 +363,17 @@ pub static TYPES: &[Ty] = &[
         members: &[m("next", 0, 0, 33), m("func", 64, 0, 34)],
     },
     // 33
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "callback_head",
+        target: Some(32),
+    },
     // 34
-    Ty::Ptr { to_struct: false },
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
     // 35
     Ty::Struct {
         name: "spinlock",
@@ -343,15 +389,31 @@ pub static TYPES: &[Ty] = &[
         members: &[m("rlock", 0, 0, 19)],
     },
     // 37
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bpf_map_owner",
+        target: None,
+    },
     // 38
     Ty::Scalar { size: 1, int: true },
     // 39
-    Ty::Ptr { to_struct: false },
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
     // 40
-    Ty::Ptr { to_struct: false },
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
     // 41
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bpf_array_aux",
+        target: None,
+    },
     // 42
     Ty::Struct {
         name: "",
@@ -436,11 +498,23 @@ pub static TYPES: &[Ty] = &[
         ],
     },
     // 51
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bpf_mem_caches",
+        target: None,
+    },
     // 52
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bpf_mem_cache",
+        target: None,
+    },
     // 53
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bucket",
+        target: None,
+    },
     // 54
     Ty::Struct {
         name: "",
@@ -456,7 +530,11 @@ pub static TYPES: &[Ty] = &[
         members: &[m("freelist", 0, 0, 56)],
     },
     // 56
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "pcpu_freelist_head",
+        target: None,
+    },
     // 57
     Ty::Struct {
         name: "bpf_lru",
@@ -513,13 +591,29 @@ pub static TYPES: &[Ty] = &[
         first_nelems: 2,
     },
     // 63
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bpf_lru_locallist",
+        target: None,
+    },
     // 64
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bpf_lru_list",
+        target: Some(60),
+    },
     // 65
-    Ty::Ptr { to_struct: false },
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
     // 66
-    Ty::Ptr { to_struct: false },
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
     // 67
     Ty::Struct {
         name: "percpu_counter",
@@ -533,7 +627,11 @@ pub static TYPES: &[Ty] = &[
         ],
     },
     // 68
-    Ty::Ptr { to_struct: false },
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
     // 69
     Ty::Struct {
         name: "lpm_trie",
@@ -550,7 +648,11 @@ pub static TYPES: &[Ty] = &[
         ],
     },
     // 70
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "lpm_trie_node",
+        target: None,
+    },
     // 71
     Ty::Scalar { size: 8, int: true },
     // 72
@@ -575,7 +677,11 @@ pub static TYPES: &[Ty] = &[
         members: &[m("map", 0, 0, 1), m("rb", 2368, 0, 74)],
     },
     // 74
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bpf_ringbuf",
+        target: None,
+    },
     // 75
     Ty::Struct {
         name: "bpf_dtab",
@@ -592,9 +698,17 @@ pub static TYPES: &[Ty] = &[
         ],
     },
     // 76
-    Ty::Ptr { to_struct: false },
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
     // 77
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "hlist_head",
+        target: None,
+    },
     // 78
     Ty::Struct {
         name: "bpf_stack_map",
@@ -616,7 +730,11 @@ pub static TYPES: &[Ty] = &[
         first_nelems: 0,
     },
     // 80
-    Ty::Ptr { to_struct: true },
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "stack_map_bucket",
+        target: None,
+    },
     // 81
     Ty::Struct {
         name: "bpf_bloom_filter",
@@ -636,5 +754,285 @@ pub static TYPES: &[Ty] = &[
         nelems: 0,
         first_elem: 71,
         first_nelems: 0,
+    },
+    // 83
+    Ty::Struct {
+        name: "bpf_map_ops",
+        size: 352,
+        union: false,
+        members: &[
+            m("map_alloc_check", 0, 0, 84),
+            m("map_alloc", 64, 0, 85),
+            m("map_release", 128, 0, 86),
+            m("map_free", 192, 0, 87),
+            m("map_get_next_key", 256, 0, 88),
+            m("map_release_uref", 320, 0, 87),
+            m("map_lookup_elem_sys_only", 384, 0, 89),
+            m("map_lookup_batch", 448, 0, 90),
+            m("map_lookup_and_delete_elem", 512, 0, 91),
+            m("map_lookup_and_delete_batch", 576, 0, 90),
+            m("map_update_batch", 640, 0, 92),
+            m("map_delete_batch", 704, 0, 90),
+            m("map_lookup_elem", 768, 0, 89),
+            m("map_update_elem", 832, 0, 93),
+            m("map_delete_elem", 896, 0, 94),
+            m("map_push_elem", 960, 0, 95),
+            m("map_pop_elem", 1024, 0, 94),
+            m("map_peek_elem", 1088, 0, 94),
+            m("map_lookup_percpu_elem", 1152, 0, 96),
+            m("map_get_hash", 1216, 0, 97),
+            m("map_fd_get_ptr", 1280, 0, 98),
+            m("map_fd_put_ptr", 1344, 0, 99),
+            m("map_gen_lookup", 1408, 0, 100),
+            m("map_fd_sys_lookup_elem", 1472, 0, 101),
+            m("map_seq_show_elem", 1536, 0, 102),
+            m("map_check_btf", 1600, 0, 103),
+            m("map_poke_track", 1664, 0, 104),
+            m("map_poke_untrack", 1728, 0, 105),
+            m("map_poke_run", 1792, 0, 106),
+            m("map_direct_value_addr", 1856, 0, 107),
+            m("map_direct_value_meta", 1920, 0, 108),
+            m("map_mmap", 1984, 0, 109),
+            m("map_poll", 2048, 0, 110),
+            m("map_get_unmapped_area", 2112, 0, 111),
+            m("map_local_storage_charge", 2176, 0, 112),
+            m("map_local_storage_uncharge", 2240, 0, 113),
+            m("map_owner_storage_ptr", 2304, 0, 114),
+            m("map_redirect", 2368, 0, 115),
+            m("map_meta_equal", 2432, 0, 116),
+            m("map_set_for_each_callback_args", 2496, 0, 117),
+            m("map_for_each_callback", 2560, 0, 118),
+            m("map_mem_usage", 2624, 0, 119),
+            m("map_btf_id", 2688, 0, 120),
+            m("iter_seq_info", 2752, 0, 121),
+        ],
+    },
+    // 84
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 85
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 86
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 87
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 88
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 89
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 90
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 91
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 92
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 93
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 94
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 95
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 96
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 97
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 98
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 99
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 100
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 101
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 102
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 103
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 104
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 105
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 106
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 107
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 108
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 109
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 110
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 111
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 112
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 113
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 114
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 115
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 116
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 117
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 118
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 119
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 120
+    Ty::Ptr {
+        to_struct: false,
+        pointee: "",
+        target: None,
+    },
+    // 121
+    Ty::Ptr {
+        to_struct: true,
+        pointee: "bpf_iter_seq_info",
+        target: None,
     },
 ];

@@ -173,7 +173,7 @@ pub fn step(
                 strict: false,
             };
             let v = access(cx, st, idx, acc, out)?;
-            out.note_base(idx, base.ty == RegType::Ctx)?;
+            out.note_base_type(idx, base.ty)?;
             st.cur_mut().regs[dst.index()] = v.unwrap_or_else(RegState::unknown);
         }
         Op::StoreReg {
@@ -194,7 +194,7 @@ pub fn step(
                 strict: false,
             };
             access(cx, st, idx, acc, out)?;
-            out.note_base(idx, base.ty == RegType::Ctx)?;
+            out.note_base_type(idx, base.ty)?;
         }
         Op::StoreImm {
             size,
@@ -213,7 +213,7 @@ pub fn step(
                 strict: false,
             };
             access(cx, st, idx, acc, out)?;
-            out.note_base(idx, base.ty == RegType::Ctx)?;
+            out.note_base_type(idx, base.ty)?;
         }
         Op::Atomic {
             size,
@@ -361,6 +361,9 @@ pub fn access(
                 .ok_or_else(|| eacces(idx, "map pointer without a map"))?;
             Some(super::map_ptr::access(idx, r, &map, off, size, acc.kind)?)
         }
+        RegType::BtfPtr | RegType::UntrustedMem => Some(super::map_ptr::btf_access(
+            idx, r, &reg, off, size, acc.kind,
+        )?),
         RegType::Packet | RegType::PacketMeta => {
             if acc.kind == AccessKind::Write && !cx.prog_type.direct_packet_access() {
                 return Err(eacces(idx, "cannot write into packet"));

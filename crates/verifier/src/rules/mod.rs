@@ -9,6 +9,7 @@
 pub mod align;
 pub mod alu;
 pub mod call;
+pub mod compat;
 pub mod jmp;
 pub mod map_ptr;
 pub mod map_struct;
@@ -91,6 +92,8 @@ pub enum BaseKind {
     Ctx,
     /// Any other memory.
     Other,
+    /// Memory behind a BTF pointer read from a map's struct (`BPF_PROBE_MEM` in Linux).
+    Probe,
 }
 
 impl Out<'_> {
@@ -108,6 +111,10 @@ impl Out<'_> {
     /// `same insn cannot be used with different pointers` (EINVAL).
     pub fn note_base(&mut self, idx: usize, ctx: bool) -> Result<(), Reject> {
         let kind = if ctx { BaseKind::Ctx } else { BaseKind::Other };
+        self.note_base_kind(idx, kind)
+    }
+
+    fn note_base_kind(&mut self, idx: usize, kind: BaseKind) -> Result<(), Reject> {
         match self.base.get_mut(idx) {
             Some(slot @ BaseKind::None) => *slot = kind,
             Some(prev) if *prev != kind => {
@@ -119,6 +126,20 @@ impl Out<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// [`Out::note_base`] by the base register's type: the context, a BTF pointer (probe
+    /// reads), or other memory.
+    ///
+    /// # Errors
+    /// As [`Out::note_base`].
+    pub fn note_base_type(&mut self, idx: usize, ty: RegType) -> Result<(), Reject> {
+        let kind = match ty {
+            RegType::Ctx => BaseKind::Ctx,
+            RegType::BtfPtr | RegType::UntrustedMem => BaseKind::Probe,
+            _ => BaseKind::Other,
+        };
+        self.note_base_kind(idx, kind)
     }
 
     /// Records that subprogram `subprog` uses `depth` bytes of stack, counted in whole 8-byte
