@@ -700,13 +700,22 @@ fn first_difference(kernel: &str, ours: &str) -> String {
     )
 }
 
+/// Whether `BPFKIT_LOG_CASE=pattern` selects case `name`: the name, or a prefix ending in `*`.
+fn shown(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
 /// Level-2 logs are compared on cases whose kernel log is at most this many lines.
 const LEVEL2_MAX_LINES: usize = 200;
 
 /// Whole logs, bpfkit's against the kernel's: level 1 on every case bpfkit runs, level 2 on the
 /// cases whose level-2 log is small ([`LEVEL2_MAX_LINES`]). Counts only: verdicts are
 /// asserted by `bpfkit_agrees_with_linux_on_the_table`. `BPFKIT_LOG_DUMP=FILE` writes the first
-/// differing line of every differing log; `BPFKIT_LOG_CASE=NAME` prints both logs of a case.
+/// differing line of every differing log; `BPFKIT_LOG_CASE=NAME` compares only that case (or
+/// the cases starting with `PREFIX` for `PREFIX*`) and prints both logs.
 #[test]
 fn whole_logs_compared_with_linux() {
     use std::fmt::Write as _;
@@ -729,6 +738,7 @@ fn whole_logs_compared_with_linux() {
             .iter()
             .any(|k| k.name == c.name && k.kind == DifferenceKind::Skip)
             || (c.unprivileged && unprivileged.is_err())
+            || show.as_ref().is_some_and(|n| !shown(n, &c.name))
         {
             continue;
         }
@@ -748,8 +758,11 @@ fn whole_logs_compared_with_linux() {
                 Err(e) => e.log,
             };
             let (theirs, ours) = (normalise_log(&theirs), normalise_log(&ours));
-            if show.as_deref() == Some(c.name.as_str()) {
-                println!("--- kernel, level {level}\n{theirs}\n--- bpfkit\n{ours}\n---");
+            if show.is_some() {
+                println!(
+                    "--- {} kernel, level {level}\n{theirs}\n--- bpfkit\n{ours}\n---",
+                    c.name
+                );
             }
             *compared += 1;
             if theirs == ours {
