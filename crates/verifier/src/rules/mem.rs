@@ -297,6 +297,9 @@ pub fn access(
             let map = reg
                 .map
                 .ok_or_else(|| eacces(idx, "map value without a map"))?;
+            if acc.kind == AccessKind::Write {
+                super::compat::check_value_write(idx, map.type_id, map.value_size, off, size)?;
+            }
             check_mem_region(
                 idx,
                 r,
