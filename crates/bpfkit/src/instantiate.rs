@@ -324,6 +324,12 @@ fn load_one(
     let load = ProgLoadOpts {
         btf_func_info: !p.func_info.is_empty(),
         prog_flags: opts.prog_flags,
+        // libbpf's section table: `cgroup_skb/egress` loads for BPF_CGROUP_INET_EGRESS.
+        expected_attach_type: if p.section == "cgroup_skb/egress" {
+            crate::prog::load::CGROUP_INET_EGRESS
+        } else {
+            0
+        },
         ..ProgLoadOpts::default()
     };
     match bpf.prog_load_with(&attr(log_level), &load) {

@@ -3,9 +3,11 @@
 //! For every program type bpfkit supports, every offset around its context, every access size
 //! and both directions, load `r2 = *(size *)(r1 + off)` (or the store `*(size *)(r1 + off) = r2`)
 //! into the kernel and compare its verdict with [`bpfkit::progtype::access::ctx_access`].
+//! The types that load without capabilities (socket_filter, cgroup_skb) are probed once more
+//! without them, against [`bpfkit::progtype::access::ctx_access_unprivileged`].
 //! Skips, saying why, where the `bpf()` system call is unavailable.
 
-use bpfkit::progtype::access::{ctx_access, Direction};
+use bpfkit::progtype::access::{ctx_access, ctx_access_unprivileged, Direction};
 use bpfkit::progtype::{ctx_size, ProgType};
 use bpfkit_isa::Insn;
 use bpfkit_kernel::ProgLoad;
@@ -88,6 +90,54 @@ fn context_access_rules_match_the_kernel() {
         }
     }
     println!("{checked} context accesses compared with the kernel");
+    assert!(
+        disagreements.is_empty(),
+        "{} of {checked} disagree:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+}
+
+#[test]
+fn unprivileged_context_access_rules_match_the_kernel() {
+    let _guard = match bpfkit_kernel::UnprivilegedBpf::enable() {
+        Ok(g) => g,
+        Err(why) => {
+            println!("skipped: {why}");
+            return;
+        }
+    };
+    let mut checked = 0;
+    let mut disagreements = Vec::new();
+    for t in [ProgType::SocketFilter, ProgType::CgroupSkb] {
+        for off in offsets(t) {
+            for size in [1u32, 2, 4, 8] {
+                for dir in [Direction::Read, Direction::Write] {
+                    let bytes = program(off, size, dir);
+                    let loaded = ProgLoad::new(t.kernel_id()).load_unprivileged(&bytes[..]);
+                    let kernel_ok = loaded.result.is_ok();
+                    let ours = ctx_access_unprivileged(t, i32::from(off), size, dir).allowed();
+                    checked += 1;
+                    if kernel_ok != ours {
+                        let last = loaded
+                            .log
+                            .lines()
+                            .rev()
+                            .find(|l| !l.starts_with("processed "))
+                            .unwrap_or("")
+                            .to_string();
+                        disagreements.push(format!(
+                            "{t} off={off} size={size} {dir:?} unprivileged: kernel {} ({last}), \
+                             bpfkit {}",
+                            if kernel_ok { "accepts" } else { "rejects" },
+                            if ours { "accepts" } else { "rejects" },
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    println!("{checked} unprivileged context accesses compared with the kernel");
     assert!(
         disagreements.is_empty(),
         "{} of {checked} disagree:\n{}",

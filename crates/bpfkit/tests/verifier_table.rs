@@ -13,7 +13,7 @@
 //!   ([`run_bpfkit`]);
 //!   fails on a verdict that differs from the table unless the case is listed in
 //!   `tests/verifier/bpfkit-known-differences.txt`, and reports the agreement counts.
-//! - `accepted_cases_run_alike_in_the_kernel_and_bpfkit`: every accepted socket_filter /
+//! - `accepted_cases_run_alike_in_the_kernel_and_bpfkit`: every accepted socket_filter / cgroup_skb /
 //!   sched_cls / sched_act / xdp case runs on the same packet with `BPF_PROG_TEST_RUN` in the
 //!   kernel and with `Bpf::prog_test_run` in bpfkit's checked interpreter (the soundness oracle);
 //!   fails on a fault or a different return value or packet, unless listed as a `run`
@@ -161,6 +161,7 @@ fn load_in_bpfkit_at(case: &Case, insns: &[Insn], log_level: u32) -> Result<Load
     };
     let opts = bpfkit::prog::load::ProgLoadOpts {
         prog_flags: case.prog_flags(),
+        expected_attach_type: case.expected_attach_type,
         unprivileged: case.unprivileged,
         ..Default::default()
     };
@@ -562,7 +563,7 @@ fn accepted_cases_run_alike_in_the_kernel_and_bpfkit() {
             || (c.unprivileged && unprivileged.is_err())
             || !matches!(
                 c.prog_type.as_str(),
-                "socket_filter" | "sched_cls" | "sched_act" | "xdp"
+                "socket_filter" | "sched_cls" | "sched_act" | "xdp" | "cgroup_skb"
             )
             || known
                 .iter()

@@ -110,6 +110,19 @@ pub fn prog_type_by_name(name: &str) -> Option<u32> {
     PROG_TYPES.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
 }
 
+/// `(name, BPF_* attach type number)` for the attach types a load's `expected_attach_type` may
+/// name in the verifier table (`enum bpf_attach_type`, lowercase, without the `BPF_` prefix).
+pub const ATTACH_TYPES: &[(&str, u32)] = &[("cgroup_inet_ingress", 0), ("cgroup_inet_egress", 1)];
+
+/// The number of an attach type name (`"cgroup_inet_egress"` → 1); `None` for an unknown name.
+#[must_use]
+pub fn attach_type_by_name(name: &str) -> Option<u32> {
+    ATTACH_TYPES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, v)| v)
+}
+
 /// The number of a map type name (`"percpu_array"` → 6); `None` for an unknown name.
 #[must_use]
 pub fn map_type_by_name(name: &str) -> Option<u32> {

@@ -108,6 +108,9 @@ pub struct Case {
     pub asm: String,
     /// The 1-based line where the program text starts.
     pub asm_line: usize,
+    /// `expected_attach_type` by number (`attach:` by name, see [`names::ATTACH_TYPES`];
+    /// default 0).
+    pub expected_attach_type: u32,
 }
 
 /// A syntax error in a case file, with its place.
@@ -175,6 +178,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, ParseError> {
             expect: Expect::Accept,
             asm: String::new(),
             asm_line: 0,
+            expected_attach_type: 0,
         };
         let mut verdict: Option<(String, Option<String>)> = None;
         let mut error: Option<String> = None;
@@ -207,6 +211,10 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, ParseError> {
                     case.prog_type = value.to_string();
                 }
                 "license" => case.license = value.to_string(),
+                "attach" => {
+                    case.expected_attach_type = names::attach_type_by_name(value)
+                        .ok_or_else(|| err(i, format!("unknown attach type `{value}`")))?;
+                }
                 "map" => case
                     .maps
                     .push(MapSpec::parse(value).map_err(|m| err(i, m))?),
@@ -573,6 +581,7 @@ pub fn run_in_kernel(case: &Case, insns: &[Insn]) -> Result<KernelRun, String> {
         let opts = ProgLoad {
             license: &case.license,
             prog_flags: case.prog_flags(),
+            expected_attach_type: case.expected_attach_type,
             log_level,
             ..ProgLoad::new(prog_type)
         };

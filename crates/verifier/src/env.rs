@@ -30,11 +30,14 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT`
     #[doc(alias = "BPF_PROG_TYPE_RAW_TRACEPOINT")]
     RawTracepoint,
+    /// `BPF_PROG_TYPE_CGROUP_SKB`
+    #[doc(alias = "BPF_PROG_TYPE_CGROUP_SKB")]
+    CgroupSkb,
 }
 
 impl ProgType {
     /// Every supported program type.
-    pub const ALL: [ProgType; 7] = [
+    pub const ALL: [ProgType; 8] = [
         ProgType::SocketFilter,
         ProgType::Kprobe,
         ProgType::SchedCls,
@@ -42,6 +45,7 @@ impl ProgType {
         ProgType::Tracepoint,
         ProgType::Xdp,
         ProgType::RawTracepoint,
+        ProgType::CgroupSkb,
     ];
 
     /// The kernel's number for this type (`BPF_PROG_TYPE_*`).
@@ -55,6 +59,7 @@ impl ProgType {
             ProgType::Tracepoint => 5,
             ProgType::Xdp => 6,
             ProgType::RawTracepoint => 17,
+            ProgType::CgroupSkb => 8,
         }
     }
 
@@ -69,6 +74,7 @@ impl ProgType {
             ProgType::Tracepoint => "tracepoint",
             ProgType::Xdp => "xdp",
             ProgType::RawTracepoint => "raw_tracepoint",
+            ProgType::CgroupSkb => "cgroup_skb",
         }
     }
 
@@ -84,7 +90,9 @@ impl ProgType {
         Self::ALL.into_iter().find(|t| t.kernel_id() == id)
     }
 
-    /// Whether the type may read packet data directly (`may_access_direct_pkt_data`).
+    /// Whether the type may write packet data directly (`may_access_direct_pkt_data` with
+    /// `BPF_WRITE`). Reading is allowed wherever the context hands out packet pointers:
+    /// `cgroup_skb` may read its packet but not write it.
     #[must_use]
     pub const fn direct_packet_access(self) -> bool {
         matches!(
@@ -392,6 +400,19 @@ pub trait Env {
         size: u32,
         kind: AccessKind,
     ) -> Option<CtxField>;
+
+    /// [`Env::ctx_access`] for a load without CAP_BPF, where some fields need it (a cgroup_skb
+    /// program's packet pointers and `tstamp` store, `bpf_token_capable(..., CAP_BPF)` in
+    /// `cg_skb_is_valid_access`). Default: the privileged rule.
+    fn ctx_access_unprivileged(
+        &self,
+        prog_type: ProgType,
+        off: i32,
+        size: u32,
+        kind: AccessKind,
+    ) -> Option<CtxField> {
+        self.ctx_access(prog_type, off, size, kind)
+    }
 
     /// The prototype of helper `id` as callable from `prog_type`, or `None` when the helper is
     /// unknown or not allowed there (`unknown func %s#%d` / `program of this type cannot use

@@ -135,6 +135,10 @@ pub struct Options {
     /// `BPF_F_ANY_ALIGNMENT`: cancels `strict_alignment` (the stack and atomics stay strict).
     #[doc(alias = "BPF_F_ANY_ALIGNMENT")]
     pub any_alignment: bool,
+    /// The load's `expected_attach_type` (the kernel's `enum bpf_attach_type` number, 0 when
+    /// unset). Some types check it: a `cgroup_skb` program for `BPF_CGROUP_INET_EGRESS` may
+    /// return 0 to 3 instead of 0 or 1 ([`rules::return_code`]).
+    pub expected_attach_type: u32,
     /// Who loads the program: privileged (the default, as root) or a user without CAP_BPF,
     /// CAP_PERFMON, CAP_SYS_ADMIN and CAP_NET_ADMIN, under Linux's stricter rules
     /// ([`rules::unpriv`]).
@@ -150,6 +154,7 @@ impl Default for Options {
             btf_func_info: false,
             strict_alignment: false,
             any_alignment: false,
+            expected_attach_type: 0,
             privilege: Privilege::Privileged,
         }
     }
@@ -400,6 +405,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
     let cx = rules::Cx {
         env,
         prog_type: opts.prog_type,
+        expected_attach_type: opts.expected_attach_type,
         gpl: license_is_gpl_compatible(&opts.license),
         insns,
         cfg: &cfg,

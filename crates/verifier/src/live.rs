@@ -343,7 +343,8 @@ pub fn precise_in(
             }
             Op::Call(_) => (out & !0x3f) | 0x3e,
             Op::Exit => {
-                if in_subprog(i) {
+                // The main program's r0 matters where its range is checked at exit.
+                if in_subprog(i) || crate::rules::return_code::checks_exit_value(prog_type) {
                     bit(0)
                 } else {
                     0

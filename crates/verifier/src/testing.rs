@@ -248,6 +248,15 @@ impl Env for TestEnv {
                 skb_access(prog_type, off, size, kind)
             }
             ProgType::Xdp => xdp_access(off, size, kind),
+            // `cg_skb_is_valid_access`, the few fields these tests use: packet pointers to
+            // read, mark and cb to write.
+            ProgType::CgroupSkb => match (off, size, kind) {
+                (76, 4, AccessKind::Read) => Some(CtxField::PacketData),
+                (80, 4, AccessKind::Read) => Some(CtxField::PacketEnd),
+                (140, _, _) | (72, _, _) | (160, _, _) => None,
+                (8, 4, AccessKind::Write) => Some(CtxField::Scalar),
+                _ => skb_access(ProgType::SocketFilter, off, size, kind),
+            },
             // pt_regs on x86-64: 21 u64 registers, read-only.
             ProgType::Kprobe => {
                 (kind == AccessKind::Read && (0..168).contains(&off) && off % size as i32 == 0)

@@ -19,7 +19,8 @@ pub enum Body {
 pub enum Types {
     /// Every program type (`bpf_base_func_proto`).
     All,
-    /// socket_filter, sched_cls and sched_act.
+    /// socket_filter, sched_cls, sched_act and cgroup_skb: the types whose helper sets build on
+    /// `sk_filter_func_proto`.
     SocketAndTc,
     /// sched_cls and sched_act.
     Tc,
@@ -38,7 +39,10 @@ impl Types {
         use ProgType as P;
         match self {
             Types::All => true,
-            Types::SocketAndTc => matches!(t, P::SocketFilter | P::SchedCls | P::SchedAct),
+            Types::SocketAndTc => matches!(
+                t,
+                P::SocketFilter | P::SchedCls | P::SchedAct | P::CgroupSkb
+            ),
             Types::Tc => matches!(t, P::SchedCls | P::SchedAct),
             Types::TcAndXdp => matches!(t, P::SchedCls | P::SchedAct | P::Xdp),
             Types::Xdp => matches!(t, P::Xdp),

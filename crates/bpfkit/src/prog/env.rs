@@ -11,11 +11,34 @@ use bpfkit_verifier::env::{AccessKind, CtxField, Env, HelperProto, MapInfo, MapT
 /// bytes at `off` yields, or `None` when Linux refuses it ([`access::ctx_access`]).
 #[must_use]
 pub fn ctx_field(prog_type: ProgType, off: i32, size: u32, kind: AccessKind) -> Option<CtxField> {
-    let dir = match kind {
+    to_field(access::ctx_access(prog_type, off, size, direction(kind)))
+}
+
+/// [`ctx_field`] for a load without CAP_BPF ([`access::ctx_access_unprivileged`]).
+#[must_use]
+pub fn ctx_field_unprivileged(
+    prog_type: ProgType,
+    off: i32,
+    size: u32,
+    kind: AccessKind,
+) -> Option<CtxField> {
+    to_field(access::ctx_access_unprivileged(
+        prog_type,
+        off,
+        size,
+        direction(kind),
+    ))
+}
+
+fn direction(kind: AccessKind) -> Direction {
+    match kind {
         AccessKind::Read => Direction::Read,
         AccessKind::Write => Direction::Write,
-    };
-    match access::ctx_access(prog_type, off, size, dir) {
+    }
+}
+
+fn to_field(access: CtxAccess) -> Option<CtxField> {
+    match access {
         CtxAccess::Denied => None,
         // `__sk_buff.sk` is always NULL in bpfkit (no sockets), so a scalar is what a
         // program can observe; see docs/differences.md.
@@ -54,6 +77,16 @@ impl Env for RuntimeEnv<'_> {
         kind: AccessKind,
     ) -> Option<CtxField> {
         ctx_field(prog_type, off, size, kind)
+    }
+
+    fn ctx_access_unprivileged(
+        &self,
+        prog_type: ProgType,
+        off: i32,
+        size: u32,
+        kind: AccessKind,
+    ) -> Option<CtxField> {
+        ctx_field_unprivileged(prog_type, off, size, kind)
     }
 
     fn helper(&self, prog_type: ProgType, id: i32) -> Option<HelperProto> {

@@ -64,6 +64,35 @@ pub struct ProgLoadOpts {
     /// unprivileged verifier rules (`bpfkit_verifier::Privilege::Unprivileged`). Default:
     /// privileged, as root.
     pub unprivileged: bool,
+    /// `expected_attach_type`, the kernel's `enum bpf_attach_type` number: a cgroup_skb
+    /// program takes [`CGROUP_INET_INGRESS`] (0, the default) or [`CGROUP_INET_EGRESS`] (it may
+    /// then return 0 to 3); the other types bpfkit models take only 0.
+    pub expected_attach_type: u32,
+}
+
+pub use bpfkit_verifier::rules::return_code::{CGROUP_INET_EGRESS, CGROUP_INET_INGRESS};
+
+/// `bpf_prog_load_check_attach` for the types bpfkit models: bpfkit models no attach type for
+/// the types other than cgroup_skb, so it refuses any but 0 there rather than ignore one that
+/// changes the rules (devmap XDP programs, kprobe sessions).
+fn check_attach_type(t: ProgType, expected_attach_type: u32) -> Result<(), LoadError> {
+    let ok = match t {
+        ProgType::CgroupSkb => matches!(
+            expected_attach_type,
+            CGROUP_INET_INGRESS | CGROUP_INET_EGRESS
+        ),
+        _ => expected_attach_type == 0,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(LoadError {
+        errno: Errno::Einval(
+            format!("expected_attach_type {expected_attach_type} is not one {t} programs take")
+                .into(),
+        ),
+        log: String::new(),
+    })
 }
 
 /// A successful load: the program's descriptor and the verifier log.
@@ -199,11 +228,12 @@ impl Bpf {
     }
 
     /// [`Bpf::prog_load`] with the rest of `BPF_PROG_LOAD`'s attributes: BTF function
-    /// information and `prog_flags` (strict alignment).
+    /// information, `prog_flags` (strict alignment) and `expected_attach_type`.
     ///
     /// # Errors
     /// As [`Bpf::prog_load`]; `EINVAL` for a `prog_flags` bit Linux does not know, or one
-    /// bpfkit does not model (`BPF_F_SLEEPABLE`, `BPF_F_XDP_HAS_FRAGS`, ...).
+    /// bpfkit does not model (`BPF_F_SLEEPABLE`, `BPF_F_XDP_HAS_FRAGS`, ...), and for an
+    /// `expected_attach_type` the program type does not take (see [`ProgLoadOpts`]).
     pub fn prog_load_with(
         &self,
         attr: &ProgLoadAttr<'_>,
@@ -215,6 +245,7 @@ impl Bpf {
         if load.prog_flags & !MODELLED_PROG_FLAGS != 0 {
             return Err(einval("prog_flags bits bpfkit does not model"));
         }
+        check_attach_type(attr.prog_type, load.expected_attach_type)?;
         if attr.insns.is_empty() {
             return Err(einval("the program has no instructions"));
         }
@@ -229,6 +260,7 @@ impl Bpf {
             btf_func_info: load.btf_func_info,
             strict_alignment: load.prog_flags & BPF_F_STRICT_ALIGNMENT != 0,
             any_alignment: load.prog_flags & BPF_F_ANY_ALIGNMENT != 0,
+            expected_attach_type: load.expected_attach_type,
             privilege: if load.unprivileged {
                 bpfkit_verifier::Privilege::Unprivileged
             } else {

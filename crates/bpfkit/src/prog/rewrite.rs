@@ -42,7 +42,7 @@ fn ctx_access_end(insn: &Insn) -> u32 {
 /// packet pointers.
 fn pointer_field(prog_type: ProgType, off: i32) -> Option<i16> {
     match prog_type {
-        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => {
+        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct | ProgType::CgroupSkb => {
             SkbCtx::pointer_field(off)
         }
         ProgType::Xdp => XdpCtx::pointer_field(off),

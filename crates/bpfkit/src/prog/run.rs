@@ -1,7 +1,8 @@
 //! `BPF_PROG_TEST_RUN`: run a loaded program on a packet, as the kernel's
 //! `bpf_prog_test_run_skb` and `bpf_prog_test_run_xdp` (net/bpf/test_run.c) do.
 //!
-//! For socket and tc programs the packet becomes a socket buffer on the loopback device:
+//! For socket, tc and cgroup_skb programs the packet becomes a socket buffer on the loopback
+//! device, owned by a dummy socket with the packet's addresses:
 //! `eth_type_trans` sets `protocol` and `pkt_type` and pulls the Ethernet header; tc programs
 //! get it pushed back (they see layer 2), socket filters start at layer 3, and on the way out
 //! the kernel pushes the 14 header bytes back *zeroed* for them — so does bpfkit.
@@ -139,9 +140,10 @@ impl Bpf {
     pub fn prog_test_run(&self, fd: Fd, attr: &TestRunAttr<'_>) -> Result<TestRunOutput, Errno> {
         let prog = self.prog(fd)?;
         let out = match prog.prog_type() {
-            ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => {
-                run_skb(&prog, attr)?
-            }
+            ProgType::SocketFilter
+            | ProgType::SchedCls
+            | ProgType::SchedAct
+            | ProgType::CgroupSkb => run_skb(&prog, attr)?,
             ProgType::Xdp => run_xdp(&prog, attr)?,
             ProgType::RawTracepoint => run_raw_tp(&prog, attr)?,
             t => {
@@ -351,6 +353,7 @@ fn run_skb(prog: &LoadedProg, attr: &TestRunAttr<'_>) -> Result<TestRunOutput, E
         ctx.set_u32(field::PROTOCOL, u32::from(protocol));
         ctx.set_u32(field::PKT_TYPE, pkt_type);
         ctx.set_u32(field::IFINDEX, LOOPBACK_IFINDEX);
+        set_dummy_socket(ctx, protocol, &attr.data_in[ETH_HLEN..]);
     }
     if let Some(c) = &ctx_in {
         let len = skb.packet().len() as u32;
@@ -376,6 +379,34 @@ fn run_skb(prog: &LoadedProg, attr: &TestRunAttr<'_>) -> Result<TestRunOutput, E
         duration_ns,
         ctx_out: ctx_in.map(|c| test_ctx::skb_ctx_out(&c, skb.ctx())),
     })
+}
+
+/// The socket fields of the context (`family` to `local_port`, which cgroup_skb programs read
+/// through `skb->sk`): the kernel's test run owns the skb by a dummy socket whose family and
+/// addresses it takes from the packet's IP header (`bpf_prog_test_run_skb`): the local address
+/// is the packet's source, the remote one its destination; ports stay 0.
+fn set_dummy_socket(ctx: &mut super::skb::SkbCtx, protocol: u16, l3: &[u8]) {
+    const AF_INET: u32 = 2;
+    const AF_INET6: u32 = 10;
+    let raw = |p: u16| u16::from_le_bytes(p.to_be_bytes());
+    let mut put = |off: usize, bytes: &[u8]| {
+        if let (Some(dst), true) = (ctx.uapi.get_mut(off..off + bytes.len()), !bytes.is_empty()) {
+            dst.copy_from_slice(bytes);
+        }
+    };
+    if protocol == raw(0x0800) {
+        put(field::FAMILY, &AF_INET.to_le_bytes());
+        if let (Some(saddr), Some(daddr)) = (l3.get(12..16), l3.get(16..20)) {
+            put(field::LOCAL_IP4, saddr);
+            put(field::REMOTE_IP4, daddr);
+        }
+    } else if protocol == raw(0x86dd) {
+        put(field::FAMILY, &AF_INET6.to_le_bytes());
+        if let (Some(saddr), Some(daddr)) = (l3.get(8..24), l3.get(24..40)) {
+            put(field::LOCAL_IP6, saddr);
+            put(field::REMOTE_IP6, daddr);
+        }
+    }
 }
 
 fn run_xdp(prog: &LoadedProg, attr: &TestRunAttr<'_>) -> Result<TestRunOutput, Errno> {

@@ -1,4 +1,4 @@
-//! The socket buffer that socket_filter, sched_cls and sched_act programs run on.
+//! The socket buffer that socket_filter, sched_cls, sched_act and cgroup_skb programs run on.
 //!
 //! A program sees `struct __sk_buff` (include/uapi/linux/bpf.h). The kernel keeps its real
 //! `struct sk_buff` elsewhere and rewrites every context access (`convert_ctx_access`). bpfkit
@@ -58,6 +58,16 @@ pub mod field {
     pub const DATA: usize = 76;
     /// `data_end` (rewritten)
     pub const DATA_END: usize = 80;
+    /// `family` (of the socket, `skb->sk`)
+    pub const FAMILY: usize = 88;
+    /// `remote_ip4` (network byte order)
+    pub const REMOTE_IP4: usize = 92;
+    /// `local_ip4` (network byte order)
+    pub const LOCAL_IP4: usize = 96;
+    /// `remote_ip6[4]` (network byte order)
+    pub const REMOTE_IP6: usize = 100;
+    /// `local_ip6[4]` (network byte order)
+    pub const LOCAL_IP6: usize = 116;
     /// `data_meta` (rewritten)
     pub const DATA_META: usize = 140;
     /// `tstamp`

@@ -2,7 +2,8 @@
 //! `off` of its context, and what does a read yield?
 //!
 //! This is the kernel's `*_is_valid_access` family (net/core/filter.c: `bpf_skb_is_valid_access`,
-//! `sk_filter_is_valid_access`, `tc_cls_act_is_valid_access`, `xdp_is_valid_access`;
+//! `sk_filter_is_valid_access`, `tc_cls_act_is_valid_access`, `cg_skb_is_valid_access`,
+//! `xdp_is_valid_access`;
 //! kernel/trace/bpf_trace.c: `kprobe_prog_is_valid_access`, `tp_prog_is_valid_access`,
 //! `raw_tp_prog_is_valid_access`) for a privileged load, expressed over the offsets of
 //! [`super::layout`]. A differential test asks the live kernel the same question for every
@@ -100,8 +101,29 @@ pub fn ctx_access(prog_type: ProgType, off: i32, size: u32, dir: Direction) -> C
         ProgType::Kprobe => tracing(off, size, dir, PT_REGS_SIZE, true),
         ProgType::Tracepoint => tracepoint(off, size, dir),
         ProgType::RawTracepoint => tracing(off, size, dir, RAW_TP_ARGS_SIZE, false),
+        ProgType::CgroupSkb => cg_skb(off, size, dir),
     };
     verdict.unwrap_or(CtxAccess::Denied)
+}
+
+/// [`ctx_access`] for a load without CAP_BPF: a cgroup_skb program may then neither read
+/// `data`/`data_end` nor write `tstamp` (`cg_skb_is_valid_access` asks
+/// `bpf_token_capable(..., CAP_BPF)`); every other rule is the same.
+#[must_use]
+pub fn ctx_access_unprivileged(
+    prog_type: ProgType,
+    off: i32,
+    size: u32,
+    dir: Direction,
+) -> CtxAccess {
+    if prog_type == ProgType::CgroupSkb
+        && (skb::DATA.contains(&off)
+            || skb::DATA_END.contains(&off)
+            || (dir == Direction::Write && skb::TSTAMP.contains(&off)))
+    {
+        return CtxAccess::Denied;
+    }
+    ctx_access(prog_type, off, size, dir)
 }
 
 /// `bpf_ctx_narrow_access_ok`: a read narrower than the field, of a power-of-two size.
@@ -221,6 +243,30 @@ fn tc_cls_act(off: i32, size: i32, dir: Direction) -> Option<CtxAccess> {
     skb_common(off, size, dir, kind)
 }
 
+/// `cg_skb_is_valid_access` for a privileged load (CAP_BPF: the packet pointers and a `tstamp`
+/// store are allowed). Unlike socket filters and tc, cgroup programs may read the socket fields
+/// (`family` to `local_port`); they may read but not write the packet.
+fn cg_skb(off: i32, size: i32, dir: Direction) -> Option<CtxAccess> {
+    if [skb::TC_CLASSID, skb::DATA_META, skb::WIRE_LEN]
+        .iter()
+        .any(|r| r.contains(&off))
+    {
+        return None;
+    }
+    if dir == Direction::Write {
+        let writable = [skb::MARK, skb::PRIORITY, skb::CB, skb::TSTAMP];
+        if !writable.iter().any(|r| r.contains(&off)) {
+            return None;
+        }
+    }
+    let kind = match off {
+        o if skb::DATA.contains(&o) => CtxAccess::PacketData,
+        o if skb::DATA_END.contains(&o) => CtxAccess::PacketEnd,
+        _ => CtxAccess::Scalar,
+    };
+    skb_common(off, size, dir, kind)
+}
+
 /// `xdp_is_valid_access` for a program not attached to a devmap and not device-bound.
 fn xdp_md(off: i32, size: i32, dir: Direction) -> Option<CtxAccess> {
     if off == xdp::EGRESS_IFINDEX || dir == Direction::Write {
@@ -305,6 +351,28 @@ mod tests {
             ctx_access(ProgType::SchedCls, 0, 4, Write),
             CtxAccess::Denied
         );
+    }
+
+    #[test]
+    fn cgroup_skb_reads_sockets_and_packets_and_writes_mark() {
+        let t = ProgType::CgroupSkb;
+        assert_eq!(ctx_access(t, 76, 4, Read), CtxAccess::PacketData);
+        assert_eq!(ctx_access(t, 80, 4, Read), CtxAccess::PacketEnd);
+        assert_eq!(ctx_access(t, 140, 4, Read), CtxAccess::Denied);
+        assert_eq!(ctx_access(t, 92, 4, Read), CtxAccess::Scalar);
+        assert_eq!(ctx_access(t, 8, 4, Write), CtxAccess::Scalar);
+        assert_eq!(ctx_access(t, 44, 4, Write), CtxAccess::Denied);
+        assert_eq!(ctx_access(t, 72, 4, Read), CtxAccess::Denied);
+    }
+
+    #[test]
+    fn cgroup_skb_without_cap_bpf_has_no_packet_pointers() {
+        let t = ProgType::CgroupSkb;
+        assert_eq!(ctx_access_unprivileged(t, 76, 4, Read), CtxAccess::Denied);
+        assert_eq!(ctx_access_unprivileged(t, 80, 4, Read), CtxAccess::Denied);
+        assert_eq!(ctx_access_unprivileged(t, 152, 8, Write), CtxAccess::Denied);
+        assert_eq!(ctx_access_unprivileged(t, 152, 8, Read), CtxAccess::Scalar);
+        assert_eq!(ctx_access_unprivileged(t, 8, 4, Write), CtxAccess::Scalar);
     }
 
     #[test]

@@ -16,7 +16,9 @@ pub use bpfkit_verifier::env::ProgType;
 #[must_use]
 pub const fn ctx_size(t: ProgType) -> u32 {
     match t {
-        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct => layout::SK_BUFF_SIZE,
+        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct | ProgType::CgroupSkb => {
+            layout::SK_BUFF_SIZE
+        }
         ProgType::Xdp => layout::XDP_MD_SIZE,
         ProgType::Kprobe => layout::PT_REGS_SIZE,
         ProgType::Tracepoint => layout::PERF_MAX_TRACE_SIZE,

@@ -26,9 +26,14 @@ pub struct Args {
     #[arg(long)]
     pub raw: bool,
     /// Program type of a raw program: socket_filter, sched_cls, sched_act, xdp, kprobe,
-    /// tracepoint (ELF programs take theirs from the section name).
+    /// tracepoint, raw_tracepoint, cgroup_skb (ELF programs take theirs from the section name).
     #[arg(long = "type", default_value = "socket_filter")]
     pub prog_type: String,
+    /// The load's expected attach type, for types that check it: cgroup_inet_ingress
+    /// (default) or cgroup_inet_egress (a cgroup_skb program may then return 0 to 3). ELF
+    /// programs in `cgroup_skb/egress` get egress.
+    #[arg(long)]
+    pub attach_type: Option<String>,
     /// For an ELF object: verify only the program with this function name.
     #[arg(long)]
     pub program: Option<String>,
@@ -75,6 +80,16 @@ impl Env for CliEnv {
     ) -> Option<CtxField> {
         // The runtime's rules, as `Bpf::prog_load` verifies with.
         bpfkit::prog::env::ctx_field(prog_type, off, size, kind)
+    }
+
+    fn ctx_access_unprivileged(
+        &self,
+        prog_type: ProgType,
+        off: i32,
+        size: u32,
+        kind: AccessKind,
+    ) -> Option<CtxField> {
+        bpfkit::prog::env::ctx_field_unprivileged(prog_type, off, size, kind)
     }
 
     fn helper(&self, prog_type: ProgType, id: i32) -> Option<HelperProto> {
@@ -129,9 +144,28 @@ struct Job {
     /// Per map, the inner-map template of a map of maps.
     inner_maps: Vec<Option<MapInfo>>,
     btf_func_info: bool,
+    /// `expected_attach_type` (kernel number).
+    expected_attach_type: u32,
     /// Source positions of the instructions (ELF input compiled with `-g`), for the
     /// `; <source> @ <file>:<line>` lines the kernel prints when given line info.
     line_info: Vec<bpfkit::loader::LineInfo>,
+}
+
+/// The expected attach type: `--attach-type` by name, else what libbpf derives from the
+/// section name (`cgroup_skb/egress`), else 0.
+fn attach_type(args: &Args, section: Option<&str>) -> anyhow::Result<u32> {
+    use bpfkit::prog::load::{CGROUP_INET_EGRESS, CGROUP_INET_INGRESS};
+    if let Some(name) = &args.attach_type {
+        return match name.as_str() {
+            "cgroup_inet_ingress" => Ok(CGROUP_INET_INGRESS),
+            "cgroup_inet_egress" => Ok(CGROUP_INET_EGRESS),
+            _ => bail!("unknown attach type {name:?}: cgroup_inet_ingress or cgroup_inet_egress"),
+        };
+    }
+    Ok(match section {
+        Some("cgroup_skb/egress") => CGROUP_INET_EGRESS,
+        _ => 0,
+    })
 }
 
 fn raw_job(args: &Args, bytes: &[u8]) -> anyhow::Result<Job> {
@@ -152,6 +186,7 @@ fn raw_job(args: &Args, bytes: &[u8]) -> anyhow::Result<Job> {
         license,
         maps,
         btf_func_info: false,
+        expected_attach_type: attach_type(args, None)?,
         line_info: Vec::new(),
         inner_maps: Vec::new(),
     })
@@ -212,6 +247,7 @@ fn elf_jobs(args: &Args, bytes: &[u8]) -> anyhow::Result<Vec<Job>> {
             maps: maps.clone(),
             inner_maps: inner_maps.clone(),
             btf_func_info: !p.func_info.is_empty(),
+            expected_attach_type: attach_type(args, Some(&p.section))?,
             line_info: p.line_info.clone(),
         });
     }
@@ -244,6 +280,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             btf_func_info: job.btf_func_info,
             strict_alignment: args.strict_alignment,
             any_alignment: args.any_alignment,
+            expected_attach_type: job.expected_attach_type,
             privilege: if args.unprivileged {
                 Privilege::Unprivileged
             } else {

@@ -331,15 +331,18 @@ pub fn access(
                     ),
                 ));
             }
-            let field = cx
-                .env
-                .ctx_access(cx.prog_type, off, size, acc.kind)
-                .ok_or_else(|| {
-                    eacces(
-                        idx,
-                        format!("invalid bpf_context access off={off} size={size}"),
-                    )
-                })?;
+            let field = if cx.privilege.bpf_capable() {
+                cx.env.ctx_access(cx.prog_type, off, size, acc.kind)
+            } else {
+                cx.env
+                    .ctx_access_unprivileged(cx.prog_type, off, size, acc.kind)
+            };
+            let field = field.ok_or_else(|| {
+                eacces(
+                    idx,
+                    format!("invalid bpf_context access off={off} size={size}"),
+                )
+            })?;
             match (acc.kind, field) {
                 (AccessKind::Write, _) => None,
                 (AccessKind::Read, CtxField::Scalar) => Some(RegState::unknown()),

@@ -14,6 +14,7 @@ pub mod jmp;
 pub mod map_ptr;
 pub mod map_struct;
 pub mod mem;
+pub mod return_code;
 pub mod unpriv;
 
 use crate::cfg::Cfg;
@@ -29,6 +30,8 @@ pub struct Cx<'a> {
     pub env: &'a dyn Env,
     /// The program type.
     pub prog_type: ProgType,
+    /// The load's `expected_attach_type` ([`crate::Options::expected_attach_type`]).
+    pub expected_attach_type: u32,
     /// Whether the license is GPL-compatible.
     pub gpl: bool,
     /// The instruction slots.
@@ -222,7 +225,13 @@ fn step_privileged(
         Op::Ja { off, .. } => Ok(Flow::Jump((idx as i64 + 1 + i64::from(off)) as usize)),
         Op::Jcond { .. } => jmp::step(st, idx, op, out),
         Op::Call(target) => call::call(cx, st, idx, target, out),
-        Op::Exit => call::exit(st, idx, out),
+        Op::Exit => {
+            let flow = call::exit(st, idx, out)?;
+            if matches!(flow, Flow::Exit) {
+                return_code::check(cx, st, idx)?;
+            }
+            Ok(flow)
+        }
         Op::LoadAcquire {
             size,
             dst,
@@ -297,6 +306,7 @@ pub(crate) mod test_util {
         let cx = Cx {
             env: &env,
             prog_type,
+            expected_attach_type: 0,
             gpl: true,
             insns: &insns,
             cfg: &cfg,
