@@ -38,7 +38,7 @@ fn theirs<T>(r: Result<T, kernel::Errno>) -> Result<T, i32> {
 
 /// Creation attributes to try: (type, key_size, value_size, max_entries, flags).
 fn attr_grid() -> Vec<(u32, u32, u32, u32, u32)> {
-    let types = [1u32, 2, 3, 5, 6, 9, 10, 11, 22, 23, 27, 0, 4, 99];
+    let types = [1u32, 2, 3, 5, 6, 9, 10, 11, 22, 23, 27, 0, 4, 7, 14, 25, 99];
     let keys = [0u32, 1, 3, 4, 5, 8, 260, 261];
     let values = [0u32, 1, 4, 8, 4097, 32768, 32769];
     let maxes = [0u32, 1, 3, 4096, 8192];
@@ -82,6 +82,16 @@ fn attr_grid() -> Vec<(u32, u32, u32, u32, u32)> {
         (27, 0, 0, 12288, 0),     // not a power of two
         (27, 0, 0, 2048, 0),      // not a page multiple
         (27, 0, 0, 1 << 20, flags::BPF_F_NUMA_NODE),
+        (7, 4, 1016, 1, 0), // stack trace of perf_event_max_stack (127) frames
+        (7, 4, 1024, 1, 0), // one frame more: EINVAL
+        (7, 4, 4064, 1, flags::BPF_F_STACK_BUILD_ID), // 127 build-id entries
+        (7, 4, 4096, 1, flags::BPF_F_STACK_BUILD_ID), // 128: EINVAL
+        (7, 4, 40, 1, flags::BPF_F_STACK_BUILD_ID), // not a multiple of 32: EINVAL
+        (7, 4, 8, (1 << 31) + 1, 0), // above 2^31: E2BIG
+        (25, 4, 4, (1 << 31) + 1, 0), // devmap_hash above 2^31 buckets: EINVAL
+        (14, 4, 8, 4, flags::BPF_F_RDONLY),
+        (25, 4, 8, 4, flags::BPF_F_WRONLY),
+        (4, 4, 4, 4, flags::BPF_F_PRESERVE_ELEMS),
     ]);
     out
 }

@@ -24,6 +24,7 @@ mod attr;
 mod errno;
 mod map;
 pub mod names;
+mod perf;
 mod prog;
 mod stats;
 mod sys;
@@ -35,6 +36,7 @@ pub use map::{
     map_create, map_create_outer, map_delete, map_get_next_key, map_lookup, map_lookup_and_delete,
     map_update, possible_cpus, Map, BPF_ANY, BPF_EXIST, BPF_NOEXIST,
 };
+pub use perf::{perf_event_open_bpf_output, PerfEvent};
 pub use prog::{
     prog_load, prog_test_run, Loaded, Prog, ProgLoad, ProgramBytes, TestRun, BPF_F_ANY_ALIGNMENT,
     BPF_F_STRICT_ALIGNMENT, BPF_F_TEST_STATE_FREQ, DEFAULT_LOG_SIZE,

@@ -433,4 +433,11 @@ pub trait Env {
         let _ = handle;
         None
     }
+
+    /// `nr_cpu_ids`: the kernel bounds what `bpf_get_smp_processor_id` returns to
+    /// `0..nr_cpu_ids` (`do_refine_retval_range`), which can decide later branches. `None` (the
+    /// default) leaves the result unbounded.
+    fn nr_cpu_ids(&self) -> Option<u32> {
+        None
+    }
 }

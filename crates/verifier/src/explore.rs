@@ -7,7 +7,7 @@ use crate::insn_text::insn_text;
 use crate::live;
 use crate::log::Log;
 use crate::precision::{self, Backtrack, HistEntry, Linked, Marks, Stop};
-use crate::print::{marked_state_text, state_text, Scratch};
+use crate::print::{current_state_text, marked_state_text, Scratch};
 use crate::prune::states_equal_marked;
 use crate::reject::{Errno, Reject};
 use crate::rules::{self, Cx, Flow, Out};
@@ -202,17 +202,34 @@ impl<'a> Explorer<'a> {
     /// The static liveness table at log level 2 (`Live regs before insn:`).
     pub fn print_liveness(&mut self) {
         let helper = |id| self.cx.env.helper_name(id);
+        let leaks = self.cx.privilege.allow_ptr_leaks();
         let mut s = String::from("Live regs before insn:\n");
         for (i, op) in self.ops.iter().enumerate() {
             if op.is_some() {
                 s.push_str(&format!(
                     "    {i:>3}: {} {}\n",
                     live::mask_text(self.live[i]),
-                    insn_text(self.cx.insns, i, &helper)
+                    insn_text(self.cx.insns, i, &helper, leaks)
                 ));
             }
         }
         self.log.push(&s);
+    }
+
+    /// The current state's text: every scalar marked precise in an unprivileged load.
+    fn state_text(&self, st: &State, scratch: Scratch) -> String {
+        let all = (!self.cx.privilege.bpf_capable()).then(|| Marks::all(st.frames.len()));
+        current_state_text(st, scratch, all.as_ref())
+    }
+
+    /// A new stored state's precision marks: none in a privileged load (the kernel clears
+    /// them, `mark_all_scalars_imprecise`), all in an unprivileged one.
+    fn new_marks(&self, frames: usize) -> Marks {
+        if self.cx.privilege.bpf_capable() {
+            Marks::new(frames)
+        } else {
+            Marks::all(frames)
+        }
     }
 
     fn cfg(&self) -> &Cfg {
@@ -243,6 +260,7 @@ impl<'a> Explorer<'a> {
         let precise = self.precise[idx];
         let mut evict = Vec::new();
         let mut hit = None;
+        let all = (!self.cx.privilege.bpf_capable()).then(|| Marks::all(st.frames.len()));
         for (k, &c) in self.explored[idx].iter().enumerate() {
             let ck = &mut self.checkpoints[c];
             if ck.branches > 0 {
@@ -252,7 +270,7 @@ impl<'a> Explorer<'a> {
                         idx,
                         format!(
                             "infinite loop detected at insn {idx}\ncur state:{}\nold state:{}",
-                            state_text(st, Scratch::ALL),
+                            current_state_text(st, Scratch::ALL, all.as_ref()),
                             marked_state_text(&ck.state, ck.state.frames.len() - 1, &ck.marks)
                         ),
                     ));
@@ -299,7 +317,7 @@ impl<'a> Explorer<'a> {
                 first: self.cur_first,
                 last: prev,
                 hist: std::mem::take(&mut self.cur_hist),
-                marks: Marks::new(st.frames.len()),
+                marks: self.new_marks(st.frames.len()),
             });
             self.cur_first = idx;
             *parent = Some(id);
@@ -343,7 +361,7 @@ impl<'a> Explorer<'a> {
                     Ok(p) => p,
                     Err(e) => {
                         if log_on && scratch.any() {
-                            self.log.insn_state(idx, &state_text(&st, scratch));
+                            self.log.insn_state(idx, &self.state_text(&st, scratch));
                         }
                         return Err(e);
                     }
@@ -368,11 +386,12 @@ impl<'a> Explorer<'a> {
                 let Some(op) = self.ops.get(idx).copied().flatten() else {
                     if log_on {
                         if scratch.any() {
-                            self.log.insn_state(idx, &state_text(&st, scratch));
+                            self.log.insn_state(idx, &self.state_text(&st, scratch));
                         }
                         if self.lenient.get(idx).copied().flatten().is_some() {
                             let helper = |id| self.cx.env.helper_name(id);
-                            let text = insn_text(self.cx.insns, idx, &helper);
+                            let leaks = self.cx.privilege.allow_ptr_leaks();
+                            let text = insn_text(self.cx.insns, idx, &helper, leaks);
                             self.log.insn(idx, &text);
                         }
                     }
@@ -388,14 +407,15 @@ impl<'a> Explorer<'a> {
                     if resumed && level2 {
                         self.log.push(&format!(
                             "\nfrom {prev} to {idx}:{}\n",
-                            state_text(&st, Scratch::ALL)
+                            self.state_text(&st, Scratch::ALL)
                         ));
                     }
                     if scratch.any() {
-                        self.log.insn_state(idx, &state_text(&st, scratch));
+                        self.log.insn_state(idx, &self.state_text(&st, scratch));
                     }
                     let helper = |id| self.cx.env.helper_name(id);
-                    let text = insn_text(self.cx.insns, idx, &helper);
+                    let leaks = self.cx.privilege.allow_ptr_leaks();
+                    let text = insn_text(self.cx.insns, idx, &helper, leaks);
                     self.log.insn(idx, &text);
                 }
                 resumed = false;
@@ -407,7 +427,7 @@ impl<'a> Explorer<'a> {
                     self.jmps_processed += 1;
                 }
                 let callee_text = if log_on && matches!(op, Op::Exit) && st.frames.len() > 1 {
-                    state_text(&st, Scratch::ALL)
+                    self.state_text(&st, Scratch::ALL)
                 } else {
                     String::new()
                 };
@@ -478,8 +498,8 @@ impl<'a> Explorer<'a> {
                             caller_view.frames.truncate(callee);
                             let text = format!(
                                 "caller:\n{}\ncallee:\n{}\n",
-                                state_text(&caller_view, Scratch::ALL),
-                                state_text(&st, Scratch::ALL)
+                                self.state_text(&caller_view, Scratch::ALL),
+                                self.state_text(&st, Scratch::ALL)
                             );
                             self.log.push(&text);
                             scratch = Scratch::ALL;
@@ -490,7 +510,7 @@ impl<'a> Explorer<'a> {
                         if log_on {
                             let text = format!(
                                 "returning from callee:\n{callee_text}\nto caller at {t}:\n{}\n",
-                                state_text(&st, Scratch::ALL)
+                                self.state_text(&st, Scratch::ALL)
                             );
                             self.log.push(&text);
                         }
@@ -780,6 +800,9 @@ impl<'a> Explorer<'a> {
         let frames = ck.state.frames.len();
         let mut bt = Backtrack::new(frames - 1);
         let mut text = String::new();
+        // The stored state was cleaned (`clean_live_states`): registers of its innermost
+        // frame dead at `idx` are no longer scalars there.
+        let live = self.live[idx];
         for fr in (0..frames).rev() {
             let marks = &ck.marks;
             let Some(f) = ck.state.frames.get(fr) else {
@@ -787,7 +810,10 @@ impl<'a> Explorer<'a> {
             };
             let mut first = true;
             for r in 0..10 {
-                if f.regs[r].ty != RegType::Scalar || !marks.reg(fr, r) {
+                if f.regs[r].ty != RegType::Scalar
+                    || !marks.reg(fr, r)
+                    || (fr + 1 == frames && live & (1 << r) == 0)
+                {
                     continue;
                 }
                 bt.regs[fr] |= 1 << r;
@@ -828,7 +854,8 @@ impl<'a> Explorer<'a> {
     /// (which has not run yet, so it is skipped) through the stored states above it, marking
     /// what `bt` asks for.
     fn mark_chain(&mut self, frames: usize, idx: usize, parent: Option<usize>, mut bt: Backtrack) {
-        if bt.is_empty() {
+        // Unprivileged: every scalar is precise already (`if (!env->bpf_capable) return 0`).
+        if bt.is_empty() || !self.cx.privilege.bpf_capable() {
             return;
         }
         let start_parent = parent;
@@ -836,6 +863,7 @@ impl<'a> Explorer<'a> {
         let insns = self.cx.insns;
         let env = self.cx.env;
         let helper = |id| env.helper_name(id);
+        let leaks = self.cx.privilege.allow_ptr_leaks();
         let mut text = String::new();
         let (mut last, mut first, mut subseq) = (idx, self.cur_first, -1i64);
         // `None`: the current path's history; `Some(c)`: stored state c's.
@@ -867,7 +895,7 @@ impl<'a> Explorer<'a> {
                             bt.frame,
                             Backtrack::regs_text(bt.regs[bt.frame]),
                             Backtrack::slots_text(bt.slots[bt.frame]),
-                            insn_text(insns, i, &helper)
+                            insn_text(insns, i, &helper, leaks)
                         ));
                     }
                     if let Err(e) = bt.step(insns, i, h) {

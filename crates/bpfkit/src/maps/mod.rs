@@ -358,9 +358,11 @@ pub fn create(a: &MapAttr, inner: Option<&BpfMap>) -> Result<BpfMap, Errno> {
         MapType::PerfEventArray => {
             MapKind::PerfEventArray(PerfEventArray::new(a.max_entries, a.map_flags)?)
         }
-        MapType::StackTrace => {
-            MapKind::StackTrace(StackTraceMap::new(a.value_size, a.max_entries)?)
-        }
+        MapType::StackTrace => MapKind::StackTrace(StackTraceMap::new(
+            a.value_size,
+            a.max_entries,
+            a.map_flags & flags::BPF_F_STACK_BUILD_ID != 0,
+        )?),
         MapType::DevMap | MapType::DevMapHash => MapKind::DevMap(DevMap::new(
             ty == MapType::DevMapHash,
             a.value_size,
