@@ -48,6 +48,9 @@ struct Checkpoint {
     hist: Vec<HistEntry>,
     /// Precision marks (`reg->precise`).
     marks: Marks,
+    /// Dropped from its instruction's list (the kernel's free list): freed, and no longer
+    /// counted in `peak_states`, once no path below it is left (`maybe_free_verifier_state`).
+    evicted: bool,
 }
 
 /// A branch waiting to be explored (`struct bpf_verifier_stack_elem`).
@@ -240,9 +243,15 @@ impl<'a> Explorer<'a> {
     fn path_done(&mut self, mut parent: Option<usize>) {
         while let Some(p) = parent {
             let ck = &mut self.checkpoints[p];
-            ck.branches = ck.branches.saturating_sub(1);
+            if ck.branches == 0 {
+                break;
+            }
+            ck.branches -= 1;
             if ck.branches > 0 {
                 break;
+            }
+            if ck.evicted {
+                self.live_states -= 1;
             }
             parent = ck.parent;
         }
@@ -258,10 +267,18 @@ impl<'a> Explorer<'a> {
     ) -> Result<bool, Reject> {
         let live = self.live[idx];
         let precise = self.precise[idx];
+        // `force_new_state`: a long jump history forces a checkpoint.
+        let force = self.cur_hist.len() > 40;
+        let mut add = force
+            || (self.jmps_processed - self.prev_jmps_processed >= 2
+                && self.stats.insns_processed - self.prev_insn_processed >= 8);
         let mut evict = Vec::new();
         let mut hit = None;
+        let mut states_cnt = 0u32;
         let all = (!self.cx.privilege.bpf_capable()).then(|| Marks::all(st.frames.len()));
-        for (k, &c) in self.explored[idx].iter().enumerate() {
+        // The kernel's list has the newest state first.
+        for (k, &c) in self.explored[idx].iter().enumerate().rev() {
+            states_cnt += 1;
             let ck = &mut self.checkpoints[c];
             if ck.branches > 0 {
                 if ck.state == *st {
@@ -275,22 +292,39 @@ impl<'a> Explorer<'a> {
                         ),
                     ));
                 }
+                // Inside a loop, states are added less often: different iterations rarely
+                // match each other.
+                if !force
+                    && self.jmps_processed - self.prev_jmps_processed < 20
+                    && self.stats.insns_processed - self.prev_insn_processed < 100
+                {
+                    add = false;
+                }
             } else if states_equal_marked(&ck.state, st, live, precise, Some(&ck.marks)) {
                 ck.hits += 1;
                 hit = Some(c);
                 break;
             }
-            // A state that keeps missing is unlikely to ever match: drop it (the kernel's
-            // miss_cnt heuristic), which keeps the comparisons per instruction few.
-            ck.misses += 1;
+            // Misses count only while a state would be added, so that loop iterations do not
+            // evict the states recorded earlier; a state that keeps missing is dropped (the
+            // kernel's miss_cnt heuristic), which keeps the comparisons per instruction few.
+            if add {
+                ck.misses += 1;
+            }
             let n = 3;
             if ck.misses > ck.hits * n + n {
                 evict.push(k);
             }
         }
-        for k in evict.into_iter().rev() {
-            self.explored[idx].remove(k);
-            self.live_states -= 1;
+        // `evict` holds positions in descending order: removing them in that order keeps the
+        // others in place. An evicted state still counts (on the free list) until no path
+        // below it is left to explore.
+        for k in evict {
+            let c = self.explored[idx].remove(k);
+            self.checkpoints[c].evicted = true;
+            if self.checkpoints[c].branches == 0 {
+                self.live_states -= 1;
+            }
         }
         if let Some(c) = hit {
             self.note_jmp_point(idx, prev);
@@ -298,12 +332,7 @@ impl<'a> Explorer<'a> {
             return Ok(true);
         }
         // Counted only when not pruned, over the states compared (`states_cnt`).
-        self.stats.max_states_per_insn = self
-            .stats
-            .max_states_per_insn
-            .max(self.explored[idx].len() as u32);
-        let add = self.jmps_processed - self.prev_jmps_processed >= 2
-            && self.stats.insns_processed - self.prev_insn_processed >= 8;
+        self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(states_cnt);
         if add {
             self.prev_jmps_processed = self.jmps_processed;
             self.prev_insn_processed = self.stats.insns_processed;
@@ -318,6 +347,7 @@ impl<'a> Explorer<'a> {
                 last: prev,
                 hist: std::mem::take(&mut self.cur_hist),
                 marks: self.new_marks(st.frames.len()),
+                evicted: false,
             });
             self.cur_first = idx;
             *parent = Some(id);
@@ -357,15 +387,9 @@ impl<'a> Explorer<'a> {
             }
             let mut ended = false;
             let pruned = if self.cfg().prune_point.get(idx).copied().unwrap_or(false) {
-                match self.visit(&st, idx, prev, &mut parent) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        if log_on && scratch.any() {
-                            self.log.insn_state(idx, &self.state_text(&st, scratch));
-                        }
-                        return Err(e);
-                    }
-                }
+                // An error here comes before the previous instruction's state is printed
+                // (`do_check` prints it after `is_state_visited`).
+                self.visit(&st, idx, prev, &mut parent)?
             } else {
                 false
             };
@@ -454,6 +478,17 @@ impl<'a> Explorer<'a> {
                     self.stack_live.commit();
                 }
                 self.after_step(&st, idx, prev, parent, &wants, &flow);
+                // A conditional jump that goes one way prints its state at once, after the
+                // precision walk (`check_cond_jmp_op` calls `print_insn_state`).
+                let one_way = match &flow {
+                    Flow::Jump(_) | Flow::Next => true,
+                    Flow::Branch { fall, taken, .. } => *fall != taken.is_some(),
+                    _ => false,
+                };
+                if log_on && one_way && matches!(op, Op::Jcond { .. }) {
+                    self.log.insn_state(idx, &self.state_text(&st, scratch));
+                    scratch = Scratch::default();
+                }
                 if let Some(callee) = &callee_exit {
                     let text = self.stack_live.update(self.cx.insns, callee);
                     if !text.is_empty() {
@@ -760,18 +795,30 @@ impl<'a> Explorer<'a> {
         if let Some(r) = wants.zero_store {
             self.mark_reg(st, idx, parent, r);
         }
-        if let Flow::Branch { fall, taken, .. } = flow {
-            if *fall == taken.is_some() {
-                if *fall && wants.linked.len() > 1 {
+        let conditional = self
+            .ops
+            .get(idx)
+            .copied()
+            .flatten()
+            .is_some_and(|op| matches!(op, Op::Jcond { .. }));
+        // A conditional jump whose outcome the values decide (`is_branch_taken`): one path
+        // only, which the compared scalars must keep exact.
+        let decided = match flow {
+            Flow::Branch { fall, taken, .. } => {
+                if *fall && taken.is_some() && wants.linked.len() > 1 {
                     self.push_hist(idx, prev, None, wants.linked.clone());
                 }
-            } else {
-                if let Some(r) = wants.jmp_dst {
-                    self.mark_reg(st, idx, parent, r);
-                }
-                if let Some(r) = wants.jmp_src {
-                    self.mark_reg(st, idx, parent, r);
-                }
+                *fall != taken.is_some()
+            }
+            Flow::Jump(_) | Flow::Next => conditional,
+            _ => false,
+        };
+        if decided {
+            if let Some(r) = wants.jmp_dst {
+                self.mark_reg(st, idx, parent, r);
+            }
+            if let Some(r) = wants.jmp_src {
+                self.mark_reg(st, idx, parent, r);
             }
         }
         if matches!(flow, Flow::Next) {
