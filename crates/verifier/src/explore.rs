@@ -48,6 +48,8 @@ struct Checkpoint {
     hist: Vec<HistEntry>,
     /// Precision marks (`reg->precise`).
     marks: Marks,
+    /// The instruction it was stored at.
+    idx: usize,
     /// Dropped from its instruction's list (the kernel's free list): freed, and no longer
     /// counted in `peak_states`, once no path below it is left (`maybe_free_verifier_state`).
     evicted: bool,
@@ -153,6 +155,11 @@ pub struct Explorer<'a> {
     cur_first: usize,
     /// History of the current path segment.
     cur_hist: Vec<HistEntry>,
+    /// Loop (SCC) number of every instruction, 0 outside loops.
+    scc: Vec<u32>,
+    /// Per loop call chain: the stored state that entered it, while paths below it remain
+    /// (`struct bpf_scc_visit`'s `entry_state`).
+    scc_entry: std::collections::HashMap<(Vec<usize>, u32), usize>,
 }
 
 impl<'a> Explorer<'a> {
@@ -176,6 +183,7 @@ impl<'a> Explorer<'a> {
         let stack_live =
             crate::stack_live::StackLive::new(cx.insns, &cx.cfg.subprogs, &cx.cfg.prune_point);
         let nsub = cx.cfg.subprogs.len();
+        let scc = crate::scc::compute(cx.insns);
         Explorer {
             cx,
             ops,
@@ -199,7 +207,72 @@ impl<'a> Explorer<'a> {
             hist_stamp: u64::MAX,
             cur_first: 0,
             cur_hist: Vec::new(),
+            scc,
+            scc_entry: std::collections::HashMap::new(),
         }
+    }
+
+    /// `compute_scc_callchain`: the call sites down to the first frame inside a loop, and that
+    /// loop's number; `None` when no frame is inside one.
+    fn scc_callchain(&self, st: &State, idx: usize) -> Option<(Vec<usize>, u32)> {
+        let cur = st.frames.len() - 1;
+        let mut sites = Vec::new();
+        for i in 0..=cur {
+            let at = if i == cur {
+                idx
+            } else {
+                st.frames[i + 1].callsite
+            };
+            let scc = self.scc.get(at).copied().unwrap_or(0);
+            if scc != 0 {
+                return Some((sites, scc));
+            }
+            sites.push(at);
+        }
+        None
+    }
+
+    /// `format_callchain`: `(N)`, or `(site,...,N)` from inside calls.
+    fn callchain_text(chain: &(Vec<usize>, u32)) -> String {
+        let mut s = String::from("(");
+        for site in &chain.0 {
+            s.push_str(&format!("{site},"));
+        }
+        s.push_str(&format!("{})", chain.1));
+        s
+    }
+
+    /// `maybe_enter_scc`: stored state `c` is the first inside its loop on this path.
+    fn enter_scc(&mut self, c: usize) {
+        let ck = &self.checkpoints[c];
+        let Some(chain) = self.scc_callchain(&ck.state, ck.idx) else {
+            return;
+        };
+        if self.scc_entry.contains_key(&chain) {
+            return;
+        }
+        if self.log.level2() {
+            self.log
+                .push(&format!("SCC enter {}\n", Self::callchain_text(&chain)));
+        }
+        self.scc_entry.insert(chain, c);
+    }
+
+    /// `maybe_exit_scc`: every path below stored state `c` is done; if it entered its loop,
+    /// the loop is left.
+    fn exit_scc(&mut self, c: usize) {
+        let ck = &self.checkpoints[c];
+        let Some(chain) = self.scc_callchain(&ck.state, ck.idx) else {
+            return;
+        };
+        if self.scc_entry.get(&chain) != Some(&c) {
+            return;
+        }
+        if self.log.level2() {
+            self.log
+                .push(&format!("SCC exit {}\n", Self::callchain_text(&chain)));
+        }
+        self.scc_entry.remove(&chain);
     }
 
     /// The static liveness table at log level 2 (`Live regs before insn:`).
@@ -209,8 +282,13 @@ impl<'a> Explorer<'a> {
         let mut s = String::from("Live regs before insn:\n");
         for (i, op) in self.ops.iter().enumerate() {
             if op.is_some() {
+                // The loop number, when the instruction is in one.
+                match self.scc.get(i).copied().unwrap_or(0) {
+                    0 => s.push_str("    "),
+                    n => s.push_str(&format!("{n:>3} ")),
+                }
                 s.push_str(&format!(
-                    "    {i:>3}: {} {}\n",
+                    "{i:>3}: {} {}\n",
                     live::mask_text(self.live[i]),
                     insn_text(self.cx.insns, i, &helper, leaks)
                 ));
@@ -253,7 +331,9 @@ impl<'a> Explorer<'a> {
             if ck.evicted {
                 self.live_states -= 1;
             }
-            parent = ck.parent;
+            let up = ck.parent;
+            self.exit_scc(p);
+            parent = up;
         }
     }
 
@@ -347,8 +427,10 @@ impl<'a> Explorer<'a> {
                 last: prev,
                 hist: std::mem::take(&mut self.cur_hist),
                 marks: self.new_marks(st.frames.len()),
+                idx,
                 evicted: false,
             });
+            self.enter_scc(id);
             self.cur_first = idx;
             *parent = Some(id);
             self.explored[idx].push(id);
