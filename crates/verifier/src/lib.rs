@@ -19,6 +19,7 @@ pub mod log;
 pub mod num;
 pub mod precision;
 pub mod print;
+pub mod progen;
 pub mod prune;
 pub mod reject;
 pub mod rules;

@@ -109,6 +109,10 @@ impl Env for RuntimeEnv<'_> {
         })
     }
 
+    fn nr_cpu_ids(&self) -> Option<u32> {
+        Some(crate::maps::cpu::possible_cpus())
+    }
+
     fn inner_map(&self, handle: i32) -> Option<MapInfo> {
         let fd = Fd(u32::try_from(handle).ok()?);
         let map = self.bpf.map(fd).ok()?;

@@ -66,6 +66,8 @@ pub fn instantiate(obj: &Object, ctx: &str) -> InKernel {
             license: &obj.license,
             kern_version: obj.kern_version.unwrap_or(0),
             name: &p.name,
+            // libbpf's section table: `cgroup_skb/egress` is BPF_CGROUP_INET_EGRESS (1).
+            expected_attach_type: u32::from(p.section == "cgroup_skb/egress"),
             ..ProgLoad::new(p.prog_type())
         }
         .load(&insns[..]);

@@ -5,6 +5,7 @@ use super::mem::{access, Access};
 use super::{eacces, einval, read_reg, Cx, Flow, Out};
 use crate::env::{AccessKind, ArgType, HelperProto, RetType};
 use crate::reject::{Errno, Reject};
+use crate::scalar::Scalar;
 use crate::state::{Frame, MapRef, RegState, RegType, State, MAX_FRAMES};
 use bpfkit_isa::{CallTarget, Reg};
 
@@ -98,6 +99,9 @@ fn helper_name(cx: &Cx<'_>, id: i32) -> &'static str {
     cx.env.helper_name(id).unwrap_or("unknown")
 }
 
+/// `BPF_FUNC_get_smp_processor_id`.
+const BPF_FUNC_GET_SMP_PROCESSOR_ID: i32 = 8;
+
 fn helper_call(
     cx: &Cx<'_>,
     st: &mut State,
@@ -159,6 +163,11 @@ fn helper_call(
     }
     out.scratch.reg(0);
     let r0 = match proto.ret {
+        // `do_refine_retval_range`: the CPU number is below `nr_cpu_ids`.
+        RetType::Integer if id == BPF_FUNC_GET_SMP_PROCESSOR_ID => match cx.env.nr_cpu_ids() {
+            Some(n) => RegState::scalar(Scalar::unsigned_range(0, u64::from(n.max(1)) - 1)),
+            None => RegState::unknown(),
+        },
         RetType::Integer => RegState::unknown(),
         RetType::Void => RegState::NOT_INIT,
         RetType::PtrToMapValueOrNull => {

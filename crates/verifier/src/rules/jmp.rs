@@ -61,8 +61,22 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
     // Decide the branch.
     let taken = branch_taken(cond, width, &d, &src_reg);
     match taken {
-        Some(true) => return Ok(Flow::Jump(target)),
-        Some(false) => return Ok(Flow::Next),
+        // A decided branch is a `Branch` with one side, so that the explorer marks the
+        // compared scalars precise (`mark_chain_precision` when `is_branch_taken` decides).
+        Some(true) => {
+            return Ok(Flow::Branch {
+                fall: false,
+                taken: Some(Box::new(st.clone())),
+                target,
+            })
+        }
+        Some(false) => {
+            return Ok(Flow::Branch {
+                fall: true,
+                taken: None,
+                target,
+            })
+        }
         None => {}
     }
     let mut other = st.clone();
@@ -333,14 +347,28 @@ mod tests {
             SocketFilter,
         )
         .unwrap();
-        assert!(matches!(f, Flow::Jump(6)));
+        assert!(matches!(
+            f,
+            Flow::Branch {
+                fall: false,
+                taken: Some(_),
+                target: 6
+            }
+        ));
         let f = run(
             &mut st,
             jcond(JmpCond::Gt, Reg::R0, Operand::Imm(3)),
             SocketFilter,
         )
         .unwrap();
-        assert!(matches!(f, Flow::Next));
+        assert!(matches!(
+            f,
+            Flow::Branch {
+                fall: true,
+                taken: None,
+                ..
+            }
+        ));
     }
 
     #[test]

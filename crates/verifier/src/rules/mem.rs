@@ -260,14 +260,18 @@ pub fn step(
                 sign_extend: false,
                 strict: true,
             };
-            access(cx, st, idx, acc, out)?;
+            // `check_atomic_rmw`: the old value is fetched as a plain load of the location
+            // would fill a register (a spilled constant stays known, a spilled pointer stays a
+            // pointer), before the write is checked.
+            let old = access(cx, st, idx, acc, out)?;
+            if let Some(r) = fetch_into {
+                st.cur_mut().regs[r.index()] =
+                    old.unwrap_or_else(|| RegState::scalar(num::unknown_of_size(size.bytes())));
+            }
             acc.kind = AccessKind::Write;
             acc.stored = Some(Stored::Reg(RegState::unknown()));
             let _ = value;
             access(cx, st, idx, acc, out)?;
-            if let Some(r) = fetch_into {
-                st.cur_mut().regs[r.index()] = RegState::scalar(num::unknown_of_size(size.bytes()));
-            }
         }
         _ => {}
     }
@@ -297,6 +301,9 @@ pub fn access(
             let map = reg
                 .map
                 .ok_or_else(|| eacces(idx, "map value without a map"))?;
+            if acc.kind == AccessKind::Write {
+                super::compat::check_value_write(idx, map.type_id, map.value_size, off, size)?;
+            }
             check_mem_region(
                 idx,
                 r,
@@ -343,6 +350,14 @@ pub fn access(
                     format!("invalid bpf_context access off={off} size={size}"),
                 )
             })?;
+            // A sign-extending load of a pointer field is refused (`info->is_ldsx` in the
+            // program types' `is_valid_access`).
+            if acc.sign_extend && field != CtxField::Scalar {
+                return Err(eacces(
+                    idx,
+                    format!("invalid bpf_context access off={off} size={size}"),
+                ));
+            }
             match (acc.kind, field) {
                 (AccessKind::Write, _) => None,
                 (AccessKind::Read, CtxField::Scalar) => Some(RegState::unknown()),
