@@ -306,7 +306,15 @@ pub fn before(
             op: alu,
             dst,
             src,
-        } => alu_before(p, st, idx, width, alu, dst, src)?,
+        } => {
+            alu_before(p, st, idx, width, alu, dst, src)?;
+            let add_sub = matches!(alu, AluOp::Add | AluOp::Sub);
+            if width == Width::W64 && add_sub && !p.bypass_spec_v1() {
+                if let Some(o) = PtrAlu::of(&st.cur().regs, dst, src) {
+                    sanitize_pre(idx, alu, dst.num(), &o)?;
+                }
+            }
+        }
         Op::Jcond {
             width,
             cond,
@@ -339,7 +347,11 @@ pub fn before(
             }
         }
         Op::Atomic {
-            op: a, dst, src, ..
+            size,
+            op: a,
+            dst,
+            src,
+            off,
         } => {
             let (base, value) = (reg(st, dst), reg(st, src));
             if init(&base) && init(&value) && !p.allow_ptr_leaks() {
@@ -349,6 +361,15 @@ pub fn before(
                 }
                 if is_ptr(&value) {
                     return Err(eacces(idx, format!("R{} leaks addr into mem", src.num())));
+                }
+                // The read half of an atomic takes the old value as data (`value_regno` -1).
+                if let Some((f, o)) = stack_target(st, &base, off) {
+                    let in_frame = (-MAX_STACK..0).contains(&o) && o % 8 == 0;
+                    let (_, slot) = byte_at(&st.frames[f], o);
+                    let spilled_ptr = slot.is_full_spill() && is_ptr(&slot.spilled);
+                    if in_frame && size.bytes() == 8 && spilled_ptr {
+                        return Err(eacces(idx, format!("leaking pointer from stack off {o}")));
+                    }
                 }
             }
         }
@@ -702,41 +723,11 @@ pub fn after(
             dst,
             src,
         } if !p.bypass_spec_v1() => {
-            let d = pre.regs[dst.index()];
-            let (s, sreg) = match src {
-                Operand::Reg(r) => (pre.regs[r.index()], Some(r)),
-                Operand::Imm(i) => (
-                    RegState::scalar(crate::num::Scalar::known(i as i64 as u64)),
-                    None,
-                ),
-            };
-            let (ptr, off, off_is_dst) = match (is_ptr(&d), is_ptr(&s)) {
-                (true, false) => (d, s, false),
-                (false, true) => (s, d, true),
-                _ => return Ok(()),
+            let Some(o) = PtrAlu::of(&pre.regs, dst, src) else {
+                return Ok(());
             };
             let result = st.cur().regs[dst.index()];
-            let ptr_regno = if off_is_dst {
-                sreg.map_or(0, Reg::num)
-            } else {
-                dst.num()
-            };
-            let off_regno = if off_is_dst {
-                dst.num()
-            } else {
-                sreg.map_or(0, Reg::num)
-            };
-            sanitize(
-                idx,
-                alu,
-                dst.num(),
-                sreg.is_some(),
-                &ptr,
-                &off,
-                ptr_regno,
-                off_regno,
-                &result,
-            )
+            sanitize_post(idx, alu, dst.num(), &o, &result)
         }
         Op::StoreReg { size, src, .. } if !p.bpf_capable() => {
             let v = pre.regs[src.index()];
@@ -753,70 +744,162 @@ pub fn after(
     }
 }
 
-/// `sanitize_ptr_alu` (register operands) and `sanitize_check_bounds` for `ptr op off` whose
-/// result is `result`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the operands, their register numbers and the result, as sanitize_ptr_alu takes them"
-)]
-fn sanitize(
+/// The operands of `ptr op off` (or `off op ptr`) as `adjust_ptr_min_max_vals` sees them.
+struct PtrAlu {
+    ptr: RegState,
+    off: RegState,
+    ptr_regno: u8,
+    off_regno: u8,
+    /// The offset is a register (`BPF_X`): `sanitize_ptr_alu` runs.
+    reg_operand: bool,
+}
+
+impl PtrAlu {
+    /// The operands of a 64-bit ALU instruction with exactly one pointer operand.
+    fn of(regs: &[RegState; 11], dst: Reg, src: Operand) -> Option<PtrAlu> {
+        let d = regs[dst.index()];
+        let (s, sreg) = match src {
+            Operand::Reg(r) => (regs[r.index()], Some(r)),
+            Operand::Imm(i) => (
+                RegState::scalar(crate::num::Scalar::known(i as i64 as u64)),
+                None,
+            ),
+        };
+        if d.ty == RegType::NotInit || s.ty == RegType::NotInit {
+            return None;
+        }
+        let src_no = sreg.map_or(0, Reg::num);
+        match (is_ptr(&d), is_ptr(&s)) {
+            (true, false) => Some(PtrAlu {
+                ptr: d,
+                off: s,
+                ptr_regno: dst.num(),
+                off_regno: src_no,
+                reg_operand: sreg.is_some(),
+            }),
+            (false, true) => Some(PtrAlu {
+                ptr: s,
+                off: d,
+                ptr_regno: src_no,
+                off_regno: dst.num(),
+                reg_operand: true,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether `adjust_ptr_min_max_vals` gets to `sanitize_ptr_alu`: the pointer type allows
+    /// arithmetic, it cannot be NULL, and `check_reg_sane_offset` passes for both operands.
+    fn reaches_sanitize(&self, alu: AluOp) -> bool {
+        let sane = |r: &RegState| {
+            let v = &r.var;
+            let val = v.var_off.value as i64;
+            !(v.is_const() && (val >= MAX_VAR_OFF || val <= -MAX_VAR_OFF))
+                && i64::from(r.off).abs() < MAX_VAR_OFF
+                && v.smin != i64::MIN
+                && v.smin < MAX_VAR_OFF
+                && v.smin > -MAX_VAR_OFF
+        };
+        let type_ok = match self.ptr.ty {
+            RegType::Ctx
+            | RegType::MapValue
+            | RegType::Stack
+            | RegType::Packet
+            | RegType::PacketMeta
+            | RegType::RingbufMem => true,
+            RegType::MapPtr => alu == AluOp::Add && self.off.const_scalar() == Some(0),
+            _ => false,
+        };
+        type_ok && !self.ptr.ty.maybe_null() && sane(&self.off) && sane(&self.ptr)
+    }
+
+    /// `mask_to_left` of `sanitize_ptr_alu`.
+    fn mask_to_left(&self, alu: AluOp) -> bool {
+        let off_is_neg = self.off.var.smin < 0;
+        (alu == AluOp::Add && off_is_neg) || (alu == AluOp::Sub && !off_is_neg)
+    }
+}
+
+/// `BPF_MAX_VAR_OFF`.
+const MAX_VAR_OFF: i64 = 1 << 29;
+
+/// The reason `sanitize_ptr_alu` gives up, for [`sanitize_err`].
+const WHY: &str = "pointer arithmetic with it prohibited for !root";
+
+/// `retrieve_ptr_limit`: how far a pointer may move, and the bound; `None` for a type Spectre
+/// masking does not support (`REASON_TYPE`).
+fn ptr_limit(r: &RegState, mask_to_left: bool) -> Option<(u32, u32)> {
+    match r.ty {
+        RegType::Stack => Some((
+            MAX_STACK as u32 + u32::from(mask_to_left),
+            (r.var.var_off.value as i64 + i64::from(r.off)).wrapping_neg() as u32,
+        )),
+        RegType::MapValue => Some((
+            r.map.map_or(0, |m| m.value_size),
+            (if mask_to_left {
+                r.var.smin
+            } else {
+                r.var.umax as i64
+            })
+            .wrapping_add(i64::from(r.off)) as u32,
+        )),
+        _ => None,
+    }
+}
+
+/// `retrieve_ptr_limit` on `r` as a rejection (`REASON_TYPE`, `REASON_LIMIT`).
+fn check_limit(idx: usize, alu: AluOp, dst: u8, o: &PtrAlu, r: &RegState) -> Result<(), Reject> {
+    let verb = if alu == AluOp::Add { "add" } else { "sub" };
+    match ptr_limit(r, o.mask_to_left(alu)) {
+        None => Err(eacces(
+            idx,
+            format!(
+                "R{} has pointer with unsupported alu operation, {WHY}",
+                o.ptr_regno
+            ),
+        )),
+        Some((max, limit)) if limit >= max => Err(eacces(
+            idx,
+            format!("R{dst} tried to {verb} beyond pointer bounds, {WHY}"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `sanitize_ptr_alu` before the operation (register operands only): the offset's signed
+/// bounds may not straddle 0 and the pointer must be of a kind Spectre masking supports, with
+/// room to move.
+fn sanitize_pre(idx: usize, alu: AluOp, dst: u8, o: &PtrAlu) -> Result<(), Reject> {
+    if !o.reg_operand || !o.reaches_sanitize(alu) {
+        return Ok(());
+    }
+    let v = &o.off.var;
+    if !v.is_const() && (v.smin < 0) != (v.smax < 0) {
+        return Err(eacces(
+            idx,
+            format!(
+                "R{} has unknown scalar with mixed signed bounds, {WHY}",
+                o.off_regno
+            ),
+        ));
+    }
+    check_limit(idx, alu, dst, o, &o.ptr)
+}
+
+/// After the operation: `sanitize_check_bounds` on the result, then `sanitize_ptr_alu`'s
+/// commit window (register operands).
+fn sanitize_post(
     idx: usize,
     alu: AluOp,
     dst: u8,
-    reg_operand: bool,
-    ptr: &RegState,
-    off: &RegState,
-    ptr_regno: u8,
-    off_regno: u8,
+    o: &PtrAlu,
     result: &RegState,
 ) -> Result<(), Reject> {
-    const WHY: &str = "pointer arithmetic with it prohibited for !root";
-    let verb = if alu == AluOp::Add { "add" } else { "sub" };
-    let limit_of = |r: &RegState, mask_to_left: bool| -> Result<(u32, u32), &'static str> {
-        match r.ty {
-            RegType::Stack => Ok((
-                MAX_STACK as u32 + u32::from(mask_to_left),
-                (r.var.var_off.value as i64 + i64::from(r.off)).wrapping_neg() as u32,
-            )),
-            RegType::MapValue => Ok((
-                r.map.map_or(0, |m| m.value_size),
-                (if mask_to_left {
-                    r.var.smin
-                } else {
-                    r.var.umax as i64
-                })
-                .wrapping_add(i64::from(r.off)) as u32,
-            )),
-            _ => Err("type"),
-        }
-    };
-    if reg_operand {
-        let v = &off.var;
-        let off_is_imm = v.is_const();
-        let off_is_neg = v.smin < 0;
-        if !off_is_imm && (v.smin < 0) != (v.smax < 0) {
-            return Err(eacces(
-                idx,
-                format!("R{off_regno} has unknown scalar with mixed signed bounds, {WHY}"),
-            ));
-        }
-        let mask_to_left = (alu == AluOp::Add && off_is_neg) || (alu == AluOp::Sub && !off_is_neg);
-        let check = |r: &RegState| match limit_of(r, mask_to_left) {
-            Err(_) => Err(eacces(
-                idx,
-                format!("R{ptr_regno} has pointer with unsupported alu operation, {WHY}"),
-            )),
-            Ok((max, limit)) if limit >= max => Err(eacces(
-                idx,
-                format!("R{dst} tried to {verb} beyond pointer bounds, {WHY}"),
-            )),
-            Ok(_) => Ok(()),
-        };
-        check(ptr)?;
-        bounds(idx, dst, result)?;
-        return check(result);
+    bounds(idx, dst, result)?;
+    if o.reg_operand {
+        check_limit(idx, alu, dst, o, result)?;
     }
-    bounds(idx, dst, result)
+    Ok(())
 }
 
 /// `sanitize_check_bounds`: a stack pointer keeps a constant offset inside the stack, a map
