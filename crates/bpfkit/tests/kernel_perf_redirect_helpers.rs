@@ -144,15 +144,15 @@ fn redirect_map_returns_what_the_kernel_returns() {
         1 << 40,
     ];
     let mut compared = 0;
-    for t in [MapType::DevMap, MapType::DevMapHash] {
+    for t in [MapType::DevMap, MapType::DevMapHash, MapType::CpuMap] {
         let bpf = Bpf::new();
         let fd = bpf.map_create(&MapAttr::new(t, 4, 4, 4)).unwrap();
         let kmap = kernel::map_create(t.raw(), 4, 4, 4, 0).unwrap();
-        // Devices under keys 0 and 2 (array), 7 and 2 (hash).
-        let stored: &[u32] = if t == MapType::DevMap {
-            &[0, 2]
-        } else {
-            &[7, 2]
+        // Devices under keys 0 and 2 (array), 7 and 2 (hash); a queue of 1 for CPU 0.
+        let stored: &[u32] = match t {
+            MapType::DevMap => &[0, 2],
+            MapType::DevMapHash => &[7, 2],
+            _ => &[0],
         };
         for k in stored {
             bpf.map_update_elem(fd, &k.to_ne_bytes(), &lo, 0).unwrap();

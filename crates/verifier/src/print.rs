@@ -113,6 +113,10 @@ pub fn marked_reg_text(reg: &RegState, frameno: u8, precise: bool) -> String {
     if matches!(t, RegType::RingbufMem | RegType::RingbufMemOrNull) {
         attrs.push(format!("sz={}", unum(u64::from(reg.range))));
     }
+    if t == RegType::UntrustedMem {
+        // `mem_size` of memory behind a pointer field to a non-struct: unknown, 0.
+        attrs.push("sz=0".to_string());
+    }
     match reg.var.const_value() {
         Some(0) => {}
         Some(v) => attrs.push(format!("imm={}", snum(v as i64))),
