@@ -83,6 +83,8 @@ struct Wants {
     stack: Option<(u8, u8)>,
     /// A zero register stored without a spill.
     zero_store: Option<usize>,
+    /// R0 at the main program's exit where its range is checked (`check_return_code`).
+    exit_r0: bool,
 }
 
 /// One precision request.
@@ -547,6 +549,9 @@ impl<'a> Explorer<'a> {
                 if let Some(r) = wants.alu {
                     self.mark_reg(&st, idx, parent, r);
                 }
+                if wants.exit_r0 {
+                    self.mark_reg(&st, idx, parent, 0);
+                }
                 let flow = {
                     let mut out = Out {
                         scratch: &mut scratch,
@@ -769,6 +774,15 @@ impl<'a> Explorer<'a> {
                 }
             }
             c::JMP if op == c::CALL && insn.src == 0 => self.call_wants(st, insn.imm, &mut w),
+            c::JMP if op == c::EXIT => {
+                w.exit_r0 = st.frames.len() == 1
+                    && reg(0).is_some_and(|r| r.ty == RegType::Scalar)
+                    && rules::return_code::exit_range(
+                        self.cx.prog_type,
+                        self.cx.expected_attach_type,
+                    )
+                    .is_some();
+            }
             c::LDX | c::STX | c::ST => {
                 let base = if class == c::LDX { insn.src } else { insn.dst };
                 let Some(b) = reg(base).filter(|b| b.ty == RegType::Stack) else {
