@@ -71,8 +71,7 @@ fn local_call(cx: &Cx<'_>, st: &mut State, idx: usize, off: i32) -> Result<Flow,
 /// `R0 !read_ok`, returning a pointer to the callee's stack.
 pub fn exit(st: &mut State, idx: usize, out: &mut Out<'_>) -> Result<Flow, Reject> {
     if st.frames.len() == 1 {
-        read_reg(st, Reg::R0, idx, out)?;
-        // `check_reference_leak`.
+        // `check_resource_leak` comes before `check_return_code` reads R0.
         if let Some((id, at)) = st.refs.first() {
             return Err(einval(
                 idx,
@@ -81,6 +80,7 @@ pub fn exit(st: &mut State, idx: usize, out: &mut Out<'_>) -> Result<Flow, Rejec
                 ),
             ));
         }
+        read_reg(st, Reg::R0, idx, out)?;
         return Ok(Flow::Exit);
     }
     // A subprogram's r0 is checked where the caller reads it (Linux 6.18 copies it as is).
