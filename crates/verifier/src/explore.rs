@@ -349,8 +349,10 @@ impl<'a> Explorer<'a> {
     ) -> Result<bool, Reject> {
         let live = self.live[idx];
         let precise = self.precise[idx];
-        // `force_new_state`: a long jump history forces a checkpoint.
-        let force = self.cur_hist.len() > 40;
+        // `force_new_state`: a checkpoint is forced at `may_goto` (`mark_force_checkpoint`) and
+        // by a long jump history.
+        let force_checkpoint = matches!(self.ops.get(idx), Some(Some(Op::MayGoto { .. })));
+        let force = force_checkpoint || self.cur_hist.len() > 40;
         let mut add = force
             || (self.jmps_processed - self.prev_jmps_processed >= 2
                 && self.stats.insns_processed - self.prev_insn_processed >= 8);
@@ -393,7 +395,11 @@ impl<'a> Explorer<'a> {
             if add {
                 ck.misses += 1;
             }
-            let n = 3;
+            let n = if force_checkpoint && ck.branches > 0 {
+                64
+            } else {
+                3
+            };
             if ck.misses > ck.hits * n + n {
                 evict.push(k);
             }
@@ -591,6 +597,23 @@ impl<'a> Explorer<'a> {
                         taken,
                         target,
                     } => match (fall, taken) {
+                        (true, Some(other)) if matches!(op, Op::MayGoto { .. }) => {
+                            // `may_goto` follows the jump and queues the fall-through (with
+                            // one more level of loop budget spent).
+                            if let Some(p) = parent {
+                                self.checkpoints[p].branches += 1;
+                            }
+                            stack.push(Pending {
+                                state: std::mem::replace(&mut st, *other),
+                                idx: idx + 1,
+                                prev: idx,
+                                parent,
+                                log_pos: self.log.pos(),
+                                first: self.cur_first,
+                                hist: self.cur_hist.clone(),
+                            });
+                            idx = target;
+                        }
                         (true, Some(other)) => {
                             if let Some(p) = parent {
                                 self.checkpoints[p].branches += 1;
@@ -775,7 +798,9 @@ impl<'a> Explorer<'a> {
             }
             c::JMP if op == c::CALL && insn.src == 0 => self.call_wants(st, insn.imm, &mut w),
             c::JMP if op == c::EXIT => {
+                // A leaked reference is reported first (`check_resource_leak`).
                 w.exit_r0 = st.frames.len() == 1
+                    && st.refs.is_empty()
                     && reg(0).is_some_and(|r| r.ty == RegType::Scalar)
                     && rules::return_code::exit_range(
                         self.cx.prog_type,
