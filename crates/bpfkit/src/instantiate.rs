@@ -196,15 +196,6 @@ pub fn instantiate(
     }
 }
 
-/// libbpf's `map_set_def_max_entries`: a perf event array declared without `max_entries` gets
-/// one slot per possible CPU.
-fn libbpf_sized(mut attr: crate::maps::MapAttr) -> crate::maps::MapAttr {
-    if attr.map_type == crate::maps::MapType::PerfEventArray.raw() && attr.max_entries == 0 {
-        attr.max_entries = crate::maps::cpu::possible_cpus();
-    }
-    attr
-}
-
 fn fill(
     bpf: &Bpf,
     obj: &Object,
@@ -223,9 +214,7 @@ fn fill(
                 let _ = bpf.close(tmpl);
                 outer.map_err(create_err)?
             }
-            None => bpf
-                .map_create(&libbpf_sized(def.map_attr(None)))
-                .map_err(create_err)?,
+            None => bpf.map_create(&def.map_attr(None)).map_err(create_err)?,
         };
         inst.maps.push(InstanceMap {
             name: def.name.clone(),

@@ -48,6 +48,11 @@ struct Checkpoint {
     hist: Vec<HistEntry>,
     /// Precision marks (`reg->precise`).
     marks: Marks,
+    /// The instruction it was stored at.
+    idx: usize,
+    /// Dropped from its instruction's list (the kernel's free list): freed, and no longer
+    /// counted in `peak_states`, once no path below it is left (`maybe_free_verifier_state`).
+    evicted: bool,
 }
 
 /// A branch waiting to be explored (`struct bpf_verifier_stack_elem`).
@@ -150,6 +155,11 @@ pub struct Explorer<'a> {
     cur_first: usize,
     /// History of the current path segment.
     cur_hist: Vec<HistEntry>,
+    /// Loop (SCC) number of every instruction, 0 outside loops.
+    scc: Vec<u32>,
+    /// Per loop call chain: the stored state that entered it, while paths below it remain
+    /// (`struct bpf_scc_visit`'s `entry_state`).
+    scc_entry: std::collections::HashMap<(Vec<usize>, u32), usize>,
 }
 
 impl<'a> Explorer<'a> {
@@ -173,6 +183,7 @@ impl<'a> Explorer<'a> {
         let stack_live =
             crate::stack_live::StackLive::new(cx.insns, &cx.cfg.subprogs, &cx.cfg.prune_point);
         let nsub = cx.cfg.subprogs.len();
+        let scc = crate::scc::compute(cx.insns);
         Explorer {
             cx,
             ops,
@@ -196,7 +207,72 @@ impl<'a> Explorer<'a> {
             hist_stamp: u64::MAX,
             cur_first: 0,
             cur_hist: Vec::new(),
+            scc,
+            scc_entry: std::collections::HashMap::new(),
         }
+    }
+
+    /// `compute_scc_callchain`: the call sites down to the first frame inside a loop, and that
+    /// loop's number; `None` when no frame is inside one.
+    fn scc_callchain(&self, st: &State, idx: usize) -> Option<(Vec<usize>, u32)> {
+        let cur = st.frames.len() - 1;
+        let mut sites = Vec::new();
+        for i in 0..=cur {
+            let at = if i == cur {
+                idx
+            } else {
+                st.frames[i + 1].callsite
+            };
+            let scc = self.scc.get(at).copied().unwrap_or(0);
+            if scc != 0 {
+                return Some((sites, scc));
+            }
+            sites.push(at);
+        }
+        None
+    }
+
+    /// `format_callchain`: `(N)`, or `(site,...,N)` from inside calls.
+    fn callchain_text(chain: &(Vec<usize>, u32)) -> String {
+        let mut s = String::from("(");
+        for site in &chain.0 {
+            s.push_str(&format!("{site},"));
+        }
+        s.push_str(&format!("{})", chain.1));
+        s
+    }
+
+    /// `maybe_enter_scc`: stored state `c` is the first inside its loop on this path.
+    fn enter_scc(&mut self, c: usize) {
+        let ck = &self.checkpoints[c];
+        let Some(chain) = self.scc_callchain(&ck.state, ck.idx) else {
+            return;
+        };
+        if self.scc_entry.contains_key(&chain) {
+            return;
+        }
+        if self.log.level2() {
+            self.log
+                .push(&format!("SCC enter {}\n", Self::callchain_text(&chain)));
+        }
+        self.scc_entry.insert(chain, c);
+    }
+
+    /// `maybe_exit_scc`: every path below stored state `c` is done; if it entered its loop,
+    /// the loop is left.
+    fn exit_scc(&mut self, c: usize) {
+        let ck = &self.checkpoints[c];
+        let Some(chain) = self.scc_callchain(&ck.state, ck.idx) else {
+            return;
+        };
+        if self.scc_entry.get(&chain) != Some(&c) {
+            return;
+        }
+        if self.log.level2() {
+            self.log
+                .push(&format!("SCC exit {}\n", Self::callchain_text(&chain)));
+        }
+        self.scc_entry.remove(&chain);
     }
 
     /// The static liveness table at log level 2 (`Live regs before insn:`).
@@ -206,8 +282,13 @@ impl<'a> Explorer<'a> {
         let mut s = String::from("Live regs before insn:\n");
         for (i, op) in self.ops.iter().enumerate() {
             if op.is_some() {
+                // The loop number, when the instruction is in one.
+                match self.scc.get(i).copied().unwrap_or(0) {
+                    0 => s.push_str("    "),
+                    n => s.push_str(&format!("{n:>3} ")),
+                }
                 s.push_str(&format!(
-                    "    {i:>3}: {} {}\n",
+                    "{i:>3}: {} {}\n",
                     live::mask_text(self.live[i]),
                     insn_text(self.cx.insns, i, &helper, leaks)
                 ));
@@ -240,11 +321,19 @@ impl<'a> Explorer<'a> {
     fn path_done(&mut self, mut parent: Option<usize>) {
         while let Some(p) = parent {
             let ck = &mut self.checkpoints[p];
-            ck.branches = ck.branches.saturating_sub(1);
+            if ck.branches == 0 {
+                break;
+            }
+            ck.branches -= 1;
             if ck.branches > 0 {
                 break;
             }
-            parent = ck.parent;
+            if ck.evicted {
+                self.live_states -= 1;
+            }
+            let up = ck.parent;
+            self.exit_scc(p);
+            parent = up;
         }
     }
 
@@ -258,10 +347,18 @@ impl<'a> Explorer<'a> {
     ) -> Result<bool, Reject> {
         let live = self.live[idx];
         let precise = self.precise[idx];
+        // `force_new_state`: a long jump history forces a checkpoint.
+        let force = self.cur_hist.len() > 40;
+        let mut add = force
+            || (self.jmps_processed - self.prev_jmps_processed >= 2
+                && self.stats.insns_processed - self.prev_insn_processed >= 8);
         let mut evict = Vec::new();
         let mut hit = None;
+        let mut states_cnt = 0u32;
         let all = (!self.cx.privilege.bpf_capable()).then(|| Marks::all(st.frames.len()));
-        for (k, &c) in self.explored[idx].iter().enumerate() {
+        // The kernel's list has the newest state first.
+        for (k, &c) in self.explored[idx].iter().enumerate().rev() {
+            states_cnt += 1;
             let ck = &mut self.checkpoints[c];
             if ck.branches > 0 {
                 if ck.state == *st {
@@ -275,22 +372,39 @@ impl<'a> Explorer<'a> {
                         ),
                     ));
                 }
+                // Inside a loop, states are added less often: different iterations rarely
+                // match each other.
+                if !force
+                    && self.jmps_processed - self.prev_jmps_processed < 20
+                    && self.stats.insns_processed - self.prev_insn_processed < 100
+                {
+                    add = false;
+                }
             } else if states_equal_marked(&ck.state, st, live, precise, Some(&ck.marks)) {
                 ck.hits += 1;
                 hit = Some(c);
                 break;
             }
-            // A state that keeps missing is unlikely to ever match: drop it (the kernel's
-            // miss_cnt heuristic), which keeps the comparisons per instruction few.
-            ck.misses += 1;
+            // Misses count only while a state would be added, so that loop iterations do not
+            // evict the states recorded earlier; a state that keeps missing is dropped (the
+            // kernel's miss_cnt heuristic), which keeps the comparisons per instruction few.
+            if add {
+                ck.misses += 1;
+            }
             let n = 3;
             if ck.misses > ck.hits * n + n {
                 evict.push(k);
             }
         }
-        for k in evict.into_iter().rev() {
-            self.explored[idx].remove(k);
-            self.live_states -= 1;
+        // `evict` holds positions in descending order: removing them in that order keeps the
+        // others in place. An evicted state still counts (on the free list) until no path
+        // below it is left to explore.
+        for k in evict {
+            let c = self.explored[idx].remove(k);
+            self.checkpoints[c].evicted = true;
+            if self.checkpoints[c].branches == 0 {
+                self.live_states -= 1;
+            }
         }
         if let Some(c) = hit {
             self.note_jmp_point(idx, prev);
@@ -298,12 +412,7 @@ impl<'a> Explorer<'a> {
             return Ok(true);
         }
         // Counted only when not pruned, over the states compared (`states_cnt`).
-        self.stats.max_states_per_insn = self
-            .stats
-            .max_states_per_insn
-            .max(self.explored[idx].len() as u32);
-        let add = self.jmps_processed - self.prev_jmps_processed >= 2
-            && self.stats.insns_processed - self.prev_insn_processed >= 8;
+        self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(states_cnt);
         if add {
             self.prev_jmps_processed = self.jmps_processed;
             self.prev_insn_processed = self.stats.insns_processed;
@@ -318,7 +427,10 @@ impl<'a> Explorer<'a> {
                 last: prev,
                 hist: std::mem::take(&mut self.cur_hist),
                 marks: self.new_marks(st.frames.len()),
+                idx,
+                evicted: false,
             });
+            self.enter_scc(id);
             self.cur_first = idx;
             *parent = Some(id);
             self.explored[idx].push(id);
@@ -357,15 +469,9 @@ impl<'a> Explorer<'a> {
             }
             let mut ended = false;
             let pruned = if self.cfg().prune_point.get(idx).copied().unwrap_or(false) {
-                match self.visit(&st, idx, prev, &mut parent) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        if log_on && scratch.any() {
-                            self.log.insn_state(idx, &self.state_text(&st, scratch));
-                        }
-                        return Err(e);
-                    }
-                }
+                // An error here comes before the previous instruction's state is printed
+                // (`do_check` prints it after `is_state_visited`).
+                self.visit(&st, idx, prev, &mut parent)?
             } else {
                 false
             };
@@ -454,6 +560,17 @@ impl<'a> Explorer<'a> {
                     self.stack_live.commit();
                 }
                 self.after_step(&st, idx, prev, parent, &wants, &flow);
+                // A conditional jump that goes one way prints its state at once, after the
+                // precision walk (`check_cond_jmp_op` calls `print_insn_state`).
+                let one_way = match &flow {
+                    Flow::Jump(_) | Flow::Next => true,
+                    Flow::Branch { fall, taken, .. } => *fall != taken.is_some(),
+                    _ => false,
+                };
+                if log_on && one_way && matches!(op, Op::Jcond { .. }) {
+                    self.log.insn_state(idx, &self.state_text(&st, scratch));
+                    scratch = Scratch::default();
+                }
                 if let Some(callee) = &callee_exit {
                     let text = self.stack_live.update(self.cx.insns, callee);
                     if !text.is_empty() {
@@ -760,18 +877,30 @@ impl<'a> Explorer<'a> {
         if let Some(r) = wants.zero_store {
             self.mark_reg(st, idx, parent, r);
         }
-        if let Flow::Branch { fall, taken, .. } = flow {
-            if *fall == taken.is_some() {
-                if *fall && wants.linked.len() > 1 {
+        let conditional = self
+            .ops
+            .get(idx)
+            .copied()
+            .flatten()
+            .is_some_and(|op| matches!(op, Op::Jcond { .. }));
+        // A conditional jump whose outcome the values decide (`is_branch_taken`): one path
+        // only, which the compared scalars must keep exact.
+        let decided = match flow {
+            Flow::Branch { fall, taken, .. } => {
+                if *fall && taken.is_some() && wants.linked.len() > 1 {
                     self.push_hist(idx, prev, None, wants.linked.clone());
                 }
-            } else {
-                if let Some(r) = wants.jmp_dst {
-                    self.mark_reg(st, idx, parent, r);
-                }
-                if let Some(r) = wants.jmp_src {
-                    self.mark_reg(st, idx, parent, r);
-                }
+                *fall != taken.is_some()
+            }
+            Flow::Jump(_) | Flow::Next => conditional,
+            _ => false,
+        };
+        if decided {
+            if let Some(r) = wants.jmp_dst {
+                self.mark_reg(st, idx, parent, r);
+            }
+            if let Some(r) = wants.jmp_src {
+                self.mark_reg(st, idx, parent, r);
             }
         }
         if matches!(flow, Flow::Next) {

@@ -24,6 +24,7 @@ pub mod prune;
 pub mod reject;
 pub mod rules;
 pub mod scalar;
+pub mod scc;
 pub mod stack_live;
 pub mod state;
 pub mod testing;

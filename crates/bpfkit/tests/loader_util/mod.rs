@@ -20,6 +20,7 @@ pub const EXAMPLES: &[&str] = &[
     "drop_monitor",
     "legacy_maps",
     "map_in_map",
+    "perf_output",
     "ringbuf",
     "sockex1",
     "sockex3",
