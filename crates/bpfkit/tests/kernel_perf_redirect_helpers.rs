@@ -128,14 +128,32 @@ fn redirect_map_returns_what_the_kernel_returns() {
     }
     let lo = 1u32.to_ne_bytes();
     let keys = [0u64, 1, 2, 3, 4, 7, 0xffff_ffff, 1 << 32, (1 << 32) | 7];
-    let flags = [0u64, 1, 2, 3, 4, 5, 8, 9, 16, 8 | 16, 8 | 16 | 2, 32, 1 << 40];
+    let flags = [
+        0u64,
+        1,
+        2,
+        3,
+        4,
+        5,
+        8,
+        9,
+        16,
+        8 | 16,
+        8 | 16 | 2,
+        32,
+        1 << 40,
+    ];
     let mut compared = 0;
-    for t in [MapType::DevMap, MapType::DevMapHash] {
+    for t in [MapType::DevMap, MapType::DevMapHash, MapType::CpuMap] {
         let bpf = Bpf::new();
         let fd = bpf.map_create(&MapAttr::new(t, 4, 4, 4)).unwrap();
         let kmap = kernel::map_create(t.raw(), 4, 4, 4, 0).unwrap();
-        // Devices under keys 0 and 2 (array), 7 and 2 (hash).
-        let stored: &[u32] = if t == MapType::DevMap { &[0, 2] } else { &[7, 2] };
+        // Devices under keys 0 and 2 (array), 7 and 2 (hash); a queue of 1 for CPU 0.
+        let stored: &[u32] = match t {
+            MapType::DevMap => &[0, 2],
+            MapType::DevMapHash => &[7, 2],
+            _ => &[0],
+        };
         for k in stored {
             bpf.map_update_elem(fd, &k.to_ne_bytes(), &lo, 0).unwrap();
             kernel::map_update(&kmap, &k.to_ne_bytes(), &lo, 0).unwrap();
@@ -163,14 +181,14 @@ fn perf_event_output_errors_match_the_kernel() {
     let ncpus = cpu::possible_cpus();
     let ctx = |n: u64| n << 32;
     let flags = [
-        0u64,                 // an empty slot: -ENOENT
-        u64::from(ncpus),     // past the end: -E2BIG
-        0xffff_ffff,          // BPF_F_CURRENT_CPU, empty: -ENOENT
-        1 << 52,              // not an index or length bit: -EINVAL
-        ctx(14),              // packet bytes for packet programs, -EINVAL for tracing
+        0u64,             // an empty slot: -ENOENT
+        u64::from(ncpus), // past the end: -E2BIG
+        0xffff_ffff,      // BPF_F_CURRENT_CPU, empty: -ENOENT
+        1 << 52,          // not an index or length bit: -EINVAL
+        ctx(14),          // packet bytes for packet programs, -EINVAL for tracing
         ctx(14) | u64::from(ncpus),
-        ctx(64),              // the whole packet
-        ctx(65),              // more than the packet: -EFAULT
+        ctx(64), // the whole packet
+        ctx(65), // more than the packet: -EFAULT
         ctx(0xfffff),
     ];
     let mut compared = 0;
@@ -212,7 +230,11 @@ fn samples_hold_the_data_then_the_packet_bytes_asked_for() {
     }
     let pkt = packet();
     let data = 0x1122_3344_5566_7788u64.to_ne_bytes();
-    for (t, len) in [(ProgType::SchedCls, 14u64), (ProgType::Xdp, 20), (ProgType::SocketFilter, 0)] {
+    for (t, len) in [
+        (ProgType::SchedCls, 14u64),
+        (ProgType::Xdp, 20),
+        (ProgType::SocketFilter, 0),
+    ] {
         // BPF_F_CURRENT_CPU with `len` packet bytes.
         let pfd = bpfkit_load(&bpf, t, &output_prog(map.0 as i32, 0xffff_ffff | len << 32));
         assert_eq!(bpfkit_run(&bpf, pfd, t, &pkt), 0, "{t}");
@@ -252,13 +274,22 @@ fn get_stackid_stores_the_event_call_chain() {
     p.push(Insn::new(0x95, 0, 0, 0, 0));
     let pfd = bpfkit_load(&bpf, ProgType::Kprobe, &p);
     let chain = CallChain {
-        kernel: vec![0xffff_ffff_8100_1000, 0xffff_ffff_8100_2000, 0xffff_ffff_8100_3000],
+        kernel: vec![
+            0xffff_ffff_8100_1000,
+            0xffff_ffff_8100_2000,
+            0xffff_ffff_8100_3000,
+        ],
         user: Vec::new(),
     };
-    let id = with_call_chain(chain.clone(), || bpf.prog_run_tracing(pfd, &[], true).unwrap());
+    let id = with_call_chain(chain.clone(), || {
+        bpf.prog_run_tracing(pfd, &[], true).unwrap()
+    });
     assert!(id < 8, "stack id {id}");
     let stored = bpf.map_lookup(map, &(id as u32).to_ne_bytes()).unwrap();
-    let mut want: Vec<u8> = chain.kernel[1..].iter().flat_map(|ip| ip.to_ne_bytes()).collect();
+    let mut want: Vec<u8> = chain.kernel[1..]
+        .iter()
+        .flat_map(|ip| ip.to_ne_bytes())
+        .collect();
     want.resize(32, 0);
     assert_eq!(stored, want);
     // Without a chain there are no frames to skip into: -EFAULT.

@@ -38,7 +38,9 @@ fn theirs<T>(r: Result<T, kernel::Errno>) -> Result<T, i32> {
 
 /// Creation attributes to try: (type, key_size, value_size, max_entries, flags).
 fn attr_grid() -> Vec<(u32, u32, u32, u32, u32)> {
-    let types = [1u32, 2, 3, 5, 6, 9, 10, 11, 22, 23, 27, 0, 4, 7, 14, 25, 99];
+    let types = [
+        1u32, 2, 3, 5, 6, 9, 10, 11, 22, 23, 27, 0, 4, 7, 14, 16, 25, 99,
+    ];
     let keys = [0u32, 1, 3, 4, 5, 8, 260, 261];
     let values = [0u32, 1, 4, 8, 4097, 32768, 32769];
     let maxes = [0u32, 1, 3, 4096, 8192];
@@ -92,6 +94,9 @@ fn attr_grid() -> Vec<(u32, u32, u32, u32, u32)> {
         (14, 4, 8, 4, flags::BPF_F_RDONLY),
         (25, 4, 8, 4, flags::BPF_F_WRONLY),
         (4, 4, 4, 4, flags::BPF_F_PRESERVE_ELEMS),
+        (16, 4, 8, bpfkit::maps::cpumap::nr_cpus(), 0), // NR_CPUS entries
+        (16, 4, 8, bpfkit::maps::cpumap::nr_cpus() + 1, 0), // more: E2BIG
+        (16, 4, 4, 4, flags::BPF_F_RDONLY),
     ]);
     out
 }

@@ -9,7 +9,7 @@
 //! Stack trace maps can only be filled by programs, so user space meets them empty. Each test
 //! prints why and passes when the kernel oracle is unavailable.
 
-use bpfkit::maps::{MapAttr, MapType};
+use bpfkit::maps::{cpu, MapAttr, MapType};
 use bpfkit::{Bpf, Errno, Fd};
 use bpfkit_kernel as kernel;
 use proptest::prelude::*;
@@ -255,6 +255,37 @@ fn devmap_hash_ops_match_the_kernel_including_next_key_order() {
             &format!("devmap_hash value_size {len}"),
             || Pair::new(MapType::DevMapHash, len, 3, 0),
             dev_ops(len as usize),
+        );
+    }
+}
+
+#[test]
+fn cpumap_ops_match_the_kernel() {
+    // Keys past the possible CPUs are ENODEV, past max_entries E2BIG.
+    let max = cpu::possible_cpus() + 2;
+    for len in [4usize, 8] {
+        let value = (
+            prop::sample::select(vec![0u32, 1, 64, 16384, 16385]),
+            prop::sample::select(vec![0u32, 0, 0xffff_ffff, 5]),
+        )
+            .prop_map(move |(qsize, prog)| {
+                let mut v = qsize.to_ne_bytes().to_vec();
+                v.extend(prog.to_ne_bytes());
+                v.truncate(len);
+                Val::Bytes(v)
+            });
+        let key = prop_oneof![6 => 0..max + 2, 1 => Just(0x8000_0001u32)];
+        let op = prop_oneof![
+            4 => (key.clone(), value, prop::sample::select(vec![0u64, 0, 1, 2, 3]))
+                .prop_map(|(k, v, f)| Op::Update(k, v, f)),
+            2 => key.clone().prop_map(Op::Lookup),
+            2 => key.clone().prop_map(Op::Delete),
+            2 => prop::option::of(key).prop_map(Op::Next),
+        ];
+        run_ops(
+            &format!("cpumap value_size {len}"),
+            || Pair::new(MapType::CpuMap, len as u32, max, 0),
+            prop::collection::vec(op, 1..40),
         );
     }
 }

@@ -638,13 +638,20 @@ fn kernel_log_at(case: &Case, insns: &[Insn], log_level: u32) -> Result<String, 
     let fds: Vec<i32> = maps.iter().map(bpfkit_kernel::Map::fd).collect();
     let mut insns = insns.to_vec();
     bpfkit_kernel::resolve_map_indices(&mut insns, &fds).map_err(|e| e.to_string())?;
-    let loaded = bpfkit_kernel::ProgLoad {
+    let load = bpfkit_kernel::ProgLoad {
         license: &case.license,
         prog_flags: case.prog_flags(),
+        expected_attach_type: case.expected_attach_type,
         log_level,
         ..bpfkit_kernel::ProgLoad::new(prog_type)
-    }
-    .load(&insns);
+    };
+    // An unprivileged case's log is the one an unprivileged user gets (the caller holds the
+    // `UnprivilegedBpf` guard).
+    let loaded = if case.unprivileged {
+        load.load_unprivileged(&insns)
+    } else {
+        load.load(&insns)
+    };
     Ok(loaded.log)
 }
 
@@ -695,13 +702,22 @@ fn first_difference(kernel: &str, ours: &str) -> String {
     )
 }
 
+/// Whether `BPFKIT_LOG_CASE=pattern` selects case `name`: the name, or a prefix ending in `*`.
+fn shown(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
 /// Level-2 logs are compared on cases whose kernel log is at most this many lines.
 const LEVEL2_MAX_LINES: usize = 200;
 
 /// Whole logs, bpfkit's against the kernel's: level 1 on every case bpfkit runs, level 2 on the
 /// cases whose level-2 log is small ([`LEVEL2_MAX_LINES`]). Counts only: verdicts are
 /// asserted by `bpfkit_agrees_with_linux_on_the_table`. `BPFKIT_LOG_DUMP=FILE` writes the first
-/// differing line of every differing log; `BPFKIT_LOG_CASE=NAME` prints both logs of a case.
+/// differing line of every differing log; `BPFKIT_LOG_CASE=NAME` compares only that case (or
+/// the cases starting with `PREFIX` for `PREFIX*`) and prints both logs.
 #[test]
 fn whole_logs_compared_with_linux() {
     use std::fmt::Write as _;
@@ -713,10 +729,18 @@ fn whole_logs_compared_with_linux() {
     let show = std::env::var("BPFKIT_LOG_CASE").ok();
     let mut dump = String::new();
     let mut counts = [(1u32, 0usize, 0usize), (2, 0, 0)];
+    // Unprivileged cases are compared with the log of an unprivileged load; without the guard
+    // (the sysctl cannot be set) they are left out of the counts.
+    let unprivileged = bpfkit_kernel::UnprivilegedBpf::enable();
+    if let Err(why) = &unprivileged {
+        println!("the `privilege: unprivileged` cases are left out: {why}");
+    }
     for c in load_table() {
         if known
             .iter()
             .any(|k| k.name == c.name && k.kind == DifferenceKind::Skip)
+            || (c.unprivileged && unprivileged.is_err())
+            || show.as_ref().is_some_and(|n| !shown(n, &c.name))
         {
             continue;
         }
@@ -736,8 +760,11 @@ fn whole_logs_compared_with_linux() {
                 Err(e) => e.log,
             };
             let (theirs, ours) = (normalise_log(&theirs), normalise_log(&ours));
-            if show.as_deref() == Some(c.name.as_str()) {
-                println!("--- kernel, level {level}\n{theirs}\n--- bpfkit\n{ours}\n---");
+            if show.is_some() {
+                println!(
+                    "--- {} kernel, level {level}\n{theirs}\n--- bpfkit\n{ours}\n---",
+                    c.name
+                );
             }
             *compared += 1;
             if theirs == ours {

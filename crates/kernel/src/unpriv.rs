@@ -9,11 +9,9 @@
 //!
 //! The kernel refuses every unprivileged `bpf()` while the sysctl
 //! `kernel.unprivileged_bpf_disabled` is non-zero. [`UnprivilegedBpf::enable`] sets it to 0 for
-//! as long as its guard lives (root only) and restores the previous value when the last guard of
-//! the process drops. The value 1 is sticky (it cannot be changed until reboot): then, and
+//! as long as its guard lives (root only) and restores the previous value when the last guard on
+//! the machine drops (guards of concurrent test processes coordinate with `flock(2)`). The value 1 is sticky (it cannot be changed until reboot): then, and
 //! wherever the sysctl cannot be written, `enable` returns the reason tests print when they skip.
-
-use std::sync::Mutex;
 
 use bpfkit_isa::Insn;
 
@@ -35,67 +33,113 @@ const CAP_BPF: u32 = 39;
 /// The capabilities an unprivileged load runs without.
 pub const DROPPED_CAPS: [u32; 4] = [CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, CAP_NET_ADMIN];
 
-/// Process-wide count of live guards and the sysctl value to restore.
-static GUARDS: Mutex<(usize, Option<String>)> = Mutex::new((0, None));
+/// Lock and state files shared by every process on the machine that uses the guard (test
+/// binaries of several checkouts run at once): `mutex` serialises changes of the sysctl, every
+/// live guard holds a shared lock on `holders`, and `saved` holds the value to restore.
+const LOCK_MUTEX: &str = "/tmp/bpfkit-unprivileged-bpf.mutex";
+/// See [`LOCK_MUTEX`].
+const LOCK_HOLDERS: &str = "/tmp/bpfkit-unprivileged-bpf.holders";
+/// See [`LOCK_MUTEX`].
+const SAVED_VALUE: &str = "/tmp/bpfkit-unprivileged-bpf.saved";
 
 /// While alive, unprivileged `bpf()` is allowed (`kernel.unprivileged_bpf_disabled = 0`).
+///
+/// Guards coordinate across threads and processes with `flock(2)`: the first one saves the
+/// sysctl's value and sets it to 0, the last one to drop restores the saved value. A value left
+/// saved by a process that died holding a guard is restored by the next last guard.
 #[derive(Debug)]
 #[must_use = "unprivileged bpf() is allowed only while the guard lives"]
 pub struct UnprivilegedBpf {
-    _private: (),
+    /// This guard's shared lock on [`LOCK_HOLDERS`].
+    holder: std::fs::File,
+}
+
+/// Opens (creating) a lock file and takes `op` (`LOCK_EX`, `LOCK_SH`, with `LOCK_NB`) on it.
+fn lock(path: &str, op: libc::c_int) -> Result<std::fs::File, String> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("cannot open the lock file {path}: {e}"))?;
+    flock(&file, op).map_err(|e| format!("cannot lock {path}: {e}"))?;
+    Ok(file)
+}
+
+/// `flock(2)` on an open file.
+#[cfg(unix)]
+fn flock(file: &std::fs::File, op: libc::c_int) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the duration of the call; flock reads nothing else.
+    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+        Ok(())
+    } else {
+        Err(Errno::last())
+    }
+}
+
+/// File locks exist only on Unix (and unprivileged loads only on Linux).
+#[cfg(not(unix))]
+fn flock(_file: &std::fs::File, _op: libc::c_int) -> Result<(), Errno> {
+    Err(Errno::ENOSYS)
 }
 
 impl UnprivilegedBpf {
-    /// Allows unprivileged `bpf()` until the returned guard (and every other guard of this
-    /// process) drops. `Err` is the reason unprivileged loads are impossible here.
+    /// Allows unprivileged `bpf()` until the returned guard (and every other guard on this
+    /// machine) drops. `Err` is the reason unprivileged loads are impossible here.
     ///
     /// # Errors
     /// Not Linux, the sysctl is missing or not writable (not root), or it is 1 (sticky).
     pub fn enable() -> Result<UnprivilegedBpf, String> {
         crate::available()?;
-        let mut guards = GUARDS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guards.0 == 0 {
-            let now = std::fs::read_to_string(UNPRIVILEGED_BPF_DISABLED)
-                .map_err(|e| format!("cannot read {UNPRIVILEGED_BPF_DISABLED}: {e}"))?;
-            let now = now.trim().to_string();
-            match now.as_str() {
-                "0" => guards.1 = None,
-                "1" => {
-                    return Err(format!(
-                        "{UNPRIVILEGED_BPF_DISABLED} is 1, which the kernel keeps until reboot: \
-                         unprivileged bpf() is impossible here"
-                    ))
-                }
-                _ => {
-                    std::fs::write(UNPRIVILEGED_BPF_DISABLED, "0").map_err(|e| {
-                        format!(
-                            "cannot set {UNPRIVILEGED_BPF_DISABLED} (now {now}) to 0 to allow \
-                             unprivileged bpf(): {e}"
-                        )
-                    })?;
-                    guards.1 = Some(now);
-                }
-            }
+        let _mutex = lock(LOCK_MUTEX, libc::LOCK_EX)?;
+        let now = std::fs::read_to_string(UNPRIVILEGED_BPF_DISABLED)
+            .map_err(|e| format!("cannot read {UNPRIVILEGED_BPF_DISABLED}: {e}"))?;
+        let now = now.trim().to_string();
+        if now == "1" {
+            return Err(format!(
+                "{UNPRIVILEGED_BPF_DISABLED} is 1, which the kernel keeps until reboot: \
+                 unprivileged bpf() is impossible here"
+            ));
         }
-        guards.0 += 1;
-        Ok(UnprivilegedBpf { _private: () })
+        if now != "0" {
+            // Save the value unless a guard (perhaps of a process that died) already did.
+            if std::fs::metadata(SAVED_VALUE).is_err() {
+                std::fs::write(SAVED_VALUE, &now)
+                    .map_err(|e| format!("cannot write {SAVED_VALUE}: {e}"))?;
+            }
+            std::fs::write(UNPRIVILEGED_BPF_DISABLED, "0").map_err(|e| {
+                format!(
+                    "cannot set {UNPRIVILEGED_BPF_DISABLED} (now {now}) to 0 to allow \
+                     unprivileged bpf(): {e}"
+                )
+            })?;
+        }
+        let holder = lock(LOCK_HOLDERS, libc::LOCK_SH)?;
+        Ok(UnprivilegedBpf { holder })
     }
 }
 
 impl Drop for UnprivilegedBpf {
     fn drop(&mut self) {
-        let mut guards = GUARDS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guards.0 = guards.0.saturating_sub(1);
-        if guards.0 == 0 {
-            if let Some(previous) = guards.1.take() {
-                if let Err(e) = std::fs::write(UNPRIVILEGED_BPF_DISABLED, &previous) {
-                    eprintln!("could not restore {UNPRIVILEGED_BPF_DISABLED} to {previous}: {e}");
+        let Ok(_mutex) = lock(LOCK_MUTEX, libc::LOCK_EX) else {
+            return;
+        };
+        // The last guard gets the holders' lock exclusively and restores the saved value.
+        let _ = flock(&self.holder, libc::LOCK_UN);
+        if flock(&self.holder, libc::LOCK_EX | libc::LOCK_NB).is_ok() {
+            if let Ok(previous) = std::fs::read_to_string(SAVED_VALUE) {
+                match std::fs::write(UNPRIVILEGED_BPF_DISABLED, previous.trim()) {
+                    Ok(()) => {
+                        let _ = std::fs::remove_file(SAVED_VALUE);
+                    }
+                    Err(e) => eprintln!(
+                        "could not restore {UNPRIVILEGED_BPF_DISABLED} to {}: {e}",
+                        previous.trim()
+                    ),
                 }
             }
+            let _ = flock(&self.holder, libc::LOCK_UN);
         }
     }
 }

@@ -111,3 +111,17 @@ fn the_sysctl_is_restored() {
         assert_eq!(after, before);
     }
 }
+
+#[test]
+fn the_sysctl_stays_open_until_the_last_guard_drops() {
+    let Some(first) = guard() else { return };
+    let Some(second) = guard() else { return };
+    drop(first);
+    // The second guard (its own open file description, as another process would hold) still
+    // keeps unprivileged bpf() allowed.
+    let now = std::fs::read_to_string(UNPRIVILEGED_BPF_DISABLED).unwrap();
+    assert_eq!(now.trim(), "0");
+    let sf = ProgLoad::new(names::PROG_SOCKET_FILTER).load_unprivileged(&ret(0)[..]);
+    assert!(sf.result.is_ok(), "{}", sf.log);
+    drop(second);
+}

@@ -201,6 +201,10 @@ pub fn check_opcodes(insns: &[Insn]) -> Result<(), Reject> {
     Ok(())
 }
 
+/// Helpers that call a callback: `bpf_for_each_map_elem`, `bpf_timer_set_callback`,
+/// `bpf_find_vma`, `bpf_loop`, `bpf_user_ringbuf_drain`.
+const CALLBACK_HELPERS: [i32; 5] = [164, 170, 180, 181, 209];
+
 /// Depth-first search over the control-flow graph (`check_cfg`).
 ///
 /// # Errors
@@ -232,7 +236,14 @@ pub fn check_cfg(insns: &[Insn], subprogs: Vec<usize>) -> Result<Cfg, Reject> {
         match c::op(code) {
             c::EXIT => {}
             c::CALL => {
-                prune_point[t] = true;
+                // `visit_func_call_insn`: the instruction after a call is a prune point; the
+                // call itself only for a BPF-to-BPF call and for helpers that take a callback
+                // (`is_async_callback_calling_insn`, `is_sync_callback_calling_insn`).
+                if insn.src == c::PSEUDO_CALL
+                    || (insn.src == 0 && CALLBACK_HELPERS.contains(&insn.imm))
+                {
+                    prune_point[t] = true;
+                }
                 if t + 1 < n {
                     prune_point[t + 1] = true;
                 }

@@ -272,11 +272,14 @@ pub enum MapType {
     /// `BPF_MAP_TYPE_DEVMAP_HASH`
     #[doc(alias = "BPF_MAP_TYPE_DEVMAP_HASH")]
     DevMapHash,
+    /// `BPF_MAP_TYPE_CPUMAP`
+    #[doc(alias = "BPF_MAP_TYPE_CPUMAP")]
+    CpuMap,
 }
 
 impl MapType {
     /// Every map type, in kernel-number order.
-    pub const ALL: [MapType; 17] = [
+    pub const ALL: [MapType; 18] = [
         MapType::Hash,
         MapType::Array,
         MapType::ProgArray,
@@ -294,6 +297,7 @@ impl MapType {
         MapType::StackTrace,
         MapType::DevMap,
         MapType::DevMapHash,
+        MapType::CpuMap,
     ];
 
     /// The kernel's name without the `BPF_MAP_TYPE_` prefix, lowercase.
@@ -317,6 +321,7 @@ impl MapType {
             MapType::StackTrace => "stack_trace",
             MapType::DevMap => "devmap",
             MapType::DevMapHash => "devmap_hash",
+            MapType::CpuMap => "cpumap",
         }
     }
 
@@ -341,6 +346,7 @@ impl MapType {
             MapType::StackTrace => 7,
             MapType::DevMap => 14,
             MapType::DevMapHash => 25,
+            MapType::CpuMap => 16,
         }
     }
 
@@ -371,6 +377,7 @@ impl MapType {
                 | MapType::ArrayOfMaps
                 | MapType::HashOfMaps
                 | MapType::StackTrace
+                | MapType::CpuMap
         )
     }
 }

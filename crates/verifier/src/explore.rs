@@ -7,7 +7,7 @@ use crate::insn_text::insn_text;
 use crate::live;
 use crate::log::Log;
 use crate::precision::{self, Backtrack, HistEntry, Linked, Marks, Stop};
-use crate::print::{marked_state_text, state_text, Scratch};
+use crate::print::{current_state_text, marked_state_text, Scratch};
 use crate::prune::states_equal_marked;
 use crate::reject::{Errno, Reject};
 use crate::rules::{self, Cx, Flow, Out};
@@ -50,6 +50,13 @@ struct Checkpoint {
     hist: Vec<HistEntry>,
     /// Precision marks (`reg->precise`).
     marks: Marks,
+    /// The instruction it was stored at.
+    idx: usize,
+    /// Dead registers and stack slots were cleared (`clean_verifier_state`).
+    cleaned: bool,
+    /// Dropped from its instruction's list (the kernel's free list): freed, and no longer
+    /// counted in `peak_states`, once no path below it is left (`maybe_free_verifier_state`).
+    evicted: bool,
 }
 
 /// A branch waiting to be explored (`struct bpf_verifier_stack_elem`).
@@ -80,6 +87,8 @@ struct Wants {
     stack: Option<(u8, u8)>,
     /// A zero register stored without a spill.
     zero_store: Option<usize>,
+    /// R0 at the main program's exit where its range is checked (`check_return_code`).
+    exit_r0: bool,
 }
 
 /// One precision request.
@@ -135,6 +144,8 @@ pub struct Explorer<'a> {
     pub depth: Vec<usize>,
     /// Base pointer kind of each instruction's memory access.
     pub base: Vec<crate::rules::BaseKind>,
+    /// Spectre v1 sanitation per instruction (unprivileged loads), see `rules::Out`.
+    alu_sanitation: Vec<(u32, u32)>,
     checkpoints: Vec<Checkpoint>,
     explored: Vec<Vec<usize>>,
     id_gen: u32,
@@ -152,6 +163,11 @@ pub struct Explorer<'a> {
     cur_first: usize,
     /// History of the current path segment.
     cur_hist: Vec<HistEntry>,
+    /// Loop (SCC) number of every instruction, 0 outside loops.
+    scc: Vec<u32>,
+    /// Per loop call chain: the stored state that entered it, while paths below it remain
+    /// (`struct bpf_scc_visit`'s `entry_state`).
+    scc_entry: std::collections::HashMap<(Vec<usize>, u32), usize>,
 }
 
 impl<'a> Explorer<'a> {
@@ -175,6 +191,7 @@ impl<'a> Explorer<'a> {
         let stack_live =
             crate::stack_live::StackLive::new(cx.insns, &cx.cfg.subprogs, &cx.cfg.prune_point);
         let nsub = cx.cfg.subprogs.len();
+        let scc = crate::scc::compute(cx.insns);
         Explorer {
             cx,
             ops,
@@ -186,6 +203,7 @@ impl<'a> Explorer<'a> {
             stats: Stats::default(),
             depth: vec![0; nsub],
             base: vec![crate::rules::BaseKind::None; n],
+            alu_sanitation: Vec::new(),
             checkpoints: Vec::new(),
             explored: (0..n).map(|_| Vec::new()).collect(),
             id_gen: 0,
@@ -198,38 +216,178 @@ impl<'a> Explorer<'a> {
             hist_stamp: u64::MAX,
             cur_first: 0,
             cur_hist: Vec::new(),
+            scc,
+            scc_entry: std::collections::HashMap::new(),
         }
+    }
+
+    /// `compute_scc_callchain`: the call sites down to the first frame inside a loop, and that
+    /// loop's number; `None` when no frame is inside one.
+    fn scc_callchain(&self, st: &State, idx: usize) -> Option<(Vec<usize>, u32)> {
+        let cur = st.frames.len() - 1;
+        let mut sites = Vec::new();
+        for i in 0..=cur {
+            let at = if i == cur {
+                idx
+            } else {
+                st.frames[i + 1].callsite
+            };
+            let scc = self.scc.get(at).copied().unwrap_or(0);
+            if scc != 0 {
+                return Some((sites, scc));
+            }
+            sites.push(at);
+        }
+        None
+    }
+
+    /// `format_callchain`: `(N)`, or `(site,...,N)` from inside calls.
+    fn callchain_text(chain: &(Vec<usize>, u32)) -> String {
+        let mut s = String::from("(");
+        for site in &chain.0 {
+            s.push_str(&format!("{site},"));
+        }
+        s.push_str(&format!("{})", chain.1));
+        s
+    }
+
+    /// `maybe_enter_scc`: stored state `c` is the first inside its loop on this path.
+    fn enter_scc(&mut self, c: usize) {
+        let ck = &self.checkpoints[c];
+        let Some(chain) = self.scc_callchain(&ck.state, ck.idx) else {
+            return;
+        };
+        if self.scc_entry.contains_key(&chain) {
+            return;
+        }
+        if self.log.level2() {
+            self.log
+                .push(&format!("SCC enter {}\n", Self::callchain_text(&chain)));
+        }
+        self.scc_entry.insert(chain, c);
+    }
+
+    /// `maybe_exit_scc`: every path below stored state `c` is done; if it entered its loop,
+    /// the loop is left.
+    fn exit_scc(&mut self, c: usize) {
+        let ck = &self.checkpoints[c];
+        let Some(chain) = self.scc_callchain(&ck.state, ck.idx) else {
+            return;
+        };
+        if self.scc_entry.get(&chain) != Some(&c) {
+            return;
+        }
+        if self.log.level2() {
+            self.log
+                .push(&format!("SCC exit {}\n", Self::callchain_text(&chain)));
+        }
+        self.scc_entry.remove(&chain);
     }
 
     /// The static liveness table at log level 2 (`Live regs before insn:`).
     pub fn print_liveness(&mut self) {
         let helper = |id| self.cx.env.helper_name(id);
+        let leaks = self.cx.privilege.allow_ptr_leaks();
         let mut s = String::from("Live regs before insn:\n");
         for (i, op) in self.ops.iter().enumerate() {
             if op.is_some() {
+                // The loop number, when the instruction is in one.
+                match self.scc.get(i).copied().unwrap_or(0) {
+                    0 => s.push_str("    "),
+                    n => s.push_str(&format!("{n:>3} ")),
+                }
                 s.push_str(&format!(
-                    "    {i:>3}: {} {}\n",
+                    "{i:>3}: {} {}\n",
                     live::mask_text(self.live[i]),
-                    insn_text(self.cx.insns, i, &helper)
+                    insn_text(self.cx.insns, i, &helper, leaks)
                 ));
             }
         }
         self.log.push(&s);
     }
 
+    /// The current state's text: every scalar marked precise in an unprivileged load.
+    fn state_text(&self, st: &State, scratch: Scratch) -> String {
+        let all = (!self.cx.privilege.bpf_capable()).then(|| Marks::all(st.frames.len()));
+        current_state_text(st, scratch, all.as_ref())
+    }
+
+    /// A new stored state's precision marks: none in a privileged load (the kernel clears
+    /// them, `mark_all_scalars_imprecise`), all in an unprivileged one.
+    fn new_marks(&self, frames: usize) -> Marks {
+        if self.cx.privilege.bpf_capable() {
+            Marks::new(frames)
+        } else {
+            Marks::all(frames)
+        }
+    }
+
     fn cfg(&self) -> &Cfg {
         self.cx.cfg
+    }
+
+    /// `clean_verifier_state` of stored state `c` once every path below it is done (and it
+    /// has the call sites of `cur`): registers dead before its instruction (before the call,
+    /// in a caller's frame) and stack slots no path may read become unset.
+    fn clean(&mut self, c: usize, cur: &State) {
+        let ck = &self.checkpoints[c];
+        if ck.cleaned || ck.branches > 0 || ck.state.frames.len() != cur.frames.len() {
+            return;
+        }
+        if ck
+            .state
+            .frames
+            .iter()
+            .zip(&cur.frames)
+            .any(|(a, b)| a.callsite != b.callsite)
+        {
+            return;
+        }
+        let old = ck.state.clone();
+        let idx = ck.idx;
+        let top = old.frames.len() - 1;
+        let mut new = old.clone();
+        for (i, frame) in new.frames.iter_mut().enumerate() {
+            let ip = if i == top {
+                idx
+            } else {
+                old.frames[i + 1].callsite
+            };
+            let live = self.live.get(ip).copied().unwrap_or(u16::MAX);
+            for (r, reg) in frame.regs.iter_mut().enumerate().take(10) {
+                if live & (1 << r) == 0 {
+                    *reg = RegState::NOT_INIT;
+                }
+            }
+            for (spi, slot) in frame.stack.iter_mut().enumerate() {
+                if !self.stack_live.slot_alive(&old, idx, i, spi) {
+                    slot.bytes = [SlotType::Invalid; 8];
+                    slot.spilled = RegState::NOT_INIT;
+                }
+            }
+        }
+        let ck = &mut self.checkpoints[c];
+        ck.state = new;
+        ck.cleaned = true;
     }
 
     /// `update_branch_counts`: a path from `parent` finished.
     fn path_done(&mut self, mut parent: Option<usize>) {
         while let Some(p) = parent {
             let ck = &mut self.checkpoints[p];
-            ck.branches = ck.branches.saturating_sub(1);
+            if ck.branches == 0 {
+                break;
+            }
+            ck.branches -= 1;
             if ck.branches > 0 {
                 break;
             }
-            parent = ck.parent;
+            if ck.evicted {
+                self.live_states -= 1;
+            }
+            let up = ck.parent;
+            self.exit_scc(p);
+            parent = up;
         }
     }
 
@@ -243,9 +401,25 @@ impl<'a> Explorer<'a> {
     ) -> Result<bool, Reject> {
         let live = self.live[idx];
         let precise = self.precise[idx];
+        // `force_new_state`: a checkpoint is forced at `may_goto` (`mark_force_checkpoint`) and
+        // by a long jump history.
+        let force_checkpoint = matches!(self.ops.get(idx), Some(Some(Op::MayGoto { .. })));
+        let force = force_checkpoint || self.cur_hist.len() > 40;
+        let mut add = force
+            || (self.jmps_processed - self.prev_jmps_processed >= 2
+                && self.stats.insns_processed - self.prev_insn_processed >= 8);
         let mut evict = Vec::new();
         let mut hit = None;
-        for (k, &c) in self.explored[idx].iter().enumerate() {
+        let mut states_cnt = 0u32;
+        let all = (!self.cx.privilege.bpf_capable()).then(|| Marks::all(st.frames.len()));
+        // `clean_live_states`: finished states here forget what no path reads any more.
+        for k in 0..self.explored[idx].len() {
+            let c = self.explored[idx][k];
+            self.clean(c, st);
+        }
+        // The kernel's list has the newest state first.
+        for (k, &c) in self.explored[idx].iter().enumerate().rev() {
+            states_cnt += 1;
             let ck = &mut self.checkpoints[c];
             if ck.branches > 0 {
                 if ck.state == *st {
@@ -254,27 +428,50 @@ impl<'a> Explorer<'a> {
                         idx,
                         format!(
                             "infinite loop detected at insn {idx}\ncur state:{}\nold state:{}",
-                            state_text(st, Scratch::ALL),
+                            current_state_text(st, Scratch::ALL, all.as_ref()),
                             marked_state_text(&ck.state, ck.state.frames.len() - 1, &ck.marks)
                         ),
                     ));
                 }
-            } else if states_equal_marked(&ck.state, st, live, precise, Some(&ck.marks)) {
+                // Inside a loop, states are added less often: different iterations rarely
+                // match each other.
+                if !force
+                    && self.jmps_processed - self.prev_jmps_processed < 20
+                    && self.stats.insns_processed - self.prev_insn_processed < 100
+                {
+                    add = false;
+                }
+            } else if rules::unpriv::may_prune(&self.cx, &self.alu_sanitation, &ck.state, st, live)
+                && states_equal_marked(&ck.state, st, live, precise, Some(&ck.marks))
+            {
                 ck.hits += 1;
                 hit = Some(c);
                 break;
             }
-            // A state that keeps missing is unlikely to ever match: drop it (the kernel's
-            // miss_cnt heuristic), which keeps the comparisons per instruction few.
-            ck.misses += 1;
-            let n = 3;
+            // Misses count only while a state would be added, so that loop iterations do not
+            // evict the states recorded earlier; a state that keeps missing is dropped (the
+            // kernel's miss_cnt heuristic), which keeps the comparisons per instruction few.
+            if add {
+                ck.misses += 1;
+            }
+            let n = if force_checkpoint && ck.branches > 0 {
+                64
+            } else {
+                3
+            };
             if ck.misses > ck.hits * n + n {
                 evict.push(k);
             }
         }
-        for k in evict.into_iter().rev() {
-            self.explored[idx].remove(k);
-            self.live_states -= 1;
+        // `evict` holds positions in descending order: removing them in that order keeps the
+        // others in place. An evicted state still counts (on the free list) until no path
+        // below it is left to explore.
+        for k in evict {
+            let c = self.explored[idx].remove(k);
+            self.checkpoints[c].evicted = true;
+            if self.checkpoints[c].branches == 0 {
+                self.live_states -= 1;
+            }
         }
         if let Some(c) = hit {
             self.note_jmp_point(idx, prev);
@@ -282,12 +479,7 @@ impl<'a> Explorer<'a> {
             return Ok(true);
         }
         // Counted only when not pruned, over the states compared (`states_cnt`).
-        self.stats.max_states_per_insn = self
-            .stats
-            .max_states_per_insn
-            .max(self.explored[idx].len() as u32);
-        let add = self.jmps_processed - self.prev_jmps_processed >= 2
-            && self.stats.insns_processed - self.prev_insn_processed >= 8;
+        self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(states_cnt);
         if add {
             self.prev_jmps_processed = self.jmps_processed;
             self.prev_insn_processed = self.stats.insns_processed;
@@ -301,8 +493,12 @@ impl<'a> Explorer<'a> {
                 first: self.cur_first,
                 last: prev,
                 hist: std::mem::take(&mut self.cur_hist),
-                marks: Marks::new(st.frames.len()),
+                marks: self.new_marks(st.frames.len()),
+                idx,
+                cleaned: false,
+                evicted: false,
             });
+            self.enter_scc(id);
             self.cur_first = idx;
             *parent = Some(id);
             self.explored[idx].push(id);
@@ -341,15 +537,9 @@ impl<'a> Explorer<'a> {
             }
             let mut ended = false;
             let pruned = if self.cfg().prune_point.get(idx).copied().unwrap_or(false) {
-                match self.visit(&st, idx, prev, &mut parent) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        if log_on && scratch.any() {
-                            self.log.insn_state(idx, &state_text(&st, scratch));
-                        }
-                        return Err(e);
-                    }
-                }
+                // An error here comes before the previous instruction's state is printed
+                // (`do_check` prints it after `is_state_visited`).
+                self.visit(&st, idx, prev, &mut parent)?
             } else {
                 false
             };
@@ -370,11 +560,12 @@ impl<'a> Explorer<'a> {
                 let Some(op) = self.ops.get(idx).copied().flatten() else {
                     if log_on {
                         if scratch.any() {
-                            self.log.insn_state(idx, &state_text(&st, scratch));
+                            self.log.insn_state(idx, &self.state_text(&st, scratch));
                         }
                         if self.lenient.get(idx).copied().flatten().is_some() {
                             let helper = |id| self.cx.env.helper_name(id);
-                            let text = insn_text(self.cx.insns, idx, &helper);
+                            let leaks = self.cx.privilege.allow_ptr_leaks();
+                            let text = insn_text(self.cx.insns, idx, &helper, leaks);
                             self.log.insn(idx, &text);
                         }
                     }
@@ -390,14 +581,15 @@ impl<'a> Explorer<'a> {
                     if resumed && level2 {
                         self.log.push(&format!(
                             "\nfrom {prev} to {idx}:{}\n",
-                            state_text(&st, Scratch::ALL)
+                            self.state_text(&st, Scratch::ALL)
                         ));
                     }
                     if scratch.any() {
-                        self.log.insn_state(idx, &state_text(&st, scratch));
+                        self.log.insn_state(idx, &self.state_text(&st, scratch));
                     }
                     let helper = |id| self.cx.env.helper_name(id);
-                    let text = insn_text(self.cx.insns, idx, &helper);
+                    let leaks = self.cx.privilege.allow_ptr_leaks();
+                    let text = insn_text(self.cx.insns, idx, &helper, leaks);
                     self.log.insn(idx, &text);
                 }
                 resumed = false;
@@ -409,19 +601,21 @@ impl<'a> Explorer<'a> {
                     self.jmps_processed += 1;
                 }
                 let callee_text = if log_on && matches!(op, Op::Exit) && st.frames.len() > 1 {
-                    state_text(&st, Scratch::ALL)
+                    self.state_text(&st, Scratch::ALL)
                 } else {
                     String::new()
                 };
                 let wants = self.precision_wants(&st, idx);
                 let callee_exit =
-                    (level2 && matches!(op, Op::Exit) && st.frames.len() > 1).then(|| st.clone());
-                if level2 {
-                    self.stack_live.begin(&st, idx);
-                    self.note_stack_use(&st, idx);
-                }
+                    (matches!(op, Op::Exit) && st.frames.len() > 1).then(|| st.clone());
+                // Stack liveness runs at every level: pruning cleans dead slots with it.
+                self.stack_live.begin(&st, idx);
+                self.note_stack_use(&st, idx);
                 if let Some(r) = wants.alu {
                     self.mark_reg(&st, idx, parent, r);
+                }
+                if wants.exit_r0 {
+                    self.mark_reg(&st, idx, parent, 0);
                 }
                 let flow = {
                     let mut out = Out {
@@ -429,16 +623,26 @@ impl<'a> Explorer<'a> {
                         id_gen: &mut self.id_gen,
                         depth: &mut self.depth,
                         base: &mut self.base,
+                        alu_sanitation: &mut self.alu_sanitation,
                     };
                     rules::step(&self.cx, &mut st, idx, &op, &mut out)?
                 };
-                if level2 {
-                    self.stack_live.commit();
-                }
+                self.stack_live.commit();
                 self.after_step(&st, idx, prev, parent, &wants, &flow);
+                // A conditional jump that goes one way prints its state at once, after the
+                // precision walk (`check_cond_jmp_op` calls `print_insn_state`).
+                let one_way = match &flow {
+                    Flow::Jump(_) | Flow::Next => true,
+                    Flow::Branch { fall, taken, .. } => *fall != taken.is_some(),
+                    _ => false,
+                };
+                if log_on && one_way && matches!(op, Op::Jcond { .. }) {
+                    self.log.insn_state(idx, &self.state_text(&st, scratch));
+                    scratch = Scratch::default();
+                }
                 if let Some(callee) = &callee_exit {
                     let text = self.stack_live.update(self.cx.insns, callee);
-                    if !text.is_empty() {
+                    if level2 && !text.is_empty() {
                         self.log.push(&text);
                     }
                 }
@@ -451,6 +655,23 @@ impl<'a> Explorer<'a> {
                         taken,
                         target,
                     } => match (fall, taken) {
+                        (true, Some(other)) if matches!(op, Op::MayGoto { .. }) => {
+                            // `may_goto` follows the jump and queues the fall-through (with
+                            // one more level of loop budget spent).
+                            if let Some(p) = parent {
+                                self.checkpoints[p].branches += 1;
+                            }
+                            stack.push(Pending {
+                                state: std::mem::replace(&mut st, *other),
+                                idx: idx + 1,
+                                prev: idx,
+                                parent,
+                                log_pos: self.log.pos(),
+                                first: self.cur_first,
+                                hist: self.cur_hist.clone(),
+                            });
+                            idx = target;
+                        }
                         (true, Some(other)) => {
                             if let Some(p) = parent {
                                 self.checkpoints[p].branches += 1;
@@ -492,8 +713,8 @@ impl<'a> Explorer<'a> {
                             caller_view.frames.truncate(callee);
                             let text = format!(
                                 "caller:\n{}\ncallee:\n{}\n",
-                                state_text(&caller_view, Scratch::ALL),
-                                state_text(&st, Scratch::ALL)
+                                self.state_text(&caller_view, Scratch::ALL),
+                                self.state_text(&st, Scratch::ALL)
                             );
                             self.log.push(&text);
                             scratch = Scratch::ALL;
@@ -504,7 +725,7 @@ impl<'a> Explorer<'a> {
                         if log_on {
                             let text = format!(
                                 "returning from callee:\n{callee_text}\nto caller at {t}:\n{}\n",
-                                state_text(&st, Scratch::ALL)
+                                self.state_text(&st, Scratch::ALL)
                             );
                             self.log.push(&text);
                         }
@@ -517,11 +738,9 @@ impl<'a> Explorer<'a> {
             }
             if ended {
                 self.path_done(parent);
-                if level2 {
-                    let text = self.stack_live.update(self.cx.insns, &st);
-                    if !text.is_empty() {
-                        self.log.push(&text);
-                    }
+                let text = self.stack_live.update(self.cx.insns, &st);
+                if level2 && !text.is_empty() {
+                    self.log.push(&text);
                 }
                 let Some(p) = stack.pop() else {
                     return Ok(());
@@ -646,6 +865,17 @@ impl<'a> Explorer<'a> {
                 }
             }
             c::JMP if op == c::CALL && insn.src == 0 => self.call_wants(st, insn.imm, &mut w),
+            c::JMP if op == c::EXIT => {
+                // A leaked reference is reported first (`check_resource_leak`).
+                w.exit_r0 = st.frames.len() == 1
+                    && st.refs.is_empty()
+                    && reg(0).is_some_and(|r| r.ty == RegType::Scalar)
+                    && rules::return_code::exit_range(
+                        self.cx.prog_type,
+                        self.cx.expected_attach_type,
+                    )
+                    .is_some();
+            }
             c::LDX | c::STX | c::ST => {
                 let base = if class == c::LDX { insn.src } else { insn.dst };
                 let Some(b) = reg(base).filter(|b| b.ty == RegType::Stack) else {
@@ -754,18 +984,30 @@ impl<'a> Explorer<'a> {
         if let Some(r) = wants.zero_store {
             self.mark_reg(st, idx, parent, r);
         }
-        if let Flow::Branch { fall, taken, .. } = flow {
-            if *fall == taken.is_some() {
-                if *fall && wants.linked.len() > 1 {
+        let conditional = self
+            .ops
+            .get(idx)
+            .copied()
+            .flatten()
+            .is_some_and(|op| matches!(op, Op::Jcond { .. }));
+        // A conditional jump whose outcome the values decide (`is_branch_taken`): one path
+        // only, which the compared scalars must keep exact.
+        let decided = match flow {
+            Flow::Branch { fall, taken, .. } => {
+                if *fall && taken.is_some() && wants.linked.len() > 1 {
                     self.push_hist(idx, prev, None, wants.linked.clone());
                 }
-            } else {
-                if let Some(r) = wants.jmp_dst {
-                    self.mark_reg(st, idx, parent, r);
-                }
-                if let Some(r) = wants.jmp_src {
-                    self.mark_reg(st, idx, parent, r);
-                }
+                *fall != taken.is_some()
+            }
+            Flow::Jump(_) | Flow::Next => conditional,
+            _ => false,
+        };
+        if decided {
+            if let Some(r) = wants.jmp_dst {
+                self.mark_reg(st, idx, parent, r);
+            }
+            if let Some(r) = wants.jmp_src {
+                self.mark_reg(st, idx, parent, r);
             }
         }
         if matches!(flow, Flow::Next) {
@@ -794,6 +1036,9 @@ impl<'a> Explorer<'a> {
         let frames = ck.state.frames.len();
         let mut bt = Backtrack::new(frames - 1);
         let mut text = String::new();
+        // The stored state was cleaned (`clean_live_states`): registers of its innermost
+        // frame dead at `idx` are no longer scalars there.
+        let live = self.live[idx];
         for fr in (0..frames).rev() {
             let marks = &ck.marks;
             let Some(f) = ck.state.frames.get(fr) else {
@@ -801,7 +1046,10 @@ impl<'a> Explorer<'a> {
             };
             let mut first = true;
             for r in 0..10 {
-                if f.regs[r].ty != RegType::Scalar || !marks.reg(fr, r) {
+                if f.regs[r].ty != RegType::Scalar
+                    || !marks.reg(fr, r)
+                    || (fr + 1 == frames && live & (1 << r) == 0)
+                {
                     continue;
                 }
                 bt.regs[fr] |= 1 << r;
@@ -842,7 +1090,8 @@ impl<'a> Explorer<'a> {
     /// (which has not run yet, so it is skipped) through the stored states above it, marking
     /// what `bt` asks for.
     fn mark_chain(&mut self, frames: usize, idx: usize, parent: Option<usize>, mut bt: Backtrack) {
-        if bt.is_empty() {
+        // Unprivileged: every scalar is precise already (`if (!env->bpf_capable) return 0`).
+        if bt.is_empty() || !self.cx.privilege.bpf_capable() {
             return;
         }
         let start_parent = parent;
@@ -850,6 +1099,7 @@ impl<'a> Explorer<'a> {
         let insns = self.cx.insns;
         let env = self.cx.env;
         let helper = |id| env.helper_name(id);
+        let leaks = self.cx.privilege.allow_ptr_leaks();
         let mut text = String::new();
         let (mut last, mut first, mut subseq) = (idx, self.cur_first, -1i64);
         // `None`: the current path's history; `Some(c)`: stored state c's.
@@ -881,7 +1131,7 @@ impl<'a> Explorer<'a> {
                             bt.frame,
                             Backtrack::regs_text(bt.regs[bt.frame]),
                             Backtrack::slots_text(bt.slots[bt.frame]),
-                            insn_text(insns, i, &helper)
+                            insn_text(insns, i, &helper, leaks)
                         ));
                     }
                     if let Err(e) = bt.step(insns, i, h) {

@@ -20,16 +20,19 @@ fn map_handle(op: &Op) -> Option<String> {
 }
 
 /// The text of the instruction at slot `idx` (without the `N: ` prefix or newline), e.g.
-/// `(b7) r0 = 0`. `helper_name` names helper ids for calls.
+/// `(b7) r0 = 0`. `helper_name` names helper ids for calls. Without `allow_ptr_leaks` (an
+/// unprivileged load) a map reference prints as `0x0`, as the kernel hides its address.
 pub fn insn_text(
     insns: &[Insn],
     idx: usize,
     helper_name: &dyn Fn(i32) -> Option<&'static str>,
+    allow_ptr_leaks: bool,
 ) -> String {
+    let handle: &dyn Fn(&Op) -> Option<String> = &map_handle;
     let opts = PrintOptions {
         helper_name: Some(helper_name),
-        imm64: Some(&map_handle),
-        allow_ptr_leaks: true,
+        imm64: allow_ptr_leaks.then_some(handle),
+        allow_ptr_leaks,
         ..PrintOptions::default()
     };
     print_insn(insns, idx, &opts)

@@ -57,6 +57,16 @@ impl Marks {
         }
     }
 
+    /// Every scalar precise, for a state of `frames` frames: an unprivileged load's state
+    /// (`reg->precise = !env->bpf_capable` wherever the kernel makes a scalar).
+    #[must_use]
+    pub fn all(frames: usize) -> Marks {
+        Marks {
+            regs: vec![u16::MAX; frames],
+            slots: vec![u64::MAX; frames],
+        }
+    }
+
     /// Whether register `r` of frame `fr` is precise.
     #[must_use]
     pub fn reg(&self, fr: usize, r: usize) -> bool {

@@ -113,6 +113,10 @@ pub fn marked_reg_text(reg: &RegState, frameno: u8, precise: bool) -> String {
     if matches!(t, RegType::RingbufMem | RegType::RingbufMemOrNull) {
         attrs.push(format!("sz={}", unum(u64::from(reg.range))));
     }
+    if t == RegType::UntrustedMem {
+        // `mem_size` of memory behind a pointer field to a non-struct: unknown, 0.
+        attrs.push("sz=0".to_string());
+    }
     match reg.var.const_value() {
         Some(0) => {}
         Some(v) => attrs.push(format!("imm={}", snum(v as i64))),
@@ -139,12 +143,20 @@ pub fn marked_reg_text(reg: &RegState, frameno: u8, precise: bool) -> String {
 /// registers and stack slots (all of them with `Scratch::ALL`), each preceded by a space.
 #[must_use]
 pub fn state_text(state: &State, scratch: Scratch) -> String {
+    current_state_text(state, scratch, None)
+}
+
+/// [`state_text`] with the current state's precision marks, when it has any (an unprivileged
+/// load: every scalar is precise there).
+#[must_use]
+pub fn current_state_text(state: &State, scratch: Scratch, marks: Option<&Marks>) -> String {
     let frame = state.cur();
     let mut s = String::new();
     if frame.frameno != 0 {
         let _ = write!(s, " frame{}:", frame.frameno);
     }
-    frame_text(&mut s, frame, scratch, None);
+    let fr = state.frames.len() - 1;
+    frame_text(&mut s, frame, scratch, marks.map(|m| (m, fr)));
     refs_text(&mut s, state);
     s
 }

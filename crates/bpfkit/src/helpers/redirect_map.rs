@@ -1,7 +1,8 @@
 //! `bpf_redirect_map` (51) for XDP programs, with its prototype: the kernel's
-//! `__bpf_xdp_redirect_map` (include/linux/filter.h) over a devmap or devmap_hash.
+//! `__bpf_xdp_redirect_map` (include/linux/filter.h) over a devmap, devmap_hash or cpumap.
 //!
-//! Flags outside the map type's mask and the low two bits (`XDP_ABORTED`..`XDP_TX`, the
+//! Flags outside the map type's mask (`BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS` for devmaps,
+//! none for a cpumap) and the low two bits (`XDP_ABORTED`..`XDP_TX`, the
 //! verdict to return when the key has no device) give `XDP_ABORTED`; a key with no device gives
 //! those low bits (unless `BPF_F_BROADCAST`), and a device `XDP_REDIRECT`. The redirect the
 //! program asked for last is kept for the caller of the run ([`take_map_redirect`]), as the
@@ -32,8 +33,11 @@ pub struct MapRedirect {
     pub map_id: u32,
     /// The key (the `u32` the lookup used).
     pub key: u32,
-    /// The device's ifindex (`None` for a broadcast whose key has no device).
+    /// The device's ifindex (devmaps; `None` for a broadcast whose key has no device, and
+    /// for a cpumap).
     pub ifindex: Option<u32>,
+    /// The CPU the frame goes to (cpumap).
+    pub cpu: Option<u32>,
     /// The flags kept for a broadcast (0 otherwise, as the kernel's `ri->flags`).
     pub flags: u64,
 }
@@ -48,19 +52,24 @@ pub fn take_map_redirect() -> Option<MapRedirect> {
 }
 
 extern "C" fn redirect_map(map: u64, key: u64, flags: u64, _: u64, _: u64) -> u64 {
-    // SAFETY: ARG_CONST_MAP_PTR of a devmap (the verifier checks the map type).
+    // SAFETY: ARG_CONST_MAP_PTR of a devmap or cpumap (the verifier checks the map type).
     let m = unsafe { abi::map(map) };
-    let Some(dev) = m.as_devmap() else {
-        // cpumap and xskmap are not in bpfkit; the verifier admits no other map.
+    // The kernel's lookups take a u32 key.
+    let key = key as u32;
+    let (flag_mask, ifindex, cpu) = if let Some(dev) = m.as_devmap() {
+        let ifindex = dev.ifindex(key);
+        (BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS, ifindex, None)
+    } else if let Some(cpus) = m.as_cpumap() {
+        (0, None, cpus.qsize(key).map(|_| key))
+    } else {
+        // xskmap is not in bpfkit; the verifier admits no other map.
         return XDP_ABORTED;
     };
-    if flags & !(ACTION_MASK | BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) != 0 {
+    if flags & !(ACTION_MASK | flag_mask) != 0 {
         return XDP_ABORTED;
     }
-    // The kernel's lookup takes a u32 key.
-    let key = key as u32;
-    let ifindex = dev.ifindex(key);
-    if ifindex.is_none() && flags & BPF_F_BROADCAST == 0 {
+    let found = ifindex.is_some() || cpu.is_some();
+    if !found && flags & BPF_F_BROADCAST == 0 {
         LAST.with(|l| l.set(None));
         return flags & ACTION_MASK;
     }
@@ -74,6 +83,7 @@ extern "C" fn redirect_map(map: u64, key: u64, flags: u64, _: u64, _: u64) -> u6
             map_id: m.id(),
             key,
             ifindex,
+            cpu,
             flags: kept,
         }));
     });

@@ -11,16 +11,15 @@ use std::cell::RefCell;
 
 use super::abi::{self, ret};
 use super::def::{args, proto, Body, HelperDef, Types};
-use crate::maps::stack_trace::{BPF_F_SKIP_FIELD_MASK, BPF_F_USER_STACK, PERF_EVENT_MAX_STACK};
+use crate::maps::stack_trace::{
+    BPF_F_SKIP_FIELD_MASK, BPF_F_USER_STACK, BPF_STACK_BUILD_ID_IP, BUILD_ID_ENTRY,
+    PERF_EVENT_MAX_STACK,
+};
 use bpfkit_verifier::env::{ArgType as A, RetType as R};
 use bpfkit_vm::Helper;
 
 /// `BPF_F_USER_BUILD_ID`: `bpf_get_stack` writes `struct bpf_stack_build_id` entries.
 pub const BPF_F_USER_BUILD_ID: u64 = 1 << 11;
-/// `sizeof(struct bpf_stack_build_id)`.
-const BUILD_ID_ENTRY: usize = 32;
-/// `BPF_STACK_BUILD_ID_IP`: the entry holds a plain address (no build id was found).
-const BPF_STACK_BUILD_ID_IP: i32 = 2;
 
 const EINVAL: i64 = -22;
 const EFAULT: i64 = -14;

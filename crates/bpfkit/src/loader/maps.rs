@@ -129,14 +129,23 @@ impl MapDef {
     /// The `BPF_MAP_CREATE` attributes for the runtime's object table. A map-in-map needs the
     /// descriptor of a map created from [`MapDef::inner`] as `inner_map_fd`. The name is the
     /// definition's, cut to the kernel's 15 characters with characters the kernel refuses
-    /// (anything but ASCII letters, digits, `_` and `.`) replaced by `_`.
+    /// (anything but ASCII letters, digits, `_` and `.`) replaced by `_`. A perf event array
+    /// declared without `max_entries` gets one slot per possible CPU, as libbpf sizes it
+    /// (`map_set_def_max_entries`).
     #[must_use]
     pub fn map_attr(&self, inner_map_fd: Option<u32>) -> crate::maps::MapAttr {
+        let max_entries = if self.map_type == crate::maps::MapType::PerfEventArray.raw()
+            && self.max_entries == 0
+        {
+            crate::maps::cpu::possible_cpus()
+        } else {
+            self.max_entries
+        };
         crate::maps::MapAttr {
             map_type: self.map_type,
             key_size: self.key_size,
             value_size: self.value_size,
-            max_entries: self.max_entries,
+            max_entries,
             map_flags: self.map_flags,
             inner_map_fd: inner_map_fd.unwrap_or(0),
             numa_node: self.numa_node,

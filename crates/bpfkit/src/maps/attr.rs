@@ -1,6 +1,6 @@
 //! Map creation attributes and their checks, in the kernel's order: `map_create` in
 //! kernel/bpf/syscall.c, then the type's `map_alloc_check` / `map_alloc` (hashtab.c,
-//! arraymap.c, lpm_trie.c, queue_stack_maps.c, ringbuf.c, map_in_map.c, stackmap.c, devmap.c).
+//! arraymap.c, lpm_trie.c, queue_stack_maps.c, ringbuf.c, map_in_map.c, stackmap.c, devmap.c, cpumap.c).
 
 use super::{flags as f, MapType};
 use crate::errno::Errno;
@@ -103,7 +103,21 @@ impl MapAttr {
                 map_flags: self.map_flags & !f::BPF_F_TOKEN_FD,
                 ..self.clone()
             };
-            without.check()?;
+            // Types whose checks are all in `map_alloc` (no `map_alloc_check`) meet the token
+            // lookup before any of them.
+            let alloc_only = MapType::from_raw(self.map_type).is_some_and(|t| {
+                matches!(
+                    t,
+                    MapType::StackTrace | MapType::DevMap | MapType::DevMapHash | MapType::CpuMap
+                )
+            });
+            if !alloc_only {
+                without.check()?;
+            } else if without.map_flags & f::BPF_F_RDONLY != 0
+                && without.map_flags & f::BPF_F_WRONLY != 0
+            {
+                return Err(inval("BPF_F_RDONLY and BPF_F_WRONLY together"));
+            }
             return Err(inval("BPF_F_TOKEN_FD: bpfkit has no BPF tokens"));
         }
         if self.map_flags & f::BPF_F_RDONLY != 0 && self.map_flags & f::BPF_F_WRONLY != 0 {
@@ -145,6 +159,7 @@ impl MapAttr {
             MapType::RingBuf => self.check_ringbuf()?,
             MapType::StackTrace => self.check_stack_trace()?,
             MapType::DevMap | MapType::DevMapHash => self.check_devmap(ty)?,
+            MapType::CpuMap => self.check_cpumap()?,
         }
         check_name(&self.name)?;
         Ok(ty)
@@ -325,6 +340,27 @@ impl MapAttr {
         }
         if ty == MapType::DevMapHash && self.max_entries > 1 << 31 {
             return Err(inval("a devmap_hash has at most 2^31 buckets"));
+        }
+        Ok(())
+    }
+
+    /// `cpu_map_alloc`'s checks.
+    fn check_cpumap(&self) -> Result<(), Errno> {
+        if self.max_entries == 0
+            || self.key_size != 4
+            || !matches!(self.value_size, 4 | 8)
+            || self.map_flags & !f::BPF_F_NUMA_NODE != 0
+        {
+            return Err(inval(
+                "a cpumap needs key_size 4, value_size 4 or 8, max_entries > 0 and no flags \
+                 but BPF_F_NUMA_NODE",
+            ));
+        }
+        let nr_cpus = super::cpumap::nr_cpus();
+        if self.max_entries > nr_cpus {
+            return Err(Errno::E2big(
+                format!("max_entries is above NR_CPUS ({nr_cpus})").into(),
+            ));
         }
         Ok(())
     }

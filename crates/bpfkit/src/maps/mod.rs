@@ -16,6 +16,7 @@
 pub mod array;
 mod attr;
 pub mod cpu;
+pub mod cpumap;
 pub mod devmap;
 pub mod fd_array;
 pub mod hash;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 pub use array::ArrayMap;
 pub use attr::MapAttr;
+pub use cpumap::CpuMap;
 pub use devmap::DevMap;
 pub use fd_array::{FdArray, InnerTemplate, MapOfMaps, ProgArray, ProgEntry};
 pub use hash::HashTab;
@@ -157,11 +159,14 @@ pub enum MapType {
     /// Network devices by hash key, for `bpf_redirect_map`.
     #[doc(alias = "BPF_MAP_TYPE_DEVMAP_HASH")]
     DevMapHash = 25,
+    /// CPUs by number, for `bpf_redirect_map`.
+    #[doc(alias = "BPF_MAP_TYPE_CPUMAP")]
+    CpuMap = 16,
 }
 
 impl MapType {
     /// Every implemented type.
-    pub const ALL: [MapType; 17] = [
+    pub const ALL: [MapType; 18] = [
         Self::Hash,
         Self::Array,
         Self::ProgArray,
@@ -179,6 +184,7 @@ impl MapType {
         Self::StackTrace,
         Self::DevMap,
         Self::DevMapHash,
+        Self::CpuMap,
     ];
 
     /// The type with `BPF_MAP_TYPE_*` number `n`, if bpfkit implements it.
@@ -214,6 +220,7 @@ impl MapType {
             Self::StackTrace => "stack_trace",
             Self::DevMap => "devmap",
             Self::DevMapHash => "devmap_hash",
+            Self::CpuMap => "cpumap",
         }
     }
 
@@ -282,6 +289,8 @@ pub enum MapKind {
     StackTrace(StackTraceMap),
     /// devmap, devmap_hash.
     DevMap(DevMap),
+    /// cpumap.
+    CpuMap(CpuMap),
 }
 
 /// The kernel's first check of an update's flags: unknown bits `EINVAL`, and `BPF_F_LOCK`
@@ -358,14 +367,17 @@ pub fn create(a: &MapAttr, inner: Option<&BpfMap>) -> Result<BpfMap, Errno> {
         MapType::PerfEventArray => {
             MapKind::PerfEventArray(PerfEventArray::new(a.max_entries, a.map_flags)?)
         }
-        MapType::StackTrace => {
-            MapKind::StackTrace(StackTraceMap::new(a.value_size, a.max_entries)?)
-        }
+        MapType::StackTrace => MapKind::StackTrace(StackTraceMap::new(
+            a.value_size,
+            a.max_entries,
+            a.map_flags & flags::BPF_F_STACK_BUILD_ID != 0,
+        )?),
         MapType::DevMap | MapType::DevMapHash => MapKind::DevMap(DevMap::new(
             ty == MapType::DevMapHash,
             a.value_size,
             a.max_entries,
         )?),
+        MapType::CpuMap => MapKind::CpuMap(CpuMap::new(a.value_size, a.max_entries)?),
     };
     // dev_map_init_map: lookups return a pointer straight to the device's value, so programs
     // may only read it.
@@ -488,6 +500,7 @@ impl BpfMap {
             )),
             MapKind::StackTrace(s) => s.lookup(key, value, false),
             MapKind::DevMap(d) => d.lookup(key, value),
+            MapKind::CpuMap(c) => c.lookup(key, value),
         }
     }
 
@@ -508,6 +521,7 @@ impl BpfMap {
                 "stack traces are stored by bpf_get_stackid only".into(),
             )),
             MapKind::DevMap(d) => d.update(key, value, map_flags),
+            MapKind::CpuMap(c) => c.update(key, value, map_flags),
             MapKind::RingBuf(_) => Err(Errno::Enotsupp(
                 "ring buffers have no elements to update".into(),
             )),
@@ -530,6 +544,7 @@ impl BpfMap {
             MapKind::PerfEventArray(p) => p.entries().delete(key),
             MapKind::StackTrace(s) => s.delete(key),
             MapKind::DevMap(d) => d.delete(key),
+            MapKind::CpuMap(c) => c.delete(key),
         }
     }
 
@@ -560,6 +575,7 @@ impl BpfMap {
             MapKind::PerfEventArray(p) => p.entries().get_next_key(key, next),
             MapKind::StackTrace(s) => s.get_next_key(key, next),
             MapKind::DevMap(d) => d.get_next_key(key, next),
+            MapKind::CpuMap(c) => c.get_next_key(key, next),
         }
     }
 
@@ -700,6 +716,15 @@ impl BpfMap {
     pub fn as_devmap(&self) -> Option<&DevMap> {
         match &self.kind {
             MapKind::DevMap(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The CPUs, for a cpumap.
+    #[must_use]
+    pub fn as_cpumap(&self) -> Option<&CpuMap> {
+        match &self.kind {
+            MapKind::CpuMap(c) => Some(c),
             _ => None,
         }
     }

@@ -28,6 +28,11 @@ pub const BPF_F_REUSE_STACKID: u64 = 1 << 10;
 /// `sysctl_perf_event_max_stack`'s default: the deepest chain the kernel collects.
 pub const PERF_EVENT_MAX_STACK: u32 = 127;
 
+/// `sizeof(struct bpf_stack_build_id)`.
+pub const BUILD_ID_ENTRY: usize = 32;
+/// `BPF_STACK_BUILD_ID_IP`: a build-id entry that holds a plain address.
+pub const BPF_STACK_BUILD_ID_IP: i32 = 2;
+
 const EINVAL: i64 = -22;
 const EFAULT: i64 = -14;
 const EEXIST: i64 = -17;
@@ -50,6 +55,8 @@ struct Table {
 #[derive(Debug)]
 pub struct StackTraceMap {
     value_size: u32,
+    /// `BPF_F_STACK_BUILD_ID`: each frame is a 32-byte `struct bpf_stack_build_id`.
+    build_id: bool,
     table: Mutex<Table>,
 }
 
@@ -61,8 +68,9 @@ fn id_of(key: &[u8]) -> u32 {
 }
 
 impl StackTraceMap {
-    /// A map of `max_entries` traces of up to `value_size / 8` frames (attributes checked).
-    pub(crate) fn new(value_size: u32, max_entries: u32) -> Result<Self, Errno> {
+    /// A map of `max_entries` traces of up to `value_size / 8` frames, or `value_size / 32`
+    /// build-id frames with `build_id` (attributes checked).
+    pub(crate) fn new(value_size: u32, max_entries: u32, build_id: bool) -> Result<Self, Errno> {
         let n_buckets = max_entries.checked_next_power_of_two().ok_or_else(|| {
             Errno::E2big(format!("{max_entries} entries: too many buckets").into())
         })?;
@@ -73,6 +81,7 @@ impl StackTraceMap {
         buckets.resize(n_buckets as usize, None);
         Ok(Self {
             value_size,
+            build_id,
             table: Mutex::new(Table {
                 buckets,
                 free: max_entries,
@@ -110,8 +119,16 @@ impl StackTraceMap {
             return Err(Errno::Enoent(format!("no stack under id {id}").into()));
         };
         value.fill(0);
-        for (d, ip) in value.chunks_exact_mut(8).zip(&b.ips) {
-            d.copy_from_slice(&ip.to_ne_bytes());
+        if self.build_id {
+            // bpfkit knows no build ids: Linux's fallback entry, the status then the address.
+            for (d, ip) in value.chunks_exact_mut(BUILD_ID_ENTRY).zip(&b.ips) {
+                d[..4].copy_from_slice(&BPF_STACK_BUILD_ID_IP.to_ne_bytes());
+                d[24..].copy_from_slice(&ip.to_ne_bytes());
+            }
+        } else {
+            for (d, ip) in value.chunks_exact_mut(8).zip(&b.ips) {
+                d.copy_from_slice(&ip.to_ne_bytes());
+            }
         }
         if delete {
             *slot = None;
@@ -168,9 +185,11 @@ impl StackTraceMap {
             return EINVAL;
         }
         let skip = (flags & BPF_F_SKIP_FIELD_MASK) as usize;
-        // The kernel collects at most value_size / 8 frames after the skipped ones, and never
-        // more than sysctl_perf_event_max_stack in all.
-        let max_depth = (self.value_size as usize / 8 + skip).min(PERF_EVENT_MAX_STACK as usize);
+        // The kernel collects at most value_size / (frame size) frames after the skipped ones,
+        // and never more than sysctl_perf_event_max_stack in all.
+        let frame = if self.build_id { BUILD_ID_ENTRY } else { 8 };
+        let max_depth =
+            (self.value_size as usize / frame + skip).min(PERF_EVENT_MAX_STACK as usize);
         let chain = &chain[..chain.len().min(max_depth)];
         if chain.len() <= skip {
             return EFAULT;
@@ -214,7 +233,7 @@ mod tests {
 
     #[test]
     fn the_id_is_the_jhash2_of_the_frames_masked_to_the_buckets() {
-        let m = StackTraceMap::new(16, 5).unwrap(); // 8 buckets
+        let m = StackTraceMap::new(16, 5, false).unwrap(); // 8 buckets
         let chain = [0xffff_ffff_8100_0010u64, 0xffff_ffff_8100_0020];
         let bytes: Vec<u8> = chain.iter().flat_map(|x| x.to_ne_bytes()).collect();
         let want = i64::from(jhash2(&bytes, 0) & 7);
@@ -234,7 +253,7 @@ mod tests {
 
     #[test]
     fn errors_as_the_kernel() {
-        let m = StackTraceMap::new(8, 1).unwrap(); // 1 bucket, 1 frame deep
+        let m = StackTraceMap::new(8, 1, false).unwrap(); // 1 bucket, 1 frame deep
         assert_eq!(m.get_stackid(&[1, 2], 1 << 11), EINVAL);
         assert_eq!(m.get_stackid(&[], 0), EFAULT);
         assert_eq!(m.get_stackid(&[1], 1), EFAULT);
@@ -247,7 +266,7 @@ mod tests {
         // Replacing takes a free trace before the old one is given back (the kernel pops its
         // freelist first): with max_entries 1 there is none.
         assert_eq!(m.get_stackid(&[5], BPF_F_REUSE_STACKID), ENOMEM);
-        let m = StackTraceMap::new(8, 2).unwrap();
+        let m = StackTraceMap::new(8, 2, false).unwrap();
         let id = m.get_stackid(&[1], 0);
         assert!(id >= 0);
         // Another one-frame chain whose hash lands in the same bucket.
@@ -260,8 +279,22 @@ mod tests {
     }
 
     #[test]
+    fn build_id_maps_hold_fallback_entries() {
+        let m = StackTraceMap::new(64, 2, true).unwrap(); // two 32-byte frames
+        let id = m.get_stackid(&[0x10, 0x20, 0x30], 0);
+        assert!(id >= 0);
+        let mut v = [0xaau8; 64];
+        m.lookup(&(id as u32).to_ne_bytes(), &mut v, false).unwrap();
+        for (e, ip) in v.chunks_exact(32).zip([0x10u64, 0x20]) {
+            assert_eq!(e[..4], 2i32.to_ne_bytes());
+            assert_eq!(e[4..24], [0u8; 20]);
+            assert_eq!(e[24..], ip.to_ne_bytes());
+        }
+    }
+
+    #[test]
     fn user_space_commands() {
-        let m = StackTraceMap::new(16, 2).unwrap();
+        let m = StackTraceMap::new(16, 2, false).unwrap();
         let mut v = [0xaau8; 16];
         assert!(matches!(
             m.lookup(&0u32.to_ne_bytes(), &mut v, false),

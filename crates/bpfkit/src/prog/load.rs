@@ -272,7 +272,9 @@ impl Bpf {
             log: if attr.log_level == 0 {
                 String::new()
             } else {
-                r.log.clone()
+                // A rejection keeps its errno; its log is the tail that fits, as the kernel's
+                // rotating log keeps it.
+                log_tail(&r.log, attr.log_size).to_string()
             },
         })?;
         let log = if attr.log_level == 0 {
@@ -281,8 +283,7 @@ impl Bpf {
             verified.log().to_string()
         };
         if attr.log_level != 0 && log.len() + 1 > attr.log_size as usize {
-            let keep = attr.log_size as usize - 1;
-            let tail = log[log.len() - keep..].to_string();
+            let tail = log_tail(&log, attr.log_size).to_string();
             return Err(LoadError {
                 errno: Errno::Enospc("the verifier log does not fit in log_size".into()),
                 log: tail,
@@ -339,4 +340,16 @@ impl Bpf {
             )),
         }
     }
+}
+
+/// The last `log_size - 1` bytes of `log` (all of it when it fits): what the kernel's rotating
+/// log buffer holds at the end, its NUL aside. A cut inside a multi-byte character moves to the
+/// next character boundary (the verifier's log is ASCII).
+fn log_tail(log: &str, log_size: u32) -> &str {
+    let keep = (log_size as usize).saturating_sub(1);
+    let mut start = log.len().saturating_sub(keep);
+    while !log.is_char_boundary(start) {
+        start += 1;
+    }
+    &log[start..]
 }

@@ -35,7 +35,7 @@ pub struct FrameRun {
     /// The frame after the program (for a socket filter: cut to what the socket keeps).
     pub data_out: Vec<u8>,
     /// Whether the frame goes on: socket filter r0 > 0; tc neither `TC_ACT_SHOT` nor
-    /// `TC_ACT_STOLEN`; XDP `XDP_PASS` or `XDP_TX`.
+    /// `TC_ACT_STOLEN`; XDP `XDP_PASS` or `XDP_TX`; cgroup_skb bit 0 of r0 set.
     pub passes: bool,
     /// Nanoseconds the run took.
     pub duration_ns: u64,
@@ -48,6 +48,8 @@ pub fn passes(t: ProgType, retval: u32) -> bool {
         ProgType::SocketFilter => retval != 0,
         ProgType::SchedCls | ProgType::SchedAct => retval != TC_ACT_SHOT && retval != TC_ACT_STOLEN,
         ProgType::Xdp => retval == XDP_PASS || retval == XDP_TX,
+        // Bit 0 allows the packet; bit 1 (egress only) asks for a congestion notification.
+        ProgType::CgroupSkb => retval & 1 == 1,
         _ => false,
     }
 }
@@ -81,7 +83,7 @@ pub fn run_frame(bpf: &Bpf, fd: Fd, frame: &[u8]) -> Result<FrameRun, Errno> {
                 duration_ns,
             })
         }
-        ProgType::SchedCls | ProgType::SchedAct | ProgType::Xdp => {
+        ProgType::SchedCls | ProgType::SchedAct | ProgType::Xdp | ProgType::CgroupSkb => {
             let start = Instant::now();
             let out = bpf.prog_test_run(
                 fd,
@@ -189,6 +191,11 @@ mod tests {
         assert!(!passes(ProgType::SchedCls, TC_ACT_SHOT));
         assert!(!passes(ProgType::SocketFilter, 0));
         assert!(passes(ProgType::SocketFilter, 0xffff_ffff));
+        // __cgroup_bpf_run_filter_skb: bit 0 allows, bit 1 is the congestion notification.
+        assert!(passes(ProgType::CgroupSkb, 1));
+        assert!(passes(ProgType::CgroupSkb, 3));
+        assert!(!passes(ProgType::CgroupSkb, 0));
+        assert!(!passes(ProgType::CgroupSkb, 2));
     }
 
     #[test]

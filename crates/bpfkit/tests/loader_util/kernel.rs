@@ -33,11 +33,17 @@ impl InKernel {
 }
 
 fn create(m: &MapDef) -> Map {
+    // libbpf sizes a perf event array declared without max_entries to the possible CPUs.
+    let max_entries = if m.map_type == 4 && m.max_entries == 0 {
+        bpfkit_kernel::possible_cpus() as u32
+    } else {
+        m.max_entries
+    };
     let map = map_create(
         m.map_type,
         m.key_size,
         m.value_size,
-        m.max_entries,
+        max_entries,
         m.map_flags,
     )
     .unwrap_or_else(|e| {
@@ -66,6 +72,8 @@ pub fn instantiate(obj: &Object, ctx: &str) -> InKernel {
             license: &obj.license,
             kern_version: obj.kern_version.unwrap_or(0),
             name: &p.name,
+            // libbpf's section table: `cgroup_skb/egress` is BPF_CGROUP_INET_EGRESS (1).
+            expected_attach_type: u32::from(p.section == "cgroup_skb/egress"),
             ..ProgLoad::new(p.prog_type())
         }
         .load(&insns[..]);

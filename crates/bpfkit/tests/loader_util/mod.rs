@@ -15,10 +15,12 @@ pub const UNSUPPORTED: &[&str] = &["core_reloc", "kfunc_call"];
 
 /// The examples this repository's loader engineer maintains (the flow dissector is the bench's).
 pub const EXAMPLES: &[&str] = &[
+    "cgroup_firewall",
     "cpuv4",
     "drop_monitor",
     "legacy_maps",
     "map_in_map",
+    "perf_output",
     "ringbuf",
     "sockex1",
     "sockex3",

@@ -69,7 +69,11 @@ impl ObjectArgs {
 fn is_packet_type(t: ProgType) -> bool {
     matches!(
         t,
-        ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct | ProgType::Xdp
+        ProgType::SocketFilter
+            | ProgType::SchedCls
+            | ProgType::SchedAct
+            | ProgType::Xdp
+            | ProgType::CgroupSkb
     )
 }
 
@@ -95,7 +99,12 @@ pub fn run(path: &Path, args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             .progs
             .iter()
             .find(|p| is_packet_type(p.prog_type) && !is_slot_target(&p.name))
-            .with_context(|| format!("{}: no packet program (socket, tc, xdp)", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "{}: no packet program (socket, tc, xdp, cgroup_skb)",
+                    path.display()
+                )
+            })?;
         vec![first]
     } else {
         args.progs

@@ -278,6 +278,15 @@ fn ptr_arith(
             ),
         ));
     }
+    if ptr.ty == RegType::UntrustedMem {
+        // Untrusted memory is read with probe reads at any address: Linux keeps no offset
+        // and checks none (tests/verifier/mapptr.cases, `mapptr_btf_untrusted_mem_*`).
+        return Ok(RegState {
+            off: 0,
+            var: Scalar::known(0),
+            ..ptr
+        });
+    }
     let known = off.var.const_value();
     match ptr.ty {
         RegType::Ctx

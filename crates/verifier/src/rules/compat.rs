@@ -174,6 +174,29 @@ fn always_rdonly_prog(map_type: u32) -> bool {
     matches!(map_type, map::DEVMAP | map::DEVMAP_HASH)
 }
 
+/// `check_map_access_type` for a write of `size` bytes at `off` into a value of a map of type
+/// `map_type` (`value_size` bytes): `write into map forbidden, ...` (`EACCES`) for maps
+/// programs may only read.
+///
+/// # Errors
+/// The kernel's rejection, as above.
+pub fn check_value_write(
+    idx: usize,
+    map_type: u32,
+    value_size: u32,
+    off: i32,
+    size: u32,
+) -> Result<(), Reject> {
+    if always_rdonly_prog(map_type) {
+        return Err(Reject::new(
+            Errno::EACCES,
+            idx,
+            format!("write into map forbidden, value_size={value_size} off={off} size={size}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The checks a call of helper `func_id` (named `name`) with a map of type `map_type` passes
 /// through at instruction `idx`: `write into map forbidden` (`EACCES`) for a helper that writes
 /// a read-only map, then `cannot pass map_type N into func NAME#ID` (`EINVAL`).

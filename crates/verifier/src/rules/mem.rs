@@ -268,8 +268,10 @@ pub fn step(
                 st.cur_mut().regs[r.index()] =
                     old.unwrap_or_else(|| RegState::scalar(num::unknown_of_size(size.bytes())));
             }
+            // The write has no register (`value_regno = -1`): stack bytes become data
+            // (STACK_MISC), any spill there is gone.
             acc.kind = AccessKind::Write;
-            acc.stored = Some(Stored::Reg(RegState::unknown()));
+            acc.stored = None;
             let _ = value;
             access(cx, st, idx, acc, out)?;
         }
@@ -301,6 +303,9 @@ pub fn access(
             let map = reg
                 .map
                 .ok_or_else(|| eacces(idx, "map value without a map"))?;
+            if acc.kind == AccessKind::Write {
+                super::compat::check_value_write(idx, map.type_id, map.value_size, off, size)?;
+            }
             check_mem_region(
                 idx,
                 r,
@@ -317,6 +322,13 @@ pub fn access(
             acc.kind.eq(&AccessKind::Read).then(RegState::unknown)
         }
         RegType::Ctx => {
+            // `__check_ptr_off_reg`: a negative fixed offset has its own message.
+            if reg.off < 0 {
+                return Err(eacces(
+                    idx,
+                    format!("negative offset ctx ptr R{r} off={} disallowed", reg.off),
+                ));
+            }
             if reg.off != 0 {
                 return Err(eacces(
                     idx,

@@ -231,6 +231,8 @@ pub struct Pre {
     regs: [RegState; 11],
     /// For a store to a constant stack offset: the frame, the offset and the slot before it.
     stack_store: Option<(usize, i32, StackSlot)>,
+    /// `sanitize_ptr_alu`'s state and limit before the operation.
+    alu_pre: Option<(u32, u32)>,
 }
 
 /// `reg_not_null` for the types bpfkit models: map values and (NULL-checked) memory.
@@ -286,10 +288,10 @@ pub fn before(
     if p == Privilege::Privileged {
         return Ok(None);
     }
-    let _ = &out;
     let mut pre = Pre {
         regs: st.cur().regs,
         stack_store: None,
+        alu_pre: None,
     };
     let init = |r: &RegState| r.ty != RegType::NotInit;
     match *op {
@@ -306,7 +308,19 @@ pub fn before(
             op: alu,
             dst,
             src,
-        } => alu_before(p, st, idx, width, alu, dst, src)?,
+        } => {
+            alu_before(p, st, idx, width, alu, dst, src)?;
+            let add_sub = matches!(alu, AluOp::Add | AluOp::Sub);
+            if add_sub && !p.bypass_spec_v1() {
+                match PtrAlu::of(&st.cur().regs, dst, src) {
+                    Some(o) if width == Width::W64 => {
+                        pre.alu_pre = sanitize_pre(idx, alu, dst.num(), &o)?;
+                    }
+                    Some(_) => {}
+                    None => sanitize_scalar(idx, alu, dst, src, st, out)?,
+                }
+            }
+        }
         Op::Jcond {
             width,
             cond,
@@ -339,16 +353,35 @@ pub fn before(
             }
         }
         Op::Atomic {
-            op: a, dst, src, ..
+            size,
+            op: a,
+            dst,
+            src,
+            off,
         } => {
-            let (base, value) = (reg(st, dst), reg(st, src));
-            if init(&base) && init(&value) && !p.allow_ptr_leaks() {
-                let r0 = reg(st, Reg::R0);
+            let (base, value, r0) = (reg(st, dst), reg(st, src), reg(st, Reg::R0));
+            let r0_ok = a != AtomicOp::Cmpxchg || init(&r0);
+            if init(&base) && init(&value) && r0_ok && !p.allow_ptr_leaks() {
                 if a == AtomicOp::Cmpxchg && is_ptr(&r0) {
                     return Err(eacces(idx, "R0 leaks addr into mem"));
                 }
                 if is_ptr(&value) {
                     return Err(eacces(idx, format!("R{} leaks addr into mem", src.num())));
+                }
+                // The read half of an atomic takes the old value as data (`value_regno` -1).
+                if let Some((f, o)) = stack_target(st, &base, off) {
+                    let frame = &st.frames[f];
+                    let n = size.bytes();
+                    let in_frame = (-MAX_STACK..0).contains(&o) && o % n as i32 == 0;
+                    if in_frame {
+                        let shown = i32::from(off) + base.off;
+                        below_allocated(frame, idx, dst.num(), shown, i64::from(o), n)?;
+                        let (_, slot) = byte_at(frame, o);
+                        if n == 8 && slot.is_full_spill() && is_ptr(&slot.spilled) {
+                            return Err(eacces(idx, format!("leaking pointer from stack off {o}")));
+                        }
+                        stack_read_before(frame, idx, dst.num(), shown, o, n)?;
+                    }
                 }
             }
         }
@@ -368,7 +401,7 @@ pub fn before(
                 return Err(eacces(idx, "R0 leaks addr as return value"));
             }
         }
-        Op::Call(CallTarget::Helper(id)) => helper_before(cx, st, idx, id)?,
+        Op::Call(CallTarget::Helper(id)) => helper_before(cx, idx, id)?,
         _ => {}
     }
     Ok(Some(pre))
@@ -606,6 +639,28 @@ fn stack_read_before(
     Ok(())
 }
 
+/// `check_stack_access_within_bounds` for a helper reading `size` bytes of stack at offset `o`
+/// through register `r`, without `allow_uninit_stack`: the read may not start below the stack
+/// written so far (checked before the read's end, so this `EACCES` wins over the `EINVAL` of a
+/// read past the frame pointer). A hook for `call::helper_mem`.
+///
+/// # Errors
+/// `invalid read from stack R%d off=%d size=%d`.
+pub fn helper_stack_bounds(
+    cx: &Cx<'_>,
+    frame: &Frame,
+    idx: usize,
+    r: usize,
+    shown: i32,
+    o: i64,
+    size: u32,
+) -> Result<(), Reject> {
+    if cx.privilege.allow_uninit_stack() {
+        return Ok(());
+    }
+    below_allocated(frame, idx, r as u8, shown, o, size)
+}
+
 /// `check_stack_range_initialized` for a helper reading `size` bytes of stack at offset `o`
 /// through register `r`, without `allow_uninit_stack` / `allow_ptr_leaks`: every byte must be
 /// written, and spilled pointers may not be read as data. A hook for `call::helper_mem`.
@@ -645,9 +700,48 @@ pub fn helper_stack_read(
     Ok(())
 }
 
-/// `check_helper_call` without CAP_BPF / CAP_PERFMON: the helpers only those give, and
-/// numbers (`ARG_ANYTHING`) that are pointers.
-fn helper_before(cx: &Cx<'_>, st: &State, idx: usize, id: i32) -> Result<(), Reject> {
+/// `check_helper_call`'s byte-wise writes of a helper's output buffer on the stack
+/// (`ARG_PTR_TO_UNINIT_MEM`), without `allow_ptr_leaks`: no byte may land on a spilled pointer.
+/// A hook for `call::helper_mem`.
+///
+/// # Errors
+/// `attempt to corrupt spilled pointer on stack`.
+pub fn helper_stack_write(
+    cx: &Cx<'_>,
+    frame: &Frame,
+    idx: usize,
+    o: i64,
+    size: u32,
+) -> Result<(), Reject> {
+    if cx.privilege.allow_ptr_leaks() {
+        return Ok(());
+    }
+    for i in 0..i64::from(size) {
+        let Ok(at) = i32::try_from(o + i) else {
+            return Ok(());
+        };
+        let (_, slot) = byte_at(frame, at);
+        if slot.bytes[7] == SlotType::Spill && slot.spilled.ty != RegType::Scalar {
+            return Err(eacces(idx, "attempt to corrupt spilled pointer on stack"));
+        }
+    }
+    Ok(())
+}
+
+/// `check_func_arg` for `ARG_ANYTHING` without `allow_ptr_leaks`: a number argument may not be
+/// a pointer. A hook for `call::check_args`, in argument order.
+///
+/// # Errors
+/// `R%d leaks addr into helper function`.
+pub fn anything_arg(cx: &Cx<'_>, idx: usize, r: usize, reg: &RegState) -> Result<(), Reject> {
+    if cx.privilege.allow_ptr_leaks() || !is_ptr(reg) {
+        return Ok(());
+    }
+    Err(eacces(idx, format!("R{r} leaks addr into helper function")))
+}
+
+/// `check_helper_call` without CAP_BPF / CAP_PERFMON: the helpers only those give.
+fn helper_before(cx: &Cx<'_>, idx: usize, id: i32) -> Result<(), Reject> {
     if CAPABLE_ONLY_HELPERS.contains(&id) {
         return Err(einval(
             idx,
@@ -656,27 +750,6 @@ fn helper_before(cx: &Cx<'_>, st: &State, idx: usize, id: i32) -> Result<(), Rej
                 cx.env.helper_name(id).unwrap_or("unknown")
             ),
         ));
-    }
-    let Some(proto) = cx.env.helper(cx.prog_type, id) else {
-        return Ok(());
-    };
-    if cx.privilege.allow_ptr_leaks() {
-        return Ok(());
-    }
-    for (i, arg) in proto.args.iter().enumerate() {
-        if *arg == crate::env::ArgType::DontCare {
-            break;
-        }
-        let r = st.cur().regs[i + 1];
-        if r.ty == RegType::NotInit {
-            break;
-        }
-        if *arg == crate::env::ArgType::Anything && is_ptr(&r) {
-            return Err(eacces(
-                idx,
-                format!("R{} leaks addr into helper function", i + 1),
-            ));
-        }
     }
     Ok(())
 }
@@ -692,6 +765,7 @@ pub fn after(
     st: &mut State,
     idx: usize,
     op: &Op,
+    out: &mut Out<'_>,
 ) -> Result<(), Reject> {
     let Some(pre) = pre else { return Ok(()) };
     let p = cx.privilege;
@@ -702,41 +776,11 @@ pub fn after(
             dst,
             src,
         } if !p.bypass_spec_v1() => {
-            let d = pre.regs[dst.index()];
-            let (s, sreg) = match src {
-                Operand::Reg(r) => (pre.regs[r.index()], Some(r)),
-                Operand::Imm(i) => (
-                    RegState::scalar(crate::num::Scalar::known(i as i64 as u64)),
-                    None,
-                ),
-            };
-            let (ptr, off, off_is_dst) = match (is_ptr(&d), is_ptr(&s)) {
-                (true, false) => (d, s, false),
-                (false, true) => (s, d, true),
-                _ => return Ok(()),
+            let Some(o) = PtrAlu::of(&pre.regs, dst, src) else {
+                return Ok(());
             };
             let result = st.cur().regs[dst.index()];
-            let ptr_regno = if off_is_dst {
-                sreg.map_or(0, Reg::num)
-            } else {
-                dst.num()
-            };
-            let off_regno = if off_is_dst {
-                dst.num()
-            } else {
-                sreg.map_or(0, Reg::num)
-            };
-            sanitize(
-                idx,
-                alu,
-                dst.num(),
-                sreg.is_some(),
-                &ptr,
-                &off,
-                ptr_regno,
-                off_regno,
-                &result,
-            )
+            sanitize_post(idx, alu, dst.num(), &o, &result, pre.alu_pre, out)
         }
         Op::StoreReg { size, src, .. } if !p.bpf_capable() => {
             let v = pre.regs[src.index()];
@@ -753,70 +797,234 @@ pub fn after(
     }
 }
 
-/// `sanitize_ptr_alu` (register operands) and `sanitize_check_bounds` for `ptr op off` whose
-/// result is `result`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the operands, their register numbers and the result, as sanitize_ptr_alu takes them"
-)]
-fn sanitize(
+/// The operands of `ptr op off` (or `off op ptr`) as `adjust_ptr_min_max_vals` sees them.
+struct PtrAlu {
+    ptr: RegState,
+    off: RegState,
+    ptr_regno: u8,
+    off_regno: u8,
+    /// The offset is a register (`BPF_X`): `sanitize_ptr_alu` runs.
+    reg_operand: bool,
+}
+
+impl PtrAlu {
+    /// The operands of a 64-bit ALU instruction with exactly one pointer operand.
+    fn of(regs: &[RegState; 11], dst: Reg, src: Operand) -> Option<PtrAlu> {
+        let d = regs[dst.index()];
+        let (s, sreg) = match src {
+            Operand::Reg(r) => (regs[r.index()], Some(r)),
+            Operand::Imm(i) => (
+                RegState::scalar(crate::num::Scalar::known(i as i64 as u64)),
+                None,
+            ),
+        };
+        if d.ty == RegType::NotInit || s.ty == RegType::NotInit {
+            return None;
+        }
+        let src_no = sreg.map_or(0, Reg::num);
+        match (is_ptr(&d), is_ptr(&s)) {
+            (true, false) => Some(PtrAlu {
+                ptr: d,
+                off: s,
+                ptr_regno: dst.num(),
+                off_regno: src_no,
+                reg_operand: sreg.is_some(),
+            }),
+            (false, true) => Some(PtrAlu {
+                ptr: s,
+                off: d,
+                ptr_regno: src_no,
+                off_regno: dst.num(),
+                reg_operand: true,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether `adjust_ptr_min_max_vals` gets to `sanitize_ptr_alu`: the pointer type allows
+    /// arithmetic, it cannot be NULL, and `check_reg_sane_offset` passes for both operands.
+    fn reaches_sanitize(&self, alu: AluOp) -> bool {
+        let sane = |r: &RegState| {
+            let v = &r.var;
+            let val = v.var_off.value as i64;
+            !(v.is_const() && (val >= MAX_VAR_OFF || val <= -MAX_VAR_OFF))
+                && i64::from(r.off).abs() < MAX_VAR_OFF
+                && v.smin != i64::MIN
+                && v.smin < MAX_VAR_OFF
+                && v.smin > -MAX_VAR_OFF
+        };
+        let type_ok = match self.ptr.ty {
+            RegType::Ctx
+            | RegType::MapValue
+            | RegType::Stack
+            | RegType::Packet
+            | RegType::PacketMeta
+            | RegType::RingbufMem => true,
+            RegType::MapPtr => alu == AluOp::Add && self.off.const_scalar() == Some(0),
+            _ => false,
+        };
+        type_ok && !self.ptr.ty.maybe_null() && sane(&self.off) && sane(&self.ptr)
+    }
+
+    /// `mask_to_left` of `sanitize_ptr_alu`.
+    fn mask_to_left(&self, alu: AluOp) -> bool {
+        let off_is_neg = self.off.var.smin < 0;
+        (alu == AluOp::Add && off_is_neg) || (alu == AluOp::Sub && !off_is_neg)
+    }
+}
+
+/// `BPF_MAX_VAR_OFF`.
+const MAX_VAR_OFF: i64 = 1 << 29;
+
+/// The reason `sanitize_ptr_alu` gives up, for [`sanitize_err`].
+const WHY: &str = "pointer arithmetic with it prohibited for !root";
+
+/// `retrieve_ptr_limit`: how far a pointer may move, and the bound; `None` for a type Spectre
+/// masking does not support (`REASON_TYPE`).
+fn ptr_limit(r: &RegState, mask_to_left: bool) -> Option<(u32, u32)> {
+    match r.ty {
+        RegType::Stack => Some((
+            MAX_STACK as u32 + u32::from(mask_to_left),
+            (r.var.var_off.value as i64 + i64::from(r.off)).wrapping_neg() as u32,
+        )),
+        RegType::MapValue => Some((
+            r.map.map_or(0, |m| m.value_size),
+            (if mask_to_left {
+                r.var.smin
+            } else {
+                r.var.umax as i64
+            })
+            .wrapping_add(i64::from(r.off)) as u32,
+        )),
+        _ => None,
+    }
+}
+
+/// `retrieve_ptr_limit` on `r` as a rejection (`REASON_TYPE`, `REASON_LIMIT`).
+fn check_limit(idx: usize, alu: AluOp, dst: u8, o: &PtrAlu, r: &RegState) -> Result<u32, Reject> {
+    let verb = if alu == AluOp::Add { "add" } else { "sub" };
+    match ptr_limit(r, o.mask_to_left(alu)) {
+        None => Err(eacces(
+            idx,
+            format!(
+                "R{} has pointer with unsupported alu operation, {WHY}",
+                o.ptr_regno
+            ),
+        )),
+        Some((max, limit)) if limit >= max => Err(eacces(
+            idx,
+            format!("R{dst} tried to {verb} beyond pointer bounds, {WHY}"),
+        )),
+        Some((_, limit)) => Ok(limit),
+    }
+}
+
+/// `insn_aux_data.alu_state` bits (`BPF_ALU_*`).
+const ALU_SANITIZE_SRC: u32 = 1 << 0;
+/// See [`ALU_SANITIZE_SRC`].
+const ALU_SANITIZE_DST: u32 = 1 << 1;
+/// See [`ALU_SANITIZE_SRC`].
+const ALU_NEG_VALUE: u32 = 1 << 2;
+/// See [`ALU_SANITIZE_SRC`].
+const ALU_NON_POINTER: u32 = 1 << 3;
+/// See [`ALU_SANITIZE_SRC`].
+const ALU_IMMEDIATE: u32 = 1 << 4;
+
+/// `update_alu_sanitation_state`: one instruction must be sanitised the same way on every path
+/// (its Spectre masking is patched in once). `Err` is `REASON_PATHS`.
+fn update_alu_state(
     idx: usize,
     alu: AluOp,
     dst: u8,
-    reg_operand: bool,
-    ptr: &RegState,
-    off: &RegState,
-    ptr_regno: u8,
-    off_regno: u8,
-    result: &RegState,
+    state: u32,
+    limit: u32,
+    out: &mut Out<'_>,
 ) -> Result<(), Reject> {
-    const WHY: &str = "pointer arithmetic with it prohibited for !root";
-    let verb = if alu == AluOp::Add { "add" } else { "sub" };
-    let limit_of = |r: &RegState, mask_to_left: bool| -> Result<(u32, u32), &'static str> {
-        match r.ty {
-            RegType::Stack => Ok((
-                MAX_STACK as u32 + u32::from(mask_to_left),
-                (r.var.var_off.value as i64 + i64::from(r.off)).wrapping_neg() as u32,
-            )),
-            RegType::MapValue => Ok((
-                r.map.map_or(0, |m| m.value_size),
-                (if mask_to_left {
-                    r.var.smin
-                } else {
-                    r.var.umax as i64
-                })
-                .wrapping_add(i64::from(r.off)) as u32,
-            )),
-            _ => Err("type"),
-        }
-    };
-    if reg_operand {
-        let v = &off.var;
-        let off_is_imm = v.is_const();
-        let off_is_neg = v.smin < 0;
-        if !off_is_imm && (v.smin < 0) != (v.smax < 0) {
-            return Err(eacces(
-                idx,
-                format!("R{off_regno} has unknown scalar with mixed signed bounds, {WHY}"),
-            ));
-        }
-        let mask_to_left = (alu == AluOp::Add && off_is_neg) || (alu == AluOp::Sub && !off_is_neg);
-        let check = |r: &RegState| match limit_of(r, mask_to_left) {
-            Err(_) => Err(eacces(
-                idx,
-                format!("R{ptr_regno} has pointer with unsupported alu operation, {WHY}"),
-            )),
-            Ok((max, limit)) if limit >= max => Err(eacces(
-                idx,
-                format!("R{dst} tried to {verb} beyond pointer bounds, {WHY}"),
-            )),
-            Ok(_) => Ok(()),
-        };
-        check(ptr)?;
-        bounds(idx, dst, result)?;
-        return check(result);
+    if out.alu_sanitation.len() <= idx {
+        out.alu_sanitation.resize(idx + 1, (0, 0));
     }
-    bounds(idx, dst, result)
+    let aux = &mut out.alu_sanitation[idx];
+    if aux.0 != 0 && *aux != (state, limit) {
+        let verb = if alu == AluOp::Add { "add" } else { "sub" };
+        return Err(eacces(
+            idx,
+            format!("R{dst} tried to {verb} from different maps, paths or scalars, {WHY}"),
+        ));
+    }
+    *aux = (state, limit);
+    Ok(())
+}
+
+/// `sanitize_val_alu`: a register addition or subtraction of two scalars marks the
+/// instruction as not pointer arithmetic.
+fn sanitize_scalar(
+    idx: usize,
+    alu: AluOp,
+    dst: Reg,
+    src: Operand,
+    st: &State,
+    out: &mut Out<'_>,
+) -> Result<(), Reject> {
+    let Operand::Reg(sr) = src else {
+        return Ok(());
+    };
+    let (d, s) = (reg(st, dst), reg(st, sr));
+    if d.ty == RegType::Scalar && s.ty == RegType::Scalar {
+        update_alu_state(idx, alu, dst.num(), ALU_NON_POINTER, 0, out)?;
+    }
+    Ok(())
+}
+
+/// `sanitize_ptr_alu` before the operation (register operands only): the offset's signed
+/// bounds may not straddle 0 and the pointer must be of a kind Spectre masking supports, with
+/// room to move.
+fn sanitize_pre(idx: usize, alu: AluOp, dst: u8, o: &PtrAlu) -> Result<Option<(u32, u32)>, Reject> {
+    if !o.reg_operand || !o.reaches_sanitize(alu) {
+        return Ok(None);
+    }
+    let v = &o.off.var;
+    if !v.is_const() && (v.smin < 0) != (v.smax < 0) {
+        return Err(eacces(
+            idx,
+            format!(
+                "R{} has unknown scalar with mixed signed bounds, {WHY}",
+                o.off_regno
+            ),
+        ));
+    }
+    let limit = check_limit(idx, alu, dst, o, &o.ptr)?;
+    let mut state = if o.off_regno == dst {
+        ALU_SANITIZE_DST
+    } else {
+        ALU_SANITIZE_SRC
+    };
+    if v.smin < 0 {
+        state |= ALU_NEG_VALUE;
+    }
+    if v.is_const() {
+        state |= ALU_IMMEDIATE;
+    }
+    Ok(Some((state, limit)))
+}
+
+/// After the operation: `sanitize_check_bounds` on the result, then `sanitize_ptr_alu`'s
+/// commit window (register operands).
+fn sanitize_post(
+    idx: usize,
+    alu: AluOp,
+    dst: u8,
+    o: &PtrAlu,
+    result: &RegState,
+    pre: Option<(u32, u32)>,
+    out: &mut Out<'_>,
+) -> Result<(), Reject> {
+    bounds(idx, dst, result)?;
+    if let (true, Some((state, pre_limit))) = (o.reg_operand, pre) {
+        let limit = check_limit(idx, alu, dst, o, result)?;
+        let window = (pre_limit.wrapping_sub(limit) as i32).unsigned_abs();
+        update_alu_state(idx, alu, dst, state, window, out)?;
+    }
+    Ok(())
 }
 
 /// `sanitize_check_bounds`: a stack pointer keeps a constant offset inside the stack, a map
@@ -829,7 +1037,9 @@ fn bounds(idx: usize, dst: u8, r: &RegState) -> Result<(), Reject> {
                     idx,
                     format!(
                         "R{dst} variable stack access prohibited for !root, var_off=({:#x}; {:#x}) off={}",
-                        r.var.var_off.value, r.var.var_off.mask, r.off
+                        r.var.var_off.value,
+                        r.var.var_off.mask,
+                        (i64::from(r.off) + r.var.var_off.value as i64) as i32
                     ),
                 ));
             }
@@ -883,4 +1093,56 @@ fn untrack_spill(st: &mut State, store: Option<(usize, i32, StackSlot)>, size: u
         new.bytes[(k - i) % 8] = if zero { SlotType::Zero } else { SlotType::Misc };
     }
     *slot = new;
+}
+
+/// `states_equal` without `allow_uninit_stack`, and with `explore_alu_limits`: extra
+/// conditions for a new state to be pruned by an old one. Data bytes of the old stack
+/// (`STACK_MISC`) must be data in the new one (`stacksafe` only lets uninitialised-stack readers
+/// skip them), and once a pointer moved by an unknown scalar was sanitised, scalars must be equal,
+/// not merely within (`regsafe` under `explore_alu_limits`), so that every path's masking is
+/// checked. Always `true` for privileged loads; `live` masks the innermost frame's registers.
+#[must_use]
+pub fn may_prune(
+    cx: &Cx<'_>,
+    alu_sanitation: &[(u32, u32)],
+    old: &State,
+    cur: &State,
+    live: u16,
+) -> bool {
+    if cx.privilege.allow_uninit_stack() {
+        return true;
+    }
+    let exact_scalars = alu_sanitation
+        .iter()
+        .any(|&(state, _)| state != 0 && state & (ALU_NON_POINTER | ALU_IMMEDIATE) == 0);
+    let last = old.frames.len().saturating_sub(1);
+    for (i, (of, cf)) in old.frames.iter().zip(&cur.frames).enumerate() {
+        for (spi, os) in of.stack.iter().enumerate() {
+            let cs = cf.stack.get(spi).copied().unwrap_or(StackSlot::INVALID);
+            for b in 0..8 {
+                if os.bytes[b] == SlotType::Misc && cs.bytes[b] != SlotType::Misc {
+                    return false;
+                }
+            }
+            let spilled_scalars = os.bytes[7] == SlotType::Spill
+                && os.spilled.ty == RegType::Scalar
+                && cs.spilled.ty == RegType::Scalar;
+            if exact_scalars && spilled_scalars && os.spilled.var != cs.spilled.var {
+                return false;
+            }
+        }
+        if !exact_scalars {
+            continue;
+        }
+        for r in 0..10 {
+            if i == last && live & (1 << r) == 0 {
+                continue;
+            }
+            let (o, c) = (&of.regs[r], &cf.regs[r]);
+            if o.ty == RegType::Scalar && c.ty == RegType::Scalar && o.var != c.var {
+                return false;
+            }
+        }
+    }
+    true
 }
