@@ -251,7 +251,7 @@ fn random_programs_get_linux_verdicts() {
     };
     for &s in &seeds {
         let p = generate(s);
-        let kernel = load_in_kernel(&p, if dump.is_some() { 2 } else { 1 });
+        let kernel = load_in_kernel(&p, if dump.is_some() { 6 } else { 1 });
         let ours =
             std::panic::catch_unwind(|| load_in_bpfkit(&p, if dump.is_some() { 2 } else { 1 }));
         let Ok((bpf, outcome, log, fd)) = ours else {
