@@ -9,7 +9,7 @@
 //! deterministic.
 //!
 //! The test fails on a verdict difference and prints the counts of first-line differences.
-//! Environment: `VDIFF_PROGRAMS` (default 1500, about 20 s in a debug build), `VDIFF_SEED`
+//! Environment: `VDIFF_PROGRAMS` (default 3000, about 10 s of CPU in a debug build), `VDIFF_SEED`
 //! (default fixed), `VDIFF_SHOW=N` (print up to N line differences), `VDIFF_DUMP=SEED` (print
 //! one program with both logs), `VDIFF_KEEP_GOING=1` (report every difference, for long
 //! campaigns). Skips, saying why, where `bpf()` is unavailable.
@@ -230,7 +230,7 @@ fn random_programs_get_linux_verdicts() {
         println!("skipped: {why}");
         return;
     }
-    let programs = env_num("VDIFF_PROGRAMS", 1500);
+    let programs = env_num("VDIFF_PROGRAMS", 3000);
     let seed = env_num("VDIFF_SEED", 0x0005_eed0_fb9f);
     let show = env_num("VDIFF_SHOW", 0);
     let dump = std::env::var("VDIFF_DUMP")

@@ -98,3 +98,25 @@ fn write_progen_corpus() {
         std::fs::write(&path, data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }
+
+/// A socket filter the fuzz target timed out on (10 s): its loop runs to the 1,000,000
+/// processed-instruction limit. Linux 6.18 does the same ("BPF program is too large",
+/// processed 1000001 insns, 12501 states, in 0.7 s): the verdict and the statistics must agree
+/// (the time is the benches' business).
+#[test]
+fn a_program_at_the_complexity_limit_stops_there_as_linux_does() {
+    let mut data = input("verify-slow-2.bin");
+    data[1] = 4; // statistics
+    let log = replay(&data).unwrap_or_default();
+    assert!(
+        log.contains("BPF program is too large. Processed 1000001 insn"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "processed 1000001 insns (limit 1000000) max_states_per_insn 4 total_states 12501 \
+             peak_states 12501 mark_read 0"
+        ),
+        "{log}"
+    );
+}

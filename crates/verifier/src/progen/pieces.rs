@@ -565,7 +565,7 @@ fn packet(m: &mut Model, depth: u32) {
                 None
             };
             store(m, base, off, size, src, imm);
-            if src.is_some_and(|s| !m.reg(s).det || m.reg(s).kind.is_pointer()) {
+            if var || src.is_some_and(|s| !m.reg(s).det || m.reg(s).kind.is_pointer()) {
                 m.tainted_memory = true;
             }
         } else {
@@ -800,6 +800,7 @@ fn helper(m: &mut Model) {
 fn bpf_call(m: &mut Model) {
     let off = -(m.rng.range(1, 8) as i16) * 8;
     let pass_stack = !m.rng.one_in(8);
+    let mut arg1_det = true;
     if pass_stack {
         if m.rng.one_in(2) {
             let k = m.rng.imm();
@@ -811,6 +812,7 @@ fn bpf_call(m: &mut Model) {
     } else {
         let s = m.src_scalar();
         m.emit(Insn::new(0xbf, 1, s, 0, 0));
+        arg1_det = m.reg(s).det && !m.reg(s).kind.is_pointer();
     }
     let s = m.src_scalar();
     let arg2 = m.reg(s);
@@ -824,10 +826,13 @@ fn bpf_call(m: &mut Model) {
             } else {
                 Kind::Scalar
             },
-            true,
+            arg1_det,
         ),
     );
-    m.set(2, Val::new(Kind::Scalar, arg2.det));
+    m.set(
+        2,
+        Val::new(Kind::Scalar, arg2.det && !arg2.kind.is_pointer()),
+    );
     for _ in 0..1 + m.rng.below(3) {
         piece(m, 1);
     }
