@@ -151,6 +151,8 @@ pub struct Explorer<'a> {
     pub depth: Vec<usize>,
     /// Base pointer kind of each instruction's memory access.
     pub base: Vec<crate::rules::BaseKind>,
+    /// Spectre v1 sanitation per instruction (unprivileged loads), see `rules::Out`.
+    alu_sanitation: Vec<(u32, u32)>,
     checkpoints: Vec<Checkpoint>,
     explored: Vec<Vec<usize>>,
     id_gen: u32,
@@ -211,6 +213,7 @@ impl<'a> Explorer<'a> {
             stats: Stats::default(),
             depth: vec![0; nsub],
             base: vec![crate::rules::BaseKind::None; n],
+            alu_sanitation: Vec::new(),
             checkpoints: Vec::new(),
             explored: (0..n).map(|_| Vec::new()).collect(),
             id_gen: 0,
@@ -449,7 +452,9 @@ impl<'a> Explorer<'a> {
                 {
                     add = false;
                 }
-            } else if states_equal_marked(&ck.state, st, live, precise, Some(&ck.marks)) {
+            } else if rules::unpriv::may_prune(&self.cx, &self.alu_sanitation, &ck.state, st, live)
+                && states_equal_marked(&ck.state, st, live, precise, Some(&ck.marks))
+            {
                 ck.hits += 1;
                 hit = Some(c);
                 break;
@@ -639,6 +644,7 @@ impl<'a> Explorer<'a> {
                         id_gen: &mut self.id_gen,
                         depth: &mut self.depth,
                         base: &mut self.base,
+                        alu_sanitation: &mut self.alu_sanitation,
                     };
                     rules::step(&self.cx, &mut st, idx, &op, &mut out)
                 };
