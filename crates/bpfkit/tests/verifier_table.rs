@@ -641,6 +641,7 @@ fn kernel_log_at(case: &Case, insns: &[Insn], log_level: u32) -> Result<String, 
     let load = bpfkit_kernel::ProgLoad {
         license: &case.license,
         prog_flags: case.prog_flags(),
+        expected_attach_type: case.expected_attach_type,
         log_level,
         ..bpfkit_kernel::ProgLoad::new(prog_type)
     };

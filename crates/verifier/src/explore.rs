@@ -50,6 +50,8 @@ struct Checkpoint {
     marks: Marks,
     /// The instruction it was stored at.
     idx: usize,
+    /// Dead registers and stack slots were cleared (`clean_verifier_state`).
+    cleaned: bool,
     /// Dropped from its instruction's list (the kernel's free list): freed, and no longer
     /// counted in `peak_states`, once no path below it is left (`maybe_free_verifier_state`).
     evicted: bool,
@@ -83,6 +85,8 @@ struct Wants {
     stack: Option<(u8, u8)>,
     /// A zero register stored without a spill.
     zero_store: Option<usize>,
+    /// R0 at the main program's exit where its range is checked (`check_return_code`).
+    exit_r0: bool,
 }
 
 /// One precision request.
@@ -317,6 +321,51 @@ impl<'a> Explorer<'a> {
         self.cx.cfg
     }
 
+    /// `clean_verifier_state` of stored state `c` once every path below it is done (and it
+    /// has the call sites of `cur`): registers dead before its instruction (before the call,
+    /// in a caller's frame) and stack slots no path may read become unset.
+    fn clean(&mut self, c: usize, cur: &State) {
+        let ck = &self.checkpoints[c];
+        if ck.cleaned || ck.branches > 0 || ck.state.frames.len() != cur.frames.len() {
+            return;
+        }
+        if ck
+            .state
+            .frames
+            .iter()
+            .zip(&cur.frames)
+            .any(|(a, b)| a.callsite != b.callsite)
+        {
+            return;
+        }
+        let old = ck.state.clone();
+        let idx = ck.idx;
+        let top = old.frames.len() - 1;
+        let mut new = old.clone();
+        for (i, frame) in new.frames.iter_mut().enumerate() {
+            let ip = if i == top {
+                idx
+            } else {
+                old.frames[i + 1].callsite
+            };
+            let live = self.live.get(ip).copied().unwrap_or(u16::MAX);
+            for (r, reg) in frame.regs.iter_mut().enumerate().take(10) {
+                if live & (1 << r) == 0 {
+                    *reg = RegState::NOT_INIT;
+                }
+            }
+            for (spi, slot) in frame.stack.iter_mut().enumerate() {
+                if !self.stack_live.slot_alive(&old, idx, i, spi) {
+                    slot.bytes = [SlotType::Invalid; 8];
+                    slot.spilled = RegState::NOT_INIT;
+                }
+            }
+        }
+        let ck = &mut self.checkpoints[c];
+        ck.state = new;
+        ck.cleaned = true;
+    }
+
     /// `update_branch_counts`: a path from `parent` finished.
     fn path_done(&mut self, mut parent: Option<usize>) {
         while let Some(p) = parent {
@@ -347,8 +396,10 @@ impl<'a> Explorer<'a> {
     ) -> Result<bool, Reject> {
         let live = self.live[idx];
         let precise = self.precise[idx];
-        // `force_new_state`: a long jump history forces a checkpoint.
-        let force = self.cur_hist.len() > 40;
+        // `force_new_state`: a checkpoint is forced at `may_goto` (`mark_force_checkpoint`) and
+        // by a long jump history.
+        let force_checkpoint = matches!(self.ops.get(idx), Some(Some(Op::MayGoto { .. })));
+        let force = force_checkpoint || self.cur_hist.len() > 40;
         let mut add = force
             || (self.jmps_processed - self.prev_jmps_processed >= 2
                 && self.stats.insns_processed - self.prev_insn_processed >= 8);
@@ -356,6 +407,11 @@ impl<'a> Explorer<'a> {
         let mut hit = None;
         let mut states_cnt = 0u32;
         let all = (!self.cx.privilege.bpf_capable()).then(|| Marks::all(st.frames.len()));
+        // `clean_live_states`: finished states here forget what no path reads any more.
+        for k in 0..self.explored[idx].len() {
+            let c = self.explored[idx][k];
+            self.clean(c, st);
+        }
         // The kernel's list has the newest state first.
         for (k, &c) in self.explored[idx].iter().enumerate().rev() {
             states_cnt += 1;
@@ -391,7 +447,11 @@ impl<'a> Explorer<'a> {
             if add {
                 ck.misses += 1;
             }
-            let n = 3;
+            let n = if force_checkpoint && ck.branches > 0 {
+                64
+            } else {
+                3
+            };
             if ck.misses > ck.hits * n + n {
                 evict.push(k);
             }
@@ -428,6 +488,7 @@ impl<'a> Explorer<'a> {
                 hist: std::mem::take(&mut self.cur_hist),
                 marks: self.new_marks(st.frames.len()),
                 idx,
+                cleaned: false,
                 evicted: false,
             });
             self.enter_scc(id);
@@ -539,13 +600,15 @@ impl<'a> Explorer<'a> {
                 };
                 let wants = self.precision_wants(&st, idx);
                 let callee_exit =
-                    (level2 && matches!(op, Op::Exit) && st.frames.len() > 1).then(|| st.clone());
-                if level2 {
-                    self.stack_live.begin(&st, idx);
-                    self.note_stack_use(&st, idx);
-                }
+                    (matches!(op, Op::Exit) && st.frames.len() > 1).then(|| st.clone());
+                // Stack liveness runs at every level: pruning cleans dead slots with it.
+                self.stack_live.begin(&st, idx);
+                self.note_stack_use(&st, idx);
                 if let Some(r) = wants.alu {
                     self.mark_reg(&st, idx, parent, r);
+                }
+                if wants.exit_r0 {
+                    self.mark_reg(&st, idx, parent, 0);
                 }
                 let flow = {
                     let mut out = Out {
@@ -556,9 +619,7 @@ impl<'a> Explorer<'a> {
                     };
                     rules::step(&self.cx, &mut st, idx, &op, &mut out)?
                 };
-                if level2 {
-                    self.stack_live.commit();
-                }
+                self.stack_live.commit();
                 self.after_step(&st, idx, prev, parent, &wants, &flow);
                 // A conditional jump that goes one way prints its state at once, after the
                 // precision walk (`check_cond_jmp_op` calls `print_insn_state`).
@@ -573,7 +634,7 @@ impl<'a> Explorer<'a> {
                 }
                 if let Some(callee) = &callee_exit {
                     let text = self.stack_live.update(self.cx.insns, callee);
-                    if !text.is_empty() {
+                    if level2 && !text.is_empty() {
                         self.log.push(&text);
                     }
                 }
@@ -586,6 +647,23 @@ impl<'a> Explorer<'a> {
                         taken,
                         target,
                     } => match (fall, taken) {
+                        (true, Some(other)) if matches!(op, Op::MayGoto { .. }) => {
+                            // `may_goto` follows the jump and queues the fall-through (with
+                            // one more level of loop budget spent).
+                            if let Some(p) = parent {
+                                self.checkpoints[p].branches += 1;
+                            }
+                            stack.push(Pending {
+                                state: std::mem::replace(&mut st, *other),
+                                idx: idx + 1,
+                                prev: idx,
+                                parent,
+                                log_pos: self.log.pos(),
+                                first: self.cur_first,
+                                hist: self.cur_hist.clone(),
+                            });
+                            idx = target;
+                        }
                         (true, Some(other)) => {
                             if let Some(p) = parent {
                                 self.checkpoints[p].branches += 1;
@@ -640,11 +718,9 @@ impl<'a> Explorer<'a> {
             }
             if ended {
                 self.path_done(parent);
-                if level2 {
-                    let text = self.stack_live.update(self.cx.insns, &st);
-                    if !text.is_empty() {
-                        self.log.push(&text);
-                    }
+                let text = self.stack_live.update(self.cx.insns, &st);
+                if level2 && !text.is_empty() {
+                    self.log.push(&text);
                 }
                 let Some(p) = stack.pop() else {
                     return Ok(());
@@ -769,6 +845,17 @@ impl<'a> Explorer<'a> {
                 }
             }
             c::JMP if op == c::CALL && insn.src == 0 => self.call_wants(st, insn.imm, &mut w),
+            c::JMP if op == c::EXIT => {
+                // A leaked reference is reported first (`check_resource_leak`).
+                w.exit_r0 = st.frames.len() == 1
+                    && st.refs.is_empty()
+                    && reg(0).is_some_and(|r| r.ty == RegType::Scalar)
+                    && rules::return_code::exit_range(
+                        self.cx.prog_type,
+                        self.cx.expected_attach_type,
+                    )
+                    .is_some();
+            }
             c::LDX | c::STX | c::ST => {
                 let base = if class == c::LDX { insn.src } else { insn.dst };
                 let Some(b) = reg(base).filter(|b| b.ty == RegType::Stack) else {

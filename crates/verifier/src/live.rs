@@ -26,8 +26,9 @@ pub fn use_def(op: &Op, env: &dyn Env, prog_type: ProgType) -> (u16, u16) {
         Op::Alu { dst, src, .. } => (bit(dst.num()) | src_bits(src), bit(dst.num())),
         Op::Neg { dst, .. } | Op::End { dst, .. } => (bit(dst.num()), bit(dst.num())),
         Op::LdImm64 { dst, .. } => (0, bit(dst.num())),
-        Op::LdAbs { .. } => (bit(6), 0x3f),
-        Op::LdInd { src, .. } => (bit(6) | bit(src.num()), 0x3f),
+        // `compute_insn_live_regs` keeps its defaults for LD_ABS/LD_IND: every register is
+        // used (the instruction may end the program).
+        Op::LdAbs { .. } | Op::LdInd { .. } => (0x3ff, 0x3f),
         Op::Load { dst, src, .. } => (bit(src.num()), bit(dst.num())),
         Op::StoreImm { dst, .. } => (bit(dst.num()), 0),
         Op::StoreReg { dst, src, .. } => (bit(dst.num()) | bit(src.num()), 0),

@@ -1,9 +1,9 @@
 //! Live stack slots as Linux 6.18 computes them (kernel/bpf/liveness.c): for every call chain
 //! and instruction, the slots an instruction may read (`may_read`) and must write
 //! (`must_write`, the intersection over the paths seen), then a fixed-point data flow over the
-//! subprogram's instructions in postorder (`live_before`, `must_write_acc`). bpfkit does not
-//! use it for pruning (its own liveness does that); it reproduces the analysis for the log,
-//! where level 2 prints every change (`(0) frame 0 insn 5 +live -8`) and the iteration count
+//! subprogram's instructions in postorder (`live_before`, `must_write_acc`). Pruning uses it
+//! as the kernel does: a stored state's dead slots are cleaned before it is compared
+//! (`clean_func_state`, [`StackLive::slot_alive`]). Level 2 prints every change (`(0) frame 0 insn 5 +live -8`) and the iteration count
 //! (`(0) live stack update done in 2 iterations`).
 
 use crate::precision::Backtrack;
@@ -168,6 +168,44 @@ impl StackLive {
         let slot = self.instances[inst].frames.get_mut(frame)?;
         let arr = slot.get_or_insert_with(|| vec![Masks::default(); len]);
         arr.get_mut(rel)
+    }
+
+    /// `is_live_before`: slot `spi` of frame `frame` is read before instruction `idx` in
+    /// instance `inst` (as far as the paths explored so far show).
+    fn live_before(&self, inst: usize, frame: usize, idx: usize, spi: usize) -> bool {
+        let Some(instance) = self.instances.get(inst) else {
+            return false;
+        };
+        let start = self.starts[instance.subprog];
+        let Some(rel) = idx.checked_sub(start) else {
+            return false;
+        };
+        spi < 64
+            && instance
+                .frames
+                .get(frame)
+                .and_then(Option::as_ref)
+                .and_then(|arr| arr.get(rel))
+                .is_some_and(|m| m.live_before & (1 << spi) != 0)
+    }
+
+    /// `bpf_stack_slot_alive` for stored state `st` at instruction `idx`: slot `spi` of frame
+    /// `frameno` may still be read, in the innermost function or, after the call that is still
+    /// running, in one of its callers.
+    pub fn slot_alive(&mut self, st: &State, idx: usize, frameno: usize, spi: usize) -> bool {
+        let cur = st.frames.len() - 1;
+        let cur_inst = self.instance(st, cur);
+        if self.live_before(cur_inst, frameno, idx, spi) {
+            return true;
+        }
+        for i in frameno..cur {
+            let callsite = st.frames.get(i + 1).map_or(0, |f| f.callsite);
+            let inst = self.instance(st, i);
+            if self.live_before(inst, frameno, callsite + 1, spi) {
+                return true;
+            }
+        }
+        false
     }
 
     /// `bpf_reset_stack_write_marks`: instruction `idx` of `st` starts.

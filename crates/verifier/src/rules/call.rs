@@ -370,7 +370,8 @@ fn check_args(
                 if size == 0 {
                     return Err(eacces(idx, "invalid zero-sized read"));
                 }
-                if *arg == ArgType::PtrToMapKey {
+                // `get_constant_map_key` answers only for a `bpf_capable` loader.
+                if *arg == ArgType::PtrToMapKey && cx.privilege.bpf_capable() {
                     meta.const_key = constant_key(st, &reg, size);
                 }
                 helper_mem(cx, st, idx, r, size, AccessKind::Read, out)?;

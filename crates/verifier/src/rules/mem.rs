@@ -268,8 +268,10 @@ pub fn step(
                 st.cur_mut().regs[r.index()] =
                     old.unwrap_or_else(|| RegState::scalar(num::unknown_of_size(size.bytes())));
             }
+            // The write has no register (`value_regno = -1`): stack bytes become data
+            // (STACK_MISC), any spill there is gone.
             acc.kind = AccessKind::Write;
-            acc.stored = Some(Stored::Reg(RegState::unknown()));
+            acc.stored = None;
             let _ = value;
             access(cx, st, idx, acc, out)?;
         }
