@@ -322,6 +322,13 @@ pub fn access(
             acc.kind.eq(&AccessKind::Read).then(RegState::unknown)
         }
         RegType::Ctx => {
+            // `__check_ptr_off_reg`: a negative fixed offset has its own message.
+            if reg.off < 0 {
+                return Err(eacces(
+                    idx,
+                    format!("negative offset ctx ptr R{r} off={} disallowed", reg.off),
+                ));
+            }
             if reg.off != 0 {
                 return Err(eacces(
                     idx,
