@@ -189,6 +189,14 @@ fn cond_skip(m: &mut Model, depth: u32) {
         piece(m, depth + 1);
     }
     let skipped = m.take();
+    // Memory written on a branch taken by chance holds what chance wrote.
+    let writes = |code: &[Insn]| {
+        code.iter()
+            .any(|i| matches!(i.code & 7, 2 | 3) || i.code == 0x85)
+    };
+    if tainted && writes(&skipped) {
+        m.tainted_memory = true;
+    }
     if m.rng.one_in(4) {
         // if cond goto else; <then>; goto end; else: <else>; end:
         let after_then = m.frame.clone();
@@ -196,6 +204,9 @@ fn cond_skip(m: &mut Model, depth: u32) {
         m.begin();
         piece(m, depth + 1);
         let other = m.take();
+        if tainted && writes(&other) {
+            m.tainted_memory = true;
+        }
         let then_len = i16::try_from(skipped.len() + 1).unwrap_or(0);
         m.emit(Insn::new(code, a, src.unwrap_or(0), then_len, imm));
         m.append(&skipped);
