@@ -126,6 +126,15 @@ fn constant_key_spill(st: &State, key: &RegState, key_size: u32) -> Option<usize
     Some(slot / 8)
 }
 
+/// ` (speculative execution)` after `from N to M` for a speculative path.
+fn speculative_text(st: &State) -> &'static str {
+    if st.speculative {
+        " (speculative execution)"
+    } else {
+        ""
+    }
+}
+
 /// Explores every path of the program.
 pub struct Explorer<'a> {
     cx: Cx<'a>,
@@ -163,6 +172,9 @@ pub struct Explorer<'a> {
     cur_hist: Vec<HistEntry>,
     /// Loop (SCC) number of every instruction, 0 outside loops.
     scc: Vec<u32>,
+    /// Instructions a speculative path failed at: later speculative paths stop before them
+    /// (`insn_aux_data[i].nospec`).
+    nospec: Vec<bool>,
     /// Per loop call chain: the stored state that entered it, while paths below it remain
     /// (`struct bpf_scc_visit`'s `entry_state`).
     scc_entry: std::collections::HashMap<(Vec<usize>, u32), usize>,
@@ -178,7 +190,7 @@ impl<'a> Explorer<'a> {
         decode_errors: Vec<Option<Reject>>,
         lenient: Vec<Option<Op>>,
     ) -> Explorer<'a> {
-        let live = live::live_in(cx.insns, ops, cx.env, cx.prog_type);
+        let live = live::live_in_as(cx.insns, ops, cx.env, cx.prog_type, cx.privilege);
         let cfg = cx.cfg;
         let in_subprog = |i: usize| cfg.subprog_of(i) != 0;
         let maybe_ptr = live::maybe_pointer_in(cx.insns, ops, cx.env, cx.prog_type, &cfg.subprogs);
@@ -215,6 +227,7 @@ impl<'a> Explorer<'a> {
             cur_first: 0,
             cur_hist: Vec::new(),
             scc,
+            nospec: vec![false; n],
             scc_entry: std::collections::HashMap::new(),
         }
     }
@@ -544,14 +557,22 @@ impl<'a> Explorer<'a> {
             if !pruned {
                 self.note_jmp_point(idx, prev);
             }
-            if pruned {
+            // A speculative path stops before an instruction another one failed at.
+            let pruned = pruned || (st.speculative && self.nospec.get(idx).copied() == Some(true));
+            if pruned && !(st.speculative && self.nospec.get(idx).copied() == Some(true)) {
                 if log_on {
                     if resumed && level2 {
-                        self.log.push(&format!("\nfrom {prev} to {idx}: safe\n"));
+                        self.log.push(&format!(
+                            "\nfrom {prev} to {idx}{}: safe\n",
+                            speculative_text(&st)
+                        ));
                     } else {
                         self.log.push(&format!("{idx}: safe\n"));
                     }
                 }
+                ended = true;
+            }
+            if pruned {
                 ended = true;
             }
             if !ended {
@@ -578,7 +599,8 @@ impl<'a> Explorer<'a> {
                 if log_on {
                     if resumed && level2 {
                         self.log.push(&format!(
-                            "\nfrom {prev} to {idx}:{}\n",
+                            "\nfrom {prev} to {idx}{}:{}\n",
+                            speculative_text(&st),
                             self.state_text(&st, Scratch::ALL)
                         ));
                     }
@@ -615,7 +637,8 @@ impl<'a> Explorer<'a> {
                 if wants.exit_r0 {
                     self.mark_reg(&st, idx, parent, 0);
                 }
-                let flow = {
+                let alu_sim = self.speculative_alu(&st, &op);
+                let stepped = {
                     let mut out = Out {
                         scratch: &mut scratch,
                         id_gen: &mut self.id_gen,
@@ -623,8 +646,36 @@ impl<'a> Explorer<'a> {
                         base: &mut self.base,
                         alu_sanitation: &mut self.alu_sanitation,
                     };
-                    rules::step(&self.cx, &mut st, idx, &op, &mut out)?
+                    rules::step(&self.cx, &mut st, idx, &op, &mut out)
                 };
+                let flow = match stepped {
+                    Ok(f) => f,
+                    // On a speculative path the error ends the path only; the instruction is
+                    // kept from later speculative paths (`error_recoverable_with_nospec`).
+                    Err(e)
+                        if st.speculative
+                            && matches!(e.errno, Errno::EPERM | Errno::EACCES | Errno::EINVAL) =>
+                    {
+                        if log_on {
+                            self.log.push(&format!("{}\n", e.message));
+                        }
+                        if let Some(n) = self.nospec.get_mut(idx) {
+                            *n = true;
+                        }
+                        self.stack_live.abort();
+                        if !self.end_path(&mut st, &mut stack, &mut idx, &mut prev, &mut parent) {
+                            return Ok(());
+                        }
+                        scratch = Scratch::ALL;
+                        resumed = true;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if let Some(sim) = alu_sim {
+                    // `sanitize_ptr_alu`: the CPU may compute the pointer without its offset.
+                    self.push_pending(&mut stack, sim, idx + 1, idx, parent);
+                }
                 self.stack_live.commit();
                 self.after_step(&st, idx, prev, parent, &wants, &flow);
                 // A conditional jump that goes one way prints its state at once, after the
@@ -634,6 +685,24 @@ impl<'a> Explorer<'a> {
                     Flow::Branch { fall, taken, .. } => *fall != taken.is_some(),
                     _ => false,
                 };
+                if let (true, Op::Jcond { dst, src, off, .. }) = (one_way, op) {
+                    if !self.cx.privilege.bpf_capable() {
+                        // `sanitize_speculative_path`: the CPU may go the other way.
+                        let target = (idx as i64 + 1 + i64::from(off)) as usize;
+                        let other_way = match &flow {
+                            Flow::Jump(_) | Flow::Branch { fall: false, .. } => idx + 1,
+                            _ => target,
+                        };
+                        let mut sim = st.clone();
+                        sim.speculative = true;
+                        let regs = &mut sim.cur_mut().regs;
+                        regs[dst.index()] = RegState::unknown();
+                        if let bpfkit_isa::Operand::Reg(r) = src {
+                            regs[r.index()] = RegState::unknown();
+                        }
+                        self.push_pending(&mut stack, sim, other_way, idx, parent);
+                    }
+                }
                 if log_on && one_way && matches!(op, Op::Jcond { .. }) {
                     self.log.insn_state(idx, &self.state_text(&st, scratch));
                     scratch = Scratch::default();
@@ -723,29 +792,101 @@ impl<'a> Explorer<'a> {
                 }
             }
             if ended {
-                self.path_done(parent);
-                let text = self.stack_live.update(self.cx.insns, &st);
-                if level2 && !text.is_empty() {
-                    self.log.push(&text);
-                }
-                let Some(p) = stack.pop() else {
+                if !self.end_path(&mut st, &mut stack, &mut idx, &mut prev, &mut parent) {
                     return Ok(());
-                };
-                if log_on && !level2 {
-                    // Level 1 keeps only the path to the error: rewind to the branch.
-                    self.log.reset(p.log_pos.saturating_sub(1));
-                    self.log.push(" ");
                 }
-                st = p.state;
-                idx = p.idx;
-                prev = p.prev;
-                parent = p.parent;
-                self.cur_first = p.first;
-                self.cur_hist = p.hist;
                 scratch = Scratch::ALL;
                 resumed = true;
             }
         }
+    }
+
+    /// A path ended (`process_bpf_exit`): branch counts and stack liveness are updated and the
+    /// next pending branch becomes the current path. `false` when none is left.
+    fn end_path(
+        &mut self,
+        st: &mut State,
+        stack: &mut Vec<Pending>,
+        idx: &mut usize,
+        prev: &mut usize,
+        parent: &mut Option<usize>,
+    ) -> bool {
+        self.path_done(*parent);
+        let text = self.stack_live.update(self.cx.insns, st);
+        if self.log.level2() && !text.is_empty() {
+            self.log.push(&text);
+        }
+        let Some(p) = stack.pop() else {
+            return false;
+        };
+        if self.log.on() && !self.log.level2() {
+            // Level 1 keeps only the path to the error: rewind to the branch.
+            self.log.reset(p.log_pos.saturating_sub(1));
+            self.log.push(" ");
+        }
+        *st = p.state;
+        *idx = p.idx;
+        *prev = p.prev;
+        *parent = p.parent;
+        self.cur_first = p.first;
+        self.cur_hist = p.hist;
+        true
+    }
+
+    /// `push_stack`: a branch to explore later, from instruction `from` to `to`.
+    fn push_pending(
+        &mut self,
+        stack: &mut Vec<Pending>,
+        state: State,
+        to: usize,
+        from: usize,
+        parent: Option<usize>,
+    ) {
+        if let Some(p) = parent {
+            self.checkpoints[p].branches += 1;
+        }
+        stack.push(Pending {
+            state,
+            idx: to,
+            prev: from,
+            parent,
+            log_pos: self.log.pos(),
+            first: self.cur_first,
+            hist: self.cur_hist.clone(),
+        });
+    }
+
+    /// `sanitize_ptr_alu` of an unprivileged load: pointer arithmetic with an offset register
+    /// that is not a constant queues a speculative path at the next instruction from the state
+    /// before it, where the destination holds the pointer unchanged.
+    fn speculative_alu(&self, st: &State, op: &Op) -> Option<State> {
+        use bpfkit_isa::{AluOp, Operand, Width};
+        if self.cx.privilege.bpf_capable() {
+            return None;
+        }
+        let Op::Alu {
+            width: Width::W64,
+            op: AluOp::Add | AluOp::Sub,
+            dst,
+            src: Operand::Reg(src),
+        } = *op
+        else {
+            return None;
+        };
+        let regs = &st.cur().regs;
+        let (d, s) = (regs[dst.index()], regs[src.index()]);
+        let (ptr, off) = match (d.ty, s.ty) {
+            (RegType::Scalar, t) if t.is_pointer() => (s, d),
+            (t, RegType::Scalar) if t.is_pointer() => (d, s),
+            _ => return None,
+        };
+        if off.var.const_value().is_some() {
+            return None;
+        }
+        let mut sim = st.clone();
+        sim.speculative = true;
+        sim.cur_mut().regs[dst.index()] = ptr;
+        Some(sim)
     }
 
     /// Records a step in the current path's history (`push_insn_history`): entries made

@@ -44,6 +44,7 @@ pub struct StackLive {
     cur: Option<usize>,
     write_idx: usize,
     write_acc: [u64; MAX_FRAMES],
+    pending_reads: Vec<(usize, u64)>,
 }
 
 /// `bpf_insn_successors`.
@@ -135,6 +136,7 @@ impl StackLive {
             cur: None,
             write_idx: 0,
             write_acc: [0; MAX_FRAMES],
+            pending_reads: Vec::new(),
         }
     }
 
@@ -214,10 +216,24 @@ impl StackLive {
         self.cur = Some(self.instance(st, frame));
         self.write_idx = idx;
         self.write_acc = [0; MAX_FRAMES];
+        self.pending_reads.clear();
     }
 
-    /// `bpf_mark_stack_read`: the current instruction may read these slots of `frame`.
+    /// `bpf_mark_stack_read`: the current instruction may read these slots of `frame`; kept
+    /// until the instruction has run ([`StackLive::commit`]), since a speculative path that
+    /// fails there reads nothing ([`StackLive::abort`]).
     pub fn read(&mut self, frame: usize, mask: u64) {
+        self.pending_reads.push((frame, mask));
+    }
+
+    /// The current instruction failed on a speculative path: its reads and writes are dropped.
+    pub fn abort(&mut self) {
+        self.pending_reads.clear();
+        self.write_acc = [0; MAX_FRAMES];
+        self.cur = None;
+    }
+
+    fn apply_read(&mut self, frame: usize, mask: u64) {
         let (Some(inst), idx) = (self.cur, self.write_idx) else {
             return;
         };
@@ -241,6 +257,9 @@ impl StackLive {
 
     /// `bpf_commit_stack_write_marks`: the current instruction ran.
     pub fn commit(&mut self) {
+        for (frame, mask) in std::mem::take(&mut self.pending_reads) {
+            self.apply_read(frame, mask);
+        }
         let Some(inst) = self.cur else { return };
         let start = self.starts[self.instances[inst].subprog];
         let Some(rel) = self.write_idx.checked_sub(start) else {
