@@ -185,7 +185,15 @@ pub fn step(
             let mut value = read_reg(st, src, idx, out)?;
             let base = read_reg(st, dst, idx, out)?;
             if cx.privilege.bpf_capable() {
-                spill_id(st, &mut value, &base, i64::from(off), size.bytes(), src, out);
+                spill_id(
+                    st,
+                    &mut value,
+                    &base,
+                    i64::from(off),
+                    size.bytes(),
+                    src,
+                    out,
+                );
             }
             let acc = Access {
                 regno: dst,
@@ -738,7 +746,11 @@ fn stack_read(frame: &mut Frame, idx: usize, off: i32, size: u32) -> Result<RegS
             }
             if size <= spill_size && off % 8 == 0 {
                 let mut v = reg;
-                v.id = 0;
+                // A fill that holds the whole value keeps the link to the spill; a narrowing
+                // one breaks it.
+                if !value_fits(&reg, size) {
+                    v.id = 0;
+                }
                 return Ok(v);
             }
             let spills = bytes.iter().filter(|b| **b == SlotType::Spill).count() as u32;
