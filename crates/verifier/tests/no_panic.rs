@@ -59,5 +59,8 @@ proptest! {
         ]);
         let opts = Options { prog_type: ProgType::ALL[ty], log_level: level, license: "GPL".into(), expected_attach_type: attach, ..Options::default() };
         let _ = verify(&prog, &env, &opts);
+        // And under the unprivileged rules.
+        let opts = Options { privilege: bpfkit_verifier::Privilege::Unprivileged, ..opts };
+        let _ = verify(&prog, &env, &opts);
     }
 }

@@ -184,8 +184,16 @@ pub fn step(
         } => {
             let mut value = read_reg(st, src, idx, out)?;
             let base = read_reg(st, dst, idx, out)?;
-            if cx.privilege.bpf_capable() && size.bytes() == 8 {
-                spill_id(st, &mut value, &base, i64::from(off), src, out);
+            if cx.privilege.bpf_capable() {
+                spill_id(
+                    st,
+                    &mut value,
+                    &base,
+                    i64::from(off),
+                    size.bytes(),
+                    src,
+                    out,
+                );
             }
             let acc = Access {
                 regno: dst,
@@ -283,7 +291,12 @@ pub fn step(
     Ok(Flow::Next)
 }
 
-/// `check_stack_write_fixed_off` of a privileged load: a scalar spilled whole to a fixed,
+/// `get_reg_width(reg) <= 8 * size`: the scalar's unsigned maximum fits in `size` bytes.
+fn value_fits(value: &RegState, size: u32) -> bool {
+    64 - value.var.umax.leading_zeros() <= 8 * size
+}
+
+/// `check_stack_write_fixed_off` of a privileged load: a scalar spilled to a fixed,
 /// aligned stack slot gets an id first (`assign_scalar_id_before_mov`), shared by the register
 /// and its spilled copy, so that a bound learnt on one applies to the other.
 fn spill_id(
@@ -291,10 +304,11 @@ fn spill_id(
     value: &mut RegState,
     base: &RegState,
     insn_off: i64,
+    size: u32,
     src: Reg,
     out: &mut Out<'_>,
 ) {
-    if base.ty != RegType::Stack || value.ty != RegType::Scalar {
+    if base.ty != RegType::Stack || value.ty != RegType::Scalar || !value_fits(value, size) {
         return;
     }
     let Some(v) = base.var.const_value() else {
@@ -681,7 +695,8 @@ fn stack_write(
     match stored {
         Some(Stored::Reg(v)) if aligned && v.ty == RegType::Scalar => {
             let mut v = v;
-            if size < 8 {
+            // A narrowing spill breaks the link to the register.
+            if !value_fits(&v, size) {
                 v.id = 0;
             }
             spill(frame, v, size);
@@ -742,7 +757,11 @@ fn stack_read(frame: &mut Frame, idx: usize, off: i32, size: u32) -> Result<RegS
             }
             if size <= spill_size && off % 8 == 0 {
                 let mut v = reg;
-                v.id = 0;
+                // A fill that holds the whole value keeps the link to the spill; a narrowing
+                // one breaks it.
+                if !value_fits(&reg, size) {
+                    v.id = 0;
+                }
                 return Ok(v);
             }
             let spills = bytes.iter().filter(|b| **b == SlotType::Spill).count() as u32;

@@ -1146,3 +1146,88 @@ pub fn may_prune(
     }
     true
 }
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "in tests a panic is the failure report")]
+mod tests {
+    //! Expected messages and verdicts are Linux 6.18's for unprivileged loads
+    //! (tests/verifier/unpriv.cases and crates/kernel/tests/unprivileged.rs).
+    use super::*;
+
+    /// `r0 = 0; loop: r0 += 1; if r0 < 3 goto loop; exit`.
+    fn counting_loop() -> Vec<Insn> {
+        vec![
+            Insn::new(0xb7, 0, 0, 0, 0),
+            Insn::new(0x07, 0, 0, 0, 1),
+            Insn::new(0xa5, 0, 0, -2, 3),
+            Insn::new(0x95, 0, 0, 0, 0),
+        ]
+    }
+
+    #[test]
+    fn privileged_loads_skip_every_load_time_check() {
+        let p = Privilege::Privileged;
+        assert!(check_back_edges(p, &counting_loop()).is_ok());
+        assert!(check_load(p, ProgType::Xdp, 5000).is_ok());
+        let call = [Insn::new(0x85, 0, 1, 0, 1), Insn::new(0x95, 0, 0, 0, 0)];
+        assert!(check_program(p, &call).is_ok());
+    }
+
+    #[test]
+    fn a_loop_is_a_back_edge_without_cap_bpf() {
+        let r = check_back_edges(Privilege::Unprivileged, &counting_loop()).unwrap_err();
+        assert_eq!(r.errno, Errno::EINVAL);
+        assert_eq!(r.message, "back-edge from insn 2 to 1");
+        // A diamond is no loop.
+        let diamond = [
+            Insn::new(0xb7, 0, 0, 0, 0),
+            Insn::new(0x15, 0, 0, 1, 0),
+            Insn::new(0xb7, 0, 0, 0, 1),
+            Insn::new(0x95, 0, 0, 0, 0),
+        ];
+        assert!(check_back_edges(Privilege::Unprivileged, &diamond).is_ok());
+    }
+
+    #[test]
+    fn calls_types_and_sizes_need_cap_bpf() {
+        let u = Privilege::Unprivileged;
+        // call +1 (BPF_PSEUDO_CALL) at instruction 1.
+        let call = [
+            Insn::new(0xb7, 0, 0, 0, 0),
+            Insn::new(0x85, 0, 1, 0, 1),
+            Insn::new(0x95, 0, 0, 0, 0),
+            Insn::new(0x95, 0, 0, 0, 0),
+        ];
+        let r = check_program(u, &call).unwrap_err();
+        assert_eq!((r.errno, r.insn_idx), (Errno::EPERM, 1));
+        assert_eq!(
+            r.message,
+            "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN"
+        );
+        assert_eq!(check_load(u, ProgType::Xdp, 2).unwrap_err().0, Errno::EPERM);
+        assert!(check_load(u, ProgType::SocketFilter, 4096).is_ok());
+        let too_big = check_load(u, ProgType::SocketFilter, 4097).unwrap_err();
+        assert_eq!(too_big.0, Errno::E2BIG);
+    }
+
+    #[test]
+    fn sanitation_state_must_agree_across_paths() {
+        let mut scratch = crate::print::Scratch::default();
+        let (mut id_gen, mut depth, mut base, mut alu) = (0, vec![0], Vec::new(), Vec::new());
+        let mut out = Out {
+            scratch: &mut scratch,
+            id_gen: &mut id_gen,
+            depth: &mut depth,
+            base: &mut base,
+            alu_sanitation: &mut alu,
+        };
+        update_alu_state(3, AluOp::Add, 5, ALU_SANITIZE_SRC, 4, &mut out).unwrap();
+        update_alu_state(3, AluOp::Add, 5, ALU_SANITIZE_SRC, 4, &mut out).unwrap();
+        let r = update_alu_state(3, AluOp::Add, 5, ALU_NON_POINTER, 0, &mut out).unwrap_err();
+        assert_eq!(
+            r.message,
+            "R5 tried to add from different maps, paths or scalars, pointer arithmetic with it \
+             prohibited for !root"
+        );
+    }
+}
