@@ -420,7 +420,11 @@ fn check_args(
                     AccessKind::Read
                 };
                 let null_mem = i > 0 && st.cur().regs[r - 1].is_null();
-                if reg.var.umax > 0 && !null_mem {
+                if reg.var.umax > 0 && null_mem {
+                    // `check_helper_mem_access`: NULL is a zero-byte buffer only.
+                    return Err(eacces(idx, format!("R{} type=scalar expected=fp", r - 1)));
+                }
+                if reg.var.umax > 0 {
                     helper_mem(cx, st, idx, r - 1, reg.var.umax as u32, kind, out)?;
                 }
             }
