@@ -14,6 +14,8 @@ use crate::rules::{self, Cx, Flow, Out};
 use crate::state::{RegState, RegType, SlotType, State};
 use bpfkit_isa::Op;
 
+/// `BPF_COMPLEXITY_LIMIT_JMP_SEQ`: the most branches waiting to be explored.
+const COMPLEXITY_LIMIT_JMP_SEQ: usize = 8192;
 /// The kernel's limit on processed instructions (`BPF_COMPLEXITY_LIMIT_INSNS`).
 pub const COMPLEXITY_LIMIT: u64 = 1_000_000;
 
@@ -752,6 +754,18 @@ impl<'a> Explorer<'a> {
                                 first: self.cur_first,
                                 hist: self.cur_hist.clone(),
                             });
+                            // `push_stack`: too many pending branches is an error
+                            // (BPF_COMPLEXITY_LIMIT_JMP_SEQ), EFAULT from the jump.
+                            if stack.len() > COMPLEXITY_LIMIT_JMP_SEQ {
+                                return Err(Reject::new(
+                                    Errno::EFAULT,
+                                    idx,
+                                    format!(
+                                        "The sequence of {} jumps is too complex.",
+                                        stack.len()
+                                    ),
+                                ));
+                            }
                             idx += 1;
                         }
                         (true, None) => idx += 1,

@@ -83,10 +83,10 @@ pub fn exit(st: &mut State, idx: usize, out: &mut Out<'_>) -> Result<Flow, Rejec
         read_reg(st, Reg::R0, idx, out)?;
         return Ok(Flow::Exit);
     }
-    // A subprogram's r0 is checked where the caller reads it (Linux 6.18 copies it as is).
+    // `prepare_func_exit`: no stack pointer leaves a subprogram, not even one into a caller's
+    // frame ("let's be conservative", says the kernel).
     let r0 = st.cur().regs[0];
-    let callee = st.frames.len() - 1;
-    if r0.ty == RegType::Stack && usize::from(r0.frameno) == callee {
+    if r0.ty == RegType::Stack {
         return Err(einval(idx, "cannot return stack pointer to the caller"));
     }
     let callsite = st.cur().callsite;

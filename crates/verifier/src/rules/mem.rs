@@ -550,7 +550,7 @@ fn stack_access(
         " write to"
     };
     let Some(c) = reg.var.const_value() else {
-        return variable_stack_access(st, idx, reg, r, off, acc, extra, out);
+        return variable_stack_access(st, idx, reg, off, acc, extra, out);
     };
     let min_off = c as i64 + i64::from(off);
     let max_off = min_off + i64::from(size);
@@ -567,6 +567,15 @@ fn stack_access(
         ));
     }
     let off = min_off as i32;
+    // `check_stack_write_fixed_off`: a stack pointer may not be spilled into a caller's frame.
+    if let (AccessKind::Write, Some(Stored::Reg(v))) = (acc.kind, &acc.stored) {
+        if v.ty == RegType::Stack && size == 8 && usize::from(reg.frameno) + 1 < st.frames.len() {
+            return Err(einval(
+                idx,
+                "cannot spill pointers to stack into stack frame of the caller",
+            ));
+        }
+    }
     let frame = frame_of(st, reg);
     frame.grow_stack((-off) as usize);
     out.note_depth(frame.subprog, (-off) as usize);
@@ -585,12 +594,12 @@ fn variable_stack_access(
     st: &mut State,
     idx: usize,
     reg: &RegState,
-    r: u8,
     off: i32,
     acc: Access,
     extra: &str,
     out: &mut Out<'_>,
 ) -> Result<Option<RegState>, Reject> {
+    let r = acc.regno.num();
     let size = i64::from(acc.size);
     if reg.var.smax >= 1 << 29 || reg.var.smin <= -(1 << 29) {
         return Err(eacces(
@@ -618,6 +627,8 @@ fn variable_stack_access(
     }
     let frame = frame_of(st, reg);
     frame.grow_stack((-min_off) as usize);
+    // `grow_stack_state`: the subprogram's stack depth counts the lowest byte reachable.
+    out.note_depth(frame.subprog, (-min_off) as usize);
     // Every slot the access may touch shows in the log after it (`mark_stack_slot_scratched`).
     for o in min_off..max_off {
         out.scratch.slot_at(o as i32);
