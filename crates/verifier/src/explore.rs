@@ -1446,6 +1446,13 @@ impl<'a> Explorer<'a> {
                             .get(i + 2)
                             .filter(|r| r.ty == RegType::Scalar)
                             .map(|r| r.var.umax),
+                        // Memory a helper fills, of a size that is not a constant: checked as
+                        // a range that must be initialised, a read (raw mode is off).
+                        ArgType::PtrToUninitMem => frame
+                            .regs
+                            .get(i + 2)
+                            .filter(|r| r.ty == RegType::Scalar && r.var.const_value().is_none())
+                            .map(|r| r.var.umax),
                         _ => None,
                     };
                     if let Some((fr, m)) = size.and_then(|s| slots(reg, 0, s)) {
