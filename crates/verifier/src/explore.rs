@@ -672,7 +672,21 @@ impl<'a> Explorer<'a> {
                         resumed = true;
                         continue;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        // The map/helper compatibility check runs after every argument was
+                        // checked, and with them the precision of constant sizes and keys.
+                        if e.message.starts_with("cannot pass map_type") {
+                            for want in &wants.call {
+                                let mut bt = Backtrack::new(st.frames.len() - 1);
+                                match *want {
+                                    Want::Reg(r) => bt.set_reg(r),
+                                    Want::Slot(fr, spi) => bt.set_slot(fr, spi),
+                                }
+                                self.mark_chain(st.frames.len(), idx, parent, bt);
+                            }
+                        }
+                        return Err(e);
+                    }
                 };
                 if let Some(sim) = alu_sim {
                     // `sanitize_ptr_alu`: the CPU may compute the pointer without its offset.
@@ -1445,6 +1459,13 @@ impl<'a> Explorer<'a> {
                             .regs
                             .get(i + 2)
                             .filter(|r| r.ty == RegType::Scalar)
+                            .map(|r| r.var.umax),
+                        // Memory a helper fills, of a size that is not a constant: checked as
+                        // a range that must be initialised, a read (raw mode is off).
+                        ArgType::PtrToUninitMem => frame
+                            .regs
+                            .get(i + 2)
+                            .filter(|r| r.ty == RegType::Scalar && r.var.const_value().is_none())
                             .map(|r| r.var.umax),
                         _ => None,
                     };

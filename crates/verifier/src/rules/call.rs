@@ -425,7 +425,14 @@ fn check_args(
                     return Err(eacces(idx, format!("R{} type=scalar expected=fp", r - 1)));
                 }
                 if reg.var.umax > 0 {
+                    // A size that is not a constant turns raw mode off (`check_mem_size_reg`
+                    // drops `meta`): the memory is checked as a range, not written byte by
+                    // byte, so no slot shows as touched in the log.
+                    let shown = out.scratch.slots;
                     helper_mem(cx, st, idx, r - 1, reg.var.umax as u32, kind, out)?;
+                    if reg.var.const_value().is_none() {
+                        out.scratch.slots = shown;
+                    }
                 }
             }
         }

@@ -28,8 +28,9 @@ fn flip(c: JmpCond) -> JmpCond {
 
 /// Whether a pointer of this type is never NULL.
 fn non_null(t: RegType) -> bool {
-    // `reg_not_null`: of the types bpfkit models, only map values.
-    t == RegType::MapValue
+    // `reg_not_null`: of the types bpfkit models, map values and map pointers
+    // (`CONST_PTR_TO_MAP`).
+    matches!(t, RegType::MapValue | RegType::MapPtr)
 }
 
 /// The conditional jump step.
