@@ -120,3 +120,24 @@ fn a_program_at_the_complexity_limit_stops_there_as_linux_does() {
         "{log}"
     );
 }
+
+/// A third slow input (72 s in the fuzzer): also a loop that runs to the complexity limit,
+/// where Linux 6.18 reports processed 1000001 insns and 16668 states.
+#[test]
+fn a_third_program_at_the_complexity_limit_stops_there_as_linux_does() {
+    let mut data = input("verify-slow-3.bin");
+    data[1] = 4; // statistics
+    let log = replay(&data).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(3).collect();
+    assert!(
+        log.contains("BPF program is too large. Processed 1000001 insn"),
+        "{tail:?}"
+    );
+    assert!(
+        log.contains(
+            "processed 1000001 insns (limit 1000000) max_states_per_insn 4 total_states 16668 \
+             peak_states 16668 mark_read 0"
+        ),
+        "{tail:?}"
+    );
+}
