@@ -28,11 +28,15 @@ use std::path::PathBuf;
 
 /// The example objects measured (examples/NAME/NAME.o).
 pub const EXAMPLES: &[&str] = &[
+    "cgroup_firewall",
+    "core_reloc",
     "cpuv4",
     "drop_monitor",
     "flow_dissector",
+    "kfunc_call",
     "legacy_maps",
     "map_in_map",
+    "perf_output",
     "ringbuf",
     "sockex1",
     "sockex3",
@@ -327,7 +331,7 @@ impl KernelSide {
                         def.map_type,
                         def.key_size,
                         def.value_size,
-                        def.max_entries,
+                        def.map_attr(None).max_entries,
                         def.map_flags,
                         tmpl.fd(),
                     )
@@ -369,12 +373,14 @@ impl KernelSide {
     }
 }
 
+/// Creates `def` in the kernel with the size libbpf gives it (`MapDef::map_attr`: a perf event
+/// array declared without `max_entries` gets one slot per possible CPU, as bpfkit's side does).
 fn create_kernel_map(def: &MapDef) -> Result<Map, String> {
     bpfkit_kernel::map_create(
         def.map_type,
         def.key_size,
         def.value_size,
-        def.max_entries,
+        def.map_attr(None).max_entries,
         def.map_flags,
     )
     .map_err(|e| format!("kernel map {} ({}): {e}", def.name, def.type_name()))
