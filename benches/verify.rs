@@ -64,7 +64,8 @@ fn example_cases() -> Vec<Case> {
                     map_type: MapType::from_kernel_id(m.map_type)?,
                     key_size: m.key_size,
                     value_size: m.value_size,
-                    max_entries: m.max_entries,
+                    // libbpf's sizing (a perf event array without max_entries: one slot per CPU).
+                    max_entries: m.map_attr(None).max_entries,
                 })
             })
             .collect();
