@@ -1,10 +1,11 @@
 //! Fuzz target: any bytes, read as a program (plus a program type and log level from the first
-//! two bytes), must get a verdict from the verifier — never a panic, never a hang.
+//! two bytes; bit 3 of the second asks for the unprivileged rules), must get a verdict from the
+//! verifier — never a panic, never a hang.
 #![no_main]
 
 use bpfkit_verifier::env::{MapInfo, MapType, ProgType};
 use bpfkit_verifier::testing::TestEnv;
-use bpfkit_verifier::{verify, Options};
+use bpfkit_verifier::{verify, Options, Privilege};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,6 +20,11 @@ fuzz_target!(|data: &[u8]| {
         prog_type: ProgType::ALL[usize::from(*ty) % ProgType::ALL.len()],
         log_level: u32::from(*level & 7),
         license: "GPL".into(),
+        privilege: if *level & 8 != 0 {
+            Privilege::Unprivileged
+        } else {
+            Privilege::Privileged
+        },
         ..Options::default()
     };
     let _ = verify(&insns, &env, &opts);

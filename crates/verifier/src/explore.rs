@@ -50,6 +50,8 @@ struct Checkpoint {
     marks: Marks,
     /// The instruction it was stored at.
     idx: usize,
+    /// Dead registers and stack slots were cleared (`clean_verifier_state`).
+    cleaned: bool,
     /// Dropped from its instruction's list (the kernel's free list): freed, and no longer
     /// counted in `peak_states`, once no path below it is left (`maybe_free_verifier_state`).
     evicted: bool,
@@ -124,6 +126,15 @@ fn constant_key_spill(st: &State, key: &RegState, key_size: u32) -> Option<usize
     Some(slot / 8)
 }
 
+/// ` (speculative execution)` after `from N to M` for a speculative path.
+fn speculative_text(st: &State) -> &'static str {
+    if st.speculative {
+        " (speculative execution)"
+    } else {
+        ""
+    }
+}
+
 /// Explores every path of the program.
 pub struct Explorer<'a> {
     cx: Cx<'a>,
@@ -140,6 +151,8 @@ pub struct Explorer<'a> {
     pub depth: Vec<usize>,
     /// Base pointer kind of each instruction's memory access.
     pub base: Vec<crate::rules::BaseKind>,
+    /// Spectre v1 sanitation per instruction (unprivileged loads), see `rules::Out`.
+    alu_sanitation: Vec<(u32, u32)>,
     checkpoints: Vec<Checkpoint>,
     explored: Vec<Vec<usize>>,
     id_gen: u32,
@@ -159,6 +172,9 @@ pub struct Explorer<'a> {
     cur_hist: Vec<HistEntry>,
     /// Loop (SCC) number of every instruction, 0 outside loops.
     scc: Vec<u32>,
+    /// Instructions a speculative path failed at: later speculative paths stop before them
+    /// (`insn_aux_data[i].nospec`).
+    nospec: Vec<bool>,
     /// Per loop call chain: the stored state that entered it, while paths below it remain
     /// (`struct bpf_scc_visit`'s `entry_state`).
     scc_entry: std::collections::HashMap<(Vec<usize>, u32), usize>,
@@ -174,7 +190,7 @@ impl<'a> Explorer<'a> {
         decode_errors: Vec<Option<Reject>>,
         lenient: Vec<Option<Op>>,
     ) -> Explorer<'a> {
-        let live = live::live_in(cx.insns, ops, cx.env, cx.prog_type);
+        let live = live::live_in_as(cx.insns, ops, cx.env, cx.prog_type, cx.privilege);
         let cfg = cx.cfg;
         let in_subprog = |i: usize| cfg.subprog_of(i) != 0;
         let maybe_ptr = live::maybe_pointer_in(cx.insns, ops, cx.env, cx.prog_type, &cfg.subprogs);
@@ -197,6 +213,7 @@ impl<'a> Explorer<'a> {
             stats: Stats::default(),
             depth: vec![0; nsub],
             base: vec![crate::rules::BaseKind::None; n],
+            alu_sanitation: Vec::new(),
             checkpoints: Vec::new(),
             explored: (0..n).map(|_| Vec::new()).collect(),
             id_gen: 0,
@@ -210,6 +227,7 @@ impl<'a> Explorer<'a> {
             cur_first: 0,
             cur_hist: Vec::new(),
             scc,
+            nospec: vec![false; n],
             scc_entry: std::collections::HashMap::new(),
         }
     }
@@ -319,6 +337,51 @@ impl<'a> Explorer<'a> {
         self.cx.cfg
     }
 
+    /// `clean_verifier_state` of stored state `c` once every path below it is done (and it
+    /// has the call sites of `cur`): registers dead before its instruction (before the call,
+    /// in a caller's frame) and stack slots no path may read become unset.
+    fn clean(&mut self, c: usize, cur: &State) {
+        let ck = &self.checkpoints[c];
+        if ck.cleaned || ck.branches > 0 || ck.state.frames.len() != cur.frames.len() {
+            return;
+        }
+        if ck
+            .state
+            .frames
+            .iter()
+            .zip(&cur.frames)
+            .any(|(a, b)| a.callsite != b.callsite)
+        {
+            return;
+        }
+        let old = ck.state.clone();
+        let idx = ck.idx;
+        let top = old.frames.len() - 1;
+        let mut new = old.clone();
+        for (i, frame) in new.frames.iter_mut().enumerate() {
+            let ip = if i == top {
+                idx
+            } else {
+                old.frames[i + 1].callsite
+            };
+            let live = self.live.get(ip).copied().unwrap_or(u16::MAX);
+            for (r, reg) in frame.regs.iter_mut().enumerate().take(10) {
+                if live & (1 << r) == 0 {
+                    *reg = RegState::NOT_INIT;
+                }
+            }
+            for (spi, slot) in frame.stack.iter_mut().enumerate() {
+                if !self.stack_live.slot_alive(&old, idx, i, spi) {
+                    slot.bytes = [SlotType::Invalid; 8];
+                    slot.spilled = RegState::NOT_INIT;
+                }
+            }
+        }
+        let ck = &mut self.checkpoints[c];
+        ck.state = new;
+        ck.cleaned = true;
+    }
+
     /// `update_branch_counts`: a path from `parent` finished.
     fn path_done(&mut self, mut parent: Option<usize>) {
         while let Some(p) = parent {
@@ -349,8 +412,10 @@ impl<'a> Explorer<'a> {
     ) -> Result<bool, Reject> {
         let live = self.live[idx];
         let precise = self.precise[idx];
-        // `force_new_state`: a long jump history forces a checkpoint.
-        let force = self.cur_hist.len() > 40;
+        // `force_new_state`: a checkpoint is forced at `may_goto` (`mark_force_checkpoint`) and
+        // by a long jump history.
+        let force_checkpoint = matches!(self.ops.get(idx), Some(Some(Op::MayGoto { .. })));
+        let force = force_checkpoint || self.cur_hist.len() > 40;
         let mut add = force
             || (self.jmps_processed - self.prev_jmps_processed >= 2
                 && self.stats.insns_processed - self.prev_insn_processed >= 8);
@@ -358,6 +423,11 @@ impl<'a> Explorer<'a> {
         let mut hit = None;
         let mut states_cnt = 0u32;
         let all = (!self.cx.privilege.bpf_capable()).then(|| Marks::all(st.frames.len()));
+        // `clean_live_states`: finished states here forget what no path reads any more.
+        for k in 0..self.explored[idx].len() {
+            let c = self.explored[idx][k];
+            self.clean(c, st);
+        }
         // The kernel's list has the newest state first.
         for (k, &c) in self.explored[idx].iter().enumerate().rev() {
             states_cnt += 1;
@@ -382,7 +452,9 @@ impl<'a> Explorer<'a> {
                 {
                     add = false;
                 }
-            } else if states_equal_marked(&ck.state, st, live, precise, Some(&ck.marks)) {
+            } else if rules::unpriv::may_prune(&self.cx, &self.alu_sanitation, &ck.state, st, live)
+                && states_equal_marked(&ck.state, st, live, precise, Some(&ck.marks))
+            {
                 ck.hits += 1;
                 hit = Some(c);
                 break;
@@ -393,7 +465,11 @@ impl<'a> Explorer<'a> {
             if add {
                 ck.misses += 1;
             }
-            let n = 3;
+            let n = if force_checkpoint && ck.branches > 0 {
+                64
+            } else {
+                3
+            };
             if ck.misses > ck.hits * n + n {
                 evict.push(k);
             }
@@ -430,6 +506,7 @@ impl<'a> Explorer<'a> {
                 hist: std::mem::take(&mut self.cur_hist),
                 marks: self.new_marks(st.frames.len()),
                 idx,
+                cleaned: false,
                 evicted: false,
             });
             self.enter_scc(id);
@@ -480,14 +557,22 @@ impl<'a> Explorer<'a> {
             if !pruned {
                 self.note_jmp_point(idx, prev);
             }
-            if pruned {
+            // A speculative path stops before an instruction another one failed at.
+            let pruned = pruned || (st.speculative && self.nospec.get(idx).copied() == Some(true));
+            if pruned && !(st.speculative && self.nospec.get(idx).copied() == Some(true)) {
                 if log_on {
                     if resumed && level2 {
-                        self.log.push(&format!("\nfrom {prev} to {idx}: safe\n"));
+                        self.log.push(&format!(
+                            "\nfrom {prev} to {idx}{}: safe\n",
+                            speculative_text(&st)
+                        ));
                     } else {
                         self.log.push(&format!("{idx}: safe\n"));
                     }
                 }
+                ended = true;
+            }
+            if pruned {
                 ended = true;
             }
             if !ended {
@@ -514,7 +599,8 @@ impl<'a> Explorer<'a> {
                 if log_on {
                     if resumed && level2 {
                         self.log.push(&format!(
-                            "\nfrom {prev} to {idx}:{}\n",
+                            "\nfrom {prev} to {idx}{}:{}\n",
+                            speculative_text(&st),
                             self.state_text(&st, Scratch::ALL)
                         ));
                     }
@@ -541,29 +627,56 @@ impl<'a> Explorer<'a> {
                 };
                 let wants = self.precision_wants(&st, idx);
                 let callee_exit =
-                    (level2 && matches!(op, Op::Exit) && st.frames.len() > 1).then(|| st.clone());
-                if level2 {
-                    self.stack_live.begin(&st, idx);
-                    self.note_stack_use(&st, idx);
-                }
+                    (matches!(op, Op::Exit) && st.frames.len() > 1).then(|| st.clone());
+                // Stack liveness runs at every level: pruning cleans dead slots with it.
+                self.stack_live.begin(&st, idx);
+                self.note_stack_use(&st, idx);
                 if let Some(r) = wants.alu {
                     self.mark_reg(&st, idx, parent, r);
                 }
                 if wants.exit_r0 {
                     self.mark_reg(&st, idx, parent, 0);
                 }
-                let flow = {
+                let alu_sim = self.speculative_alu(&st, &op);
+                let stepped = {
                     let mut out = Out {
                         scratch: &mut scratch,
                         id_gen: &mut self.id_gen,
                         depth: &mut self.depth,
                         base: &mut self.base,
+                        alu_sanitation: &mut self.alu_sanitation,
                     };
-                    rules::step(&self.cx, &mut st, idx, &op, &mut out)?
+                    rules::step(&self.cx, &mut st, idx, &op, &mut out)
                 };
-                if level2 {
-                    self.stack_live.commit();
+                let flow = match stepped {
+                    Ok(f) => f,
+                    // On a speculative path the error ends the path only; the instruction is
+                    // kept from later speculative paths (`error_recoverable_with_nospec`).
+                    Err(e)
+                        if st.speculative
+                            && matches!(e.errno, Errno::EPERM | Errno::EACCES | Errno::EINVAL) =>
+                    {
+                        if log_on {
+                            self.log.push(&format!("{}\n", e.message));
+                        }
+                        if let Some(n) = self.nospec.get_mut(idx) {
+                            *n = true;
+                        }
+                        self.stack_live.abort();
+                        if !self.end_path(&mut st, &mut stack, &mut idx, &mut prev, &mut parent) {
+                            return Ok(());
+                        }
+                        scratch = Scratch::ALL;
+                        resumed = true;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if let Some(sim) = alu_sim {
+                    // `sanitize_ptr_alu`: the CPU may compute the pointer without its offset.
+                    self.push_pending(&mut stack, sim, idx + 1, idx, parent);
                 }
+                self.stack_live.commit();
                 self.after_step(&st, idx, prev, parent, &wants, &flow);
                 // A conditional jump that goes one way prints its state at once, after the
                 // precision walk (`check_cond_jmp_op` calls `print_insn_state`).
@@ -572,13 +685,31 @@ impl<'a> Explorer<'a> {
                     Flow::Branch { fall, taken, .. } => *fall != taken.is_some(),
                     _ => false,
                 };
+                if let (true, Op::Jcond { dst, src, off, .. }) = (one_way, op) {
+                    if !self.cx.privilege.bpf_capable() {
+                        // `sanitize_speculative_path`: the CPU may go the other way.
+                        let target = (idx as i64 + 1 + i64::from(off)) as usize;
+                        let other_way = match &flow {
+                            Flow::Jump(_) | Flow::Branch { fall: false, .. } => idx + 1,
+                            _ => target,
+                        };
+                        let mut sim = st.clone();
+                        sim.speculative = true;
+                        let regs = &mut sim.cur_mut().regs;
+                        regs[dst.index()] = RegState::unknown();
+                        if let bpfkit_isa::Operand::Reg(r) = src {
+                            regs[r.index()] = RegState::unknown();
+                        }
+                        self.push_pending(&mut stack, sim, other_way, idx, parent);
+                    }
+                }
                 if log_on && one_way && matches!(op, Op::Jcond { .. }) {
                     self.log.insn_state(idx, &self.state_text(&st, scratch));
                     scratch = Scratch::default();
                 }
                 if let Some(callee) = &callee_exit {
                     let text = self.stack_live.update(self.cx.insns, callee);
-                    if !text.is_empty() {
+                    if level2 && !text.is_empty() {
                         self.log.push(&text);
                     }
                 }
@@ -591,6 +722,23 @@ impl<'a> Explorer<'a> {
                         taken,
                         target,
                     } => match (fall, taken) {
+                        (true, Some(other)) if matches!(op, Op::MayGoto { .. }) => {
+                            // `may_goto` follows the jump and queues the fall-through (with
+                            // one more level of loop budget spent).
+                            if let Some(p) = parent {
+                                self.checkpoints[p].branches += 1;
+                            }
+                            stack.push(Pending {
+                                state: std::mem::replace(&mut st, *other),
+                                idx: idx + 1,
+                                prev: idx,
+                                parent,
+                                log_pos: self.log.pos(),
+                                first: self.cur_first,
+                                hist: self.cur_hist.clone(),
+                            });
+                            idx = target;
+                        }
                         (true, Some(other)) => {
                             if let Some(p) = parent {
                                 self.checkpoints[p].branches += 1;
@@ -644,31 +792,101 @@ impl<'a> Explorer<'a> {
                 }
             }
             if ended {
-                self.path_done(parent);
-                if level2 {
-                    let text = self.stack_live.update(self.cx.insns, &st);
-                    if !text.is_empty() {
-                        self.log.push(&text);
-                    }
-                }
-                let Some(p) = stack.pop() else {
+                if !self.end_path(&mut st, &mut stack, &mut idx, &mut prev, &mut parent) {
                     return Ok(());
-                };
-                if log_on && !level2 {
-                    // Level 1 keeps only the path to the error: rewind to the branch.
-                    self.log.reset(p.log_pos.saturating_sub(1));
-                    self.log.push(" ");
                 }
-                st = p.state;
-                idx = p.idx;
-                prev = p.prev;
-                parent = p.parent;
-                self.cur_first = p.first;
-                self.cur_hist = p.hist;
                 scratch = Scratch::ALL;
                 resumed = true;
             }
         }
+    }
+
+    /// A path ended (`process_bpf_exit`): branch counts and stack liveness are updated and the
+    /// next pending branch becomes the current path. `false` when none is left.
+    fn end_path(
+        &mut self,
+        st: &mut State,
+        stack: &mut Vec<Pending>,
+        idx: &mut usize,
+        prev: &mut usize,
+        parent: &mut Option<usize>,
+    ) -> bool {
+        self.path_done(*parent);
+        let text = self.stack_live.update(self.cx.insns, st);
+        if self.log.level2() && !text.is_empty() {
+            self.log.push(&text);
+        }
+        let Some(p) = stack.pop() else {
+            return false;
+        };
+        if self.log.on() && !self.log.level2() {
+            // Level 1 keeps only the path to the error: rewind to the branch.
+            self.log.reset(p.log_pos.saturating_sub(1));
+            self.log.push(" ");
+        }
+        *st = p.state;
+        *idx = p.idx;
+        *prev = p.prev;
+        *parent = p.parent;
+        self.cur_first = p.first;
+        self.cur_hist = p.hist;
+        true
+    }
+
+    /// `push_stack`: a branch to explore later, from instruction `from` to `to`.
+    fn push_pending(
+        &mut self,
+        stack: &mut Vec<Pending>,
+        state: State,
+        to: usize,
+        from: usize,
+        parent: Option<usize>,
+    ) {
+        if let Some(p) = parent {
+            self.checkpoints[p].branches += 1;
+        }
+        stack.push(Pending {
+            state,
+            idx: to,
+            prev: from,
+            parent,
+            log_pos: self.log.pos(),
+            first: self.cur_first,
+            hist: self.cur_hist.clone(),
+        });
+    }
+
+    /// `sanitize_ptr_alu` of an unprivileged load: pointer arithmetic with an offset register
+    /// that is not a constant queues a speculative path at the next instruction from the state
+    /// before it, where the destination holds the pointer unchanged.
+    fn speculative_alu(&self, st: &State, op: &Op) -> Option<State> {
+        use bpfkit_isa::{AluOp, Operand, Width};
+        if self.cx.privilege.bpf_capable() {
+            return None;
+        }
+        let Op::Alu {
+            width: Width::W64,
+            op: AluOp::Add | AluOp::Sub,
+            dst,
+            src: Operand::Reg(src),
+        } = *op
+        else {
+            return None;
+        };
+        let regs = &st.cur().regs;
+        let (d, s) = (regs[dst.index()], regs[src.index()]);
+        let (ptr, off) = match (d.ty, s.ty) {
+            (RegType::Scalar, t) if t.is_pointer() => (s, d),
+            (t, RegType::Scalar) if t.is_pointer() => (d, s),
+            _ => return None,
+        };
+        if off.var.const_value().is_some() {
+            return None;
+        }
+        let mut sim = st.clone();
+        sim.speculative = true;
+        sim.cur_mut().regs[dst.index()] = ptr;
+        Some(sim)
     }
 
     /// Records a step in the current path's history (`push_insn_history`): entries made
@@ -775,7 +993,9 @@ impl<'a> Explorer<'a> {
             }
             c::JMP if op == c::CALL && insn.src == 0 => self.call_wants(st, insn.imm, &mut w),
             c::JMP if op == c::EXIT => {
+                // A leaked reference is reported first (`check_resource_leak`).
                 w.exit_r0 = st.frames.len() == 1
+                    && st.refs.is_empty()
                     && reg(0).is_some_and(|r| r.ty == RegType::Scalar)
                     && rules::return_code::exit_range(
                         self.cx.prog_type,

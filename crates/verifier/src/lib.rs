@@ -277,6 +277,10 @@ fn check_max_stack_depth(insns: &[Insn], cfg: &cfg::Cfg, depth: &[usize]) -> Res
     Ok(())
 }
 
+/// Messages the kernel prints without a trailing newline: the statistics line that follows
+/// continues on the same line (`expected prog array map for tail callprocessed 3 insns ...`).
+const MESSAGES_WITHOUT_NEWLINE: [&str; 1] = ["expected prog array map for tail call"];
+
 /// Verifies `insns` for `opts.prog_type` in `env`.
 ///
 /// # Errors
@@ -286,7 +290,9 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
     let mut log = log::Log::new(opts.log_level);
     let reject = |r: Reject, mut log: log::Log, stats: &Stats, depth: &[usize]| {
         let mut text = r.message.clone();
-        text.push('\n');
+        if !MESSAGES_WITHOUT_NEWLINE.contains(&r.message.as_str()) {
+            text.push('\n');
+        }
         log.push(&text);
         if opts.log_level != 0 {
             log.push(&stats_text(

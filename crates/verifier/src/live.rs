@@ -3,6 +3,7 @@
 //! prints the table as the kernel does.
 
 use crate::env::{ArgType, Env, ProgType};
+use crate::rules::unpriv::Privilege;
 use bpfkit_isa::{AtomicOp, CallTarget, Insn, Op, Operand};
 
 fn bit(r: u8) -> u16 {
@@ -12,6 +13,13 @@ fn bit(r: u8) -> u16 {
 /// Registers read (`use`) and written (`def`) by one instruction.
 #[must_use]
 pub fn use_def(op: &Op, env: &dyn Env, prog_type: ProgType) -> (u16, u16) {
+    use_def_as(op, env, prog_type, Privilege::Privileged)
+}
+
+/// [`use_def`] for a loader with `privilege`: a helper it may not call has no prototype for
+/// it, so the call is taken to read all five argument registers (`get_call_summary` fails).
+#[must_use]
+pub fn use_def_as(op: &Op, env: &dyn Env, prog_type: ProgType, privilege: Privilege) -> (u16, u16) {
     let src_bits = |s: &Operand| match s {
         Operand::Reg(r) => bit(r.num()),
         Operand::Imm(_) => 0,
@@ -57,7 +65,10 @@ pub fn use_def(op: &Op, env: &dyn Env, prog_type: ProgType) -> (u16, u16) {
         Op::StoreRelease { dst, src, .. } => (bit(dst.num()) | bit(src.num()), 0),
         Op::Jcond { dst, src, .. } => (bit(dst.num()) | src_bits(src), 0),
         Op::Call(CallTarget::Helper(id)) => {
-            let args = env.helper(prog_type, *id).map_or(5, |p| {
+            let hidden =
+                !privilege.bpf_capable() && crate::rules::unpriv::CAPABLE_ONLY_HELPERS.contains(id);
+            let proto = env.helper(prog_type, *id).filter(|_| !hidden);
+            let args = proto.map_or(5, |p| {
                 p.args
                     .iter()
                     .take_while(|a| **a != ArgType::DontCare)
@@ -75,10 +86,25 @@ pub fn use_def(op: &Op, env: &dyn Env, prog_type: ProgType) -> (u16, u16) {
 /// decoded instructions `ops` (`None` for second LD_IMM64 slots and undecodable slots).
 #[must_use]
 pub fn live_in(insns: &[Insn], ops: &[Option<Op>], env: &dyn Env, prog_type: ProgType) -> Vec<u16> {
+    live_in_as(insns, ops, env, prog_type, Privilege::Privileged)
+}
+
+/// [`live_in`] for a loader with `privilege` ([`use_def_as`]).
+#[must_use]
+pub fn live_in_as(
+    insns: &[Insn],
+    ops: &[Option<Op>],
+    env: &dyn Env,
+    prog_type: ProgType,
+    privilege: Privilege,
+) -> Vec<u16> {
     let n = insns.len();
     let ud: Vec<(u16, u16)> = ops
         .iter()
-        .map(|o| o.as_ref().map_or((0, 0), |op| use_def(op, env, prog_type)))
+        .map(|o| {
+            o.as_ref()
+                .map_or((0, 0), |op| use_def_as(op, env, prog_type, privilege))
+        })
         .collect();
     let succ = |i: usize| -> [Option<usize>; 2] {
         let Some(op) = &ops[i] else {

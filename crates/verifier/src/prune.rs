@@ -155,6 +155,10 @@ pub fn states_equal_marked(
     if old.frames.len() != cur.frames.len() || old.refs.len() != cur.refs.len() {
         return false;
     }
+    // What was safe only speculatively says nothing of a real path.
+    if old.speculative && !cur.speculative {
+        return false;
+    }
     let mut ids = IdMap::default();
     for (o, c) in old.refs.iter().zip(&cur.refs) {
         if !ids.check(o.0, c.0) {

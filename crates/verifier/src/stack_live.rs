@@ -1,9 +1,9 @@
 //! Live stack slots as Linux 6.18 computes them (kernel/bpf/liveness.c): for every call chain
 //! and instruction, the slots an instruction may read (`may_read`) and must write
 //! (`must_write`, the intersection over the paths seen), then a fixed-point data flow over the
-//! subprogram's instructions in postorder (`live_before`, `must_write_acc`). bpfkit does not
-//! use it for pruning (its own liveness does that); it reproduces the analysis for the log,
-//! where level 2 prints every change (`(0) frame 0 insn 5 +live -8`) and the iteration count
+//! subprogram's instructions in postorder (`live_before`, `must_write_acc`). Pruning uses it
+//! as the kernel does: a stored state's dead slots are cleaned before it is compared
+//! (`clean_func_state`, [`StackLive::slot_alive`]). Level 2 prints every change (`(0) frame 0 insn 5 +live -8`) and the iteration count
 //! (`(0) live stack update done in 2 iterations`).
 
 use crate::precision::Backtrack;
@@ -44,6 +44,7 @@ pub struct StackLive {
     cur: Option<usize>,
     write_idx: usize,
     write_acc: [u64; MAX_FRAMES],
+    pending_reads: Vec<(usize, u64)>,
 }
 
 /// `bpf_insn_successors`.
@@ -135,6 +136,7 @@ impl StackLive {
             cur: None,
             write_idx: 0,
             write_acc: [0; MAX_FRAMES],
+            pending_reads: Vec::new(),
         }
     }
 
@@ -170,16 +172,68 @@ impl StackLive {
         arr.get_mut(rel)
     }
 
+    /// `is_live_before`: slot `spi` of frame `frame` is read before instruction `idx` in
+    /// instance `inst` (as far as the paths explored so far show).
+    fn live_before(&self, inst: usize, frame: usize, idx: usize, spi: usize) -> bool {
+        let Some(instance) = self.instances.get(inst) else {
+            return false;
+        };
+        let start = self.starts[instance.subprog];
+        let Some(rel) = idx.checked_sub(start) else {
+            return false;
+        };
+        spi < 64
+            && instance
+                .frames
+                .get(frame)
+                .and_then(Option::as_ref)
+                .and_then(|arr| arr.get(rel))
+                .is_some_and(|m| m.live_before & (1 << spi) != 0)
+    }
+
+    /// `bpf_stack_slot_alive` for stored state `st` at instruction `idx`: slot `spi` of frame
+    /// `frameno` may still be read, in the innermost function or, after the call that is still
+    /// running, in one of its callers.
+    pub fn slot_alive(&mut self, st: &State, idx: usize, frameno: usize, spi: usize) -> bool {
+        let cur = st.frames.len() - 1;
+        let cur_inst = self.instance(st, cur);
+        if self.live_before(cur_inst, frameno, idx, spi) {
+            return true;
+        }
+        for i in frameno..cur {
+            let callsite = st.frames.get(i + 1).map_or(0, |f| f.callsite);
+            let inst = self.instance(st, i);
+            if self.live_before(inst, frameno, callsite + 1, spi) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// `bpf_reset_stack_write_marks`: instruction `idx` of `st` starts.
     pub fn begin(&mut self, st: &State, idx: usize) {
         let frame = st.frames.len() - 1;
         self.cur = Some(self.instance(st, frame));
         self.write_idx = idx;
         self.write_acc = [0; MAX_FRAMES];
+        self.pending_reads.clear();
     }
 
-    /// `bpf_mark_stack_read`: the current instruction may read these slots of `frame`.
+    /// `bpf_mark_stack_read`: the current instruction may read these slots of `frame`; kept
+    /// until the instruction has run ([`StackLive::commit`]), since a speculative path that
+    /// fails there reads nothing ([`StackLive::abort`]).
     pub fn read(&mut self, frame: usize, mask: u64) {
+        self.pending_reads.push((frame, mask));
+    }
+
+    /// The current instruction failed on a speculative path: its reads and writes are dropped.
+    pub fn abort(&mut self) {
+        self.pending_reads.clear();
+        self.write_acc = [0; MAX_FRAMES];
+        self.cur = None;
+    }
+
+    fn apply_read(&mut self, frame: usize, mask: u64) {
         let (Some(inst), idx) = (self.cur, self.write_idx) else {
             return;
         };
@@ -203,6 +257,9 @@ impl StackLive {
 
     /// `bpf_commit_stack_write_marks`: the current instruction ran.
     pub fn commit(&mut self) {
+        for (frame, mask) in std::mem::take(&mut self.pending_reads) {
+            self.apply_read(frame, mask);
+        }
         let Some(inst) = self.cur else { return };
         let start = self.starts[self.instances[inst].subprog];
         let Some(rel) = self.write_idx.checked_sub(start) else {

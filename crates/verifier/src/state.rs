@@ -340,6 +340,9 @@ pub struct State {
     /// Acquired references not yet released: `(id, instruction that acquired it)`
     /// (`bpf_verifier_state.refs`).
     pub refs: Vec<(u32, usize)>,
+    /// A path the CPU may take only speculatively (`speculative`): explored for an unprivileged
+    /// load, where an error ends the path instead of rejecting the program.
+    pub speculative: bool,
 }
 
 impl State {
@@ -351,6 +354,7 @@ impl State {
         State {
             frames: vec![f],
             refs: Vec::new(),
+            speculative: false,
         }
     }
 

@@ -48,7 +48,7 @@ fn insn() -> impl Strategy<Value = Insn> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
     #[test]
-    fn random_programs_get_a_verdict(mut prog in prop::collection::vec(insn(), 1..40), ty in 0usize..6, level in prop::sample::select(vec![0u32, 1, 2, 4, 7])) {
+    fn random_programs_get_a_verdict(mut prog in prop::collection::vec(insn(), 1..40), ty in 0usize..ProgType::ALL.len(), attach in 0u32..2, level in prop::sample::select(vec![0u32, 1, 2, 4, 7])) {
         // End with an exit most of the time, so exploration (not only the CFG check) runs.
         prog.push(Insn::new(0xb7, 0, 0, 0, 0));
         prog.push(Insn::new(0x95, 0, 0, 0, 0));
@@ -57,7 +57,10 @@ proptest! {
             MapInfo { map_type: MapType::Array, key_size: 4, value_size: 16, max_entries: 1 },
             MapInfo { map_type: MapType::ProgArray, key_size: 4, value_size: 4, max_entries: 4 },
         ]);
-        let opts = Options { prog_type: ProgType::ALL[ty], log_level: level, license: "GPL".into(), ..Options::default() };
+        let opts = Options { prog_type: ProgType::ALL[ty], log_level: level, license: "GPL".into(), expected_attach_type: attach, ..Options::default() };
+        let _ = verify(&prog, &env, &opts);
+        // And under the unprivileged rules.
+        let opts = Options { privilege: bpfkit_verifier::Privilege::Unprivileged, ..opts };
         let _ = verify(&prog, &env, &opts);
     }
 }

@@ -390,7 +390,7 @@ fn set_dummy_socket(ctx: &mut super::skb::SkbCtx, protocol: u16, l3: &[u8]) {
     const AF_INET6: u32 = 10;
     let raw = |p: u16| u16::from_le_bytes(p.to_be_bytes());
     let mut put = |off: usize, bytes: &[u8]| {
-        if let (Some(dst), true) = (ctx.uapi.get_mut(off..off + bytes.len()), !bytes.is_empty()) {
+        if let Some(dst) = ctx.uapi.get_mut(off..off + bytes.len()) {
             dst.copy_from_slice(bytes);
         }
     };

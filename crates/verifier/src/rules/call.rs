@@ -301,7 +301,8 @@ fn check_args(
         }
         let reg = read_reg(st, Reg::new(r as u8).unwrap_or(Reg::R1), idx, out)?;
         match arg {
-            ArgType::DontCare | ArgType::Anything => {}
+            ArgType::DontCare => {}
+            ArgType::Anything => super::unpriv::anything_arg(cx, idx, r, &reg)?,
             ArgType::ConstMapPtr => {
                 if reg.ty != RegType::MapPtr {
                     return Err(type_error(idx, r, &reg, "map_ptr"));
@@ -337,6 +338,12 @@ fn check_args(
                 if reg.ty != RegType::Ctx {
                     return Err(type_error(idx, r, &reg, "ctx"));
                 }
+                if reg.off < 0 {
+                    return Err(eacces(
+                        idx,
+                        format!("negative offset ctx ptr R{r} off={} disallowed", reg.off),
+                    ));
+                }
                 if reg.off != 0 {
                     return Err(eacces(
                         idx,
@@ -370,7 +377,8 @@ fn check_args(
                 if size == 0 {
                     return Err(eacces(idx, "invalid zero-sized read"));
                 }
-                if *arg == ArgType::PtrToMapKey {
+                // `get_constant_map_key` answers only for a `bpf_capable` loader.
+                if *arg == ArgType::PtrToMapKey && cx.privilege.bpf_capable() {
                     meta.const_key = constant_key(st, &reg, size);
                 }
                 helper_mem(cx, st, idx, r, size, AccessKind::Read, out)?;
@@ -440,6 +448,10 @@ fn helper_mem(
             return Ok(());
         };
         let off = c as i64 + i64::from(reg.off);
+        if kind == AccessKind::Read && (-512..=-1).contains(&off) {
+            let frame = &st.frames[usize::from(reg.frameno).min(st.frames.len() - 1)];
+            super::unpriv::helper_stack_bounds(cx, frame, idx, r, reg.off, off, size)?;
+        }
         if !(-512..=-1).contains(&off) || off + i64::from(size) > 0 {
             let what = if kind == AccessKind::Read {
                 "read from"
@@ -463,6 +475,8 @@ fn helper_mem(
         };
         if kind == AccessKind::Read {
             super::unpriv::helper_stack_read(cx, frame, idx, r, reg.off, off, size)?;
+        } else {
+            super::unpriv::helper_stack_write(cx, frame, idx, off, size)?;
         }
         frame.grow_stack((-off) as usize);
         out.note_depth(frame.subprog, (-off) as usize);

@@ -47,6 +47,8 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
         return Ok(Flow::Next);
     };
     let target = (idx as i64 + 1 + i64::from(off)) as usize;
+    // `check_cond_jmp_op` reads the destination first, then the source.
+    let d = read_reg(st, dst, idx, out)?;
     let (src_reg, src_regno) = match src {
         Operand::Reg(r) => (read_reg(st, r, idx, out)?, Some(r)),
         Operand::Imm(imm) => {
@@ -57,7 +59,6 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
             (RegState::scalar(Scalar::known(v)), None)
         }
     };
-    let d = read_reg(st, dst, idx, out)?;
     // Decide the branch.
     let taken = branch_taken(cond, width, &d, &src_reg);
     match taken {

@@ -182,8 +182,11 @@ pub fn step(
             src,
             off,
         } => {
-            let value = read_reg(st, src, idx, out)?;
+            let mut value = read_reg(st, src, idx, out)?;
             let base = read_reg(st, dst, idx, out)?;
+            if cx.privilege.bpf_capable() && size.bytes() == 8 {
+                spill_id(st, &mut value, &base, i64::from(off), src, out);
+            }
             let acc = Access {
                 regno: dst,
                 off: i32::from(off),
@@ -280,6 +283,38 @@ pub fn step(
     Ok(Flow::Next)
 }
 
+/// `check_stack_write_fixed_off` of a privileged load: a scalar spilled whole to a fixed,
+/// aligned stack slot gets an id first (`assign_scalar_id_before_mov`), shared by the register
+/// and its spilled copy, so that a bound learnt on one applies to the other.
+fn spill_id(
+    st: &mut State,
+    value: &mut RegState,
+    base: &RegState,
+    insn_off: i64,
+    src: Reg,
+    out: &mut Out<'_>,
+) {
+    if base.ty != RegType::Stack || value.ty != RegType::Scalar {
+        return;
+    }
+    let Some(v) = base.var.const_value() else {
+        return;
+    };
+    let at = i64::from(base.off) + v as i64 + insn_off;
+    if at % 8 != 0 || !(-i64::from(MAX_STACK)..0).contains(&at) {
+        return;
+    }
+    if value.add_const {
+        value.id = 0;
+        value.off = 0;
+        value.add_const = false;
+    }
+    if value.id == 0 && value.var.const_value().is_none() {
+        value.id = out.new_id();
+    }
+    st.cur_mut().regs[src.index()] = *value;
+}
+
 /// `check_mem_access`: checks one access through register `acc.regno` and performs its
 /// effect on the stack; returns the loaded value for a load.
 ///
@@ -322,6 +357,13 @@ pub fn access(
             acc.kind.eq(&AccessKind::Read).then(RegState::unknown)
         }
         RegType::Ctx => {
+            // `__check_ptr_off_reg`: a negative fixed offset has its own message.
+            if reg.off < 0 {
+                return Err(eacces(
+                    idx,
+                    format!("negative offset ctx ptr R{r} off={} disallowed", reg.off),
+                ));
+            }
             if reg.off != 0 {
                 return Err(eacces(
                     idx,
@@ -494,7 +536,7 @@ fn stack_access(
         " write to"
     };
     let Some(c) = reg.var.const_value() else {
-        return variable_stack_access(st, idx, reg, r, off, acc, extra);
+        return variable_stack_access(st, idx, reg, r, off, acc, extra, out);
     };
     let min_off = c as i64 + i64::from(off);
     let max_off = min_off + i64::from(size);
@@ -524,6 +566,7 @@ fn stack_access(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn variable_stack_access(
     st: &mut State,
     idx: usize,
@@ -532,6 +575,7 @@ fn variable_stack_access(
     off: i32,
     acc: Access,
     extra: &str,
+    out: &mut Out<'_>,
 ) -> Result<Option<RegState>, Reject> {
     let size = i64::from(acc.size);
     if reg.var.smax >= 1 << 29 || reg.var.smin <= -(1 << 29) {
@@ -560,6 +604,10 @@ fn variable_stack_access(
     }
     let frame = frame_of(st, reg);
     frame.grow_stack((-min_off) as usize);
+    // Every slot the access may touch shows in the log after it (`mark_stack_slot_scratched`).
+    for o in min_off..max_off {
+        out.scratch.slot_at(o as i32);
+    }
     match acc.kind {
         AccessKind::Write => {
             // Every byte that may be written becomes data (`check_stack_write_var_off`).

@@ -82,6 +82,9 @@ pub struct Out<'a> {
     /// Per instruction: whether its memory access went through the context pointer
     /// (`insn_aux_data[].ptr_type`), so the runtime can rewrite context accesses.
     pub base: &'a mut Vec<BaseKind>,
+    /// Per instruction: how Spectre v1 sanitation treats it on the paths seen so far
+    /// (`insn_aux_data[].alu_state`, `alu_limit`), for unprivileged loads; grown on demand.
+    pub alu_sanitation: &'a mut Vec<(u32, u32)>,
 }
 
 /// What a load or store instruction's base register pointed to, over every path that reached
@@ -197,7 +200,7 @@ pub fn step(
     // The unprivileged rules wrap the privileged ones (no-ops for privileged loads).
     let pre = unpriv::before(cx, st, idx, op, out)?;
     let flow = step_privileged(cx, st, idx, op, out)?;
-    unpriv::after(cx, pre, st, idx, op)?;
+    unpriv::after(cx, pre, st, idx, op, out)?;
     Ok(flow)
 }
 
@@ -317,11 +320,13 @@ pub(crate) mod test_util {
         let mut id_gen = 0;
         let mut depth = vec![0];
         let mut base = vec![super::BaseKind::None; 64];
+        let mut alu_sanitation = Vec::new();
         let mut out = Out {
             scratch: &mut scratch,
             id_gen: &mut id_gen,
             depth: &mut depth,
             base: &mut base,
+            alu_sanitation: &mut alu_sanitation,
         };
         step(&cx, st, 0, &op, &mut out)
     }
