@@ -68,6 +68,9 @@ pub struct Case {
     pub maps: Vec<MapDef>,
     /// The object has BTF function information for this program (libbpf would pass it).
     pub has_func_info: bool,
+    /// `expected_attach_type` as libbpf's section table gives it (`cgroup_skb/egress`:
+    /// `BPF_CGROUP_INET_EGRESS`), 0 otherwise.
+    pub expected_attach_type: u32,
 }
 
 /// The repository's examples directory, from either including crate (`crates/bpfkit` or
@@ -111,6 +114,11 @@ pub fn example_cases() -> Vec<Result<Case, (String, String)>> {
                 kern_version: obj.kern_version.unwrap_or(0),
                 maps: obj.maps.clone(),
                 has_func_info: !p.func_info.is_empty(),
+                expected_attach_type: if p.section == "cgroup_skb/egress" {
+                    bpfkit::prog::load::CGROUP_INET_EGRESS
+                } else {
+                    0
+                },
             }));
         }
     }
@@ -136,6 +144,7 @@ fn flow_dissector_xdp() -> Result<Case, (String, String)> {
         kern_version: 0,
         maps: Vec::new(),
         has_func_info: false,
+        expected_attach_type: 0,
     })
 }
 
@@ -217,6 +226,7 @@ pub fn generated_cases() -> Vec<Case> {
             kern_version: 0,
             maps: Vec::new(),
             has_func_info: false,
+            expected_attach_type: 0,
         })
         .collect()
 }
@@ -274,6 +284,7 @@ impl BpfkitSide {
             log_level: 4,
             license: case.license.clone(),
             btf_func_info,
+            expected_attach_type: case.expected_attach_type,
             ..Options::default()
         };
         Ok(Self { bpf, insns, opts })
@@ -295,10 +306,12 @@ impl BpfkitSide {
             log_level: 4,
             log_size: 1 << 20,
         };
-        match self
-            .bpf
-            .prog_load_with_func_info(&attr, self.opts.btf_func_info)
-        {
+        let load = bpfkit::prog::load::ProgLoadOpts {
+            btf_func_info: self.opts.btf_func_info,
+            expected_attach_type: self.opts.expected_attach_type,
+            ..Default::default()
+        };
+        match self.bpf.prog_load_with(&attr, &load) {
             Ok(l) => self.bpf.close(l.fd).is_ok(),
             Err(_) => false,
         }
@@ -356,6 +369,7 @@ impl KernelSide {
         let loaded = ProgLoad {
             license: &case.license,
             kern_version: case.kern_version,
+            expected_attach_type: case.expected_attach_type,
             log_level: 4,
             ..ProgLoad::new(case.kernel_type)
         }
