@@ -679,8 +679,10 @@ fn normalise_log(log: &str) -> String {
                     out.replace_range(head..at, "");
                 }
             }
-            if out.starts_with("verification time ") {
-                out = "verification time".into();
+            // The time line, also where a message without a newline runs into it.
+            if let Some(at) = out.find("verification time ") {
+                out.truncate(at);
+                out.push_str("verification time");
             }
             out
         })

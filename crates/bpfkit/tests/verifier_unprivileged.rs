@@ -505,3 +505,44 @@ fn alu_on_pointers_sweep_matches_the_kernel() {
     let differences = compare("pointer ALU", &cases_of(&programs));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+#[test]
+fn values_through_the_stack_sweep_matches_the_kernel() {
+    let Some(_guard) = unprivileged() else { return };
+    // A value stored on the stack, read back and used as a map value offset: without CAP_BPF
+    // only a stored zero keeps its value (scalar spills are not tracked).
+    let prologue = "    *(u32 *)(r10 - 4) = 0
+    r2 = r10
+    r2 += -4
+    r1 = map[0] ll
+    call 1
+    if r0 == 0 goto out
+    r7 = *(u8 *)(r0 + 0)
+    r7 &= 3
+    r8 = 3
+    r9 = 0
+";
+    let sizes = [("u8", 1i32), ("u16", 2), ("u32", 4), ("u64", 8)];
+    let mut programs = Vec::new();
+    for (wsz, wn) in sizes {
+        for woff in [-16, -8 - wn] {
+            for v in ["0", "3", "r7", "r8", "r9"] {
+                for (rsz, rn) in sizes {
+                    for roff in [woff, -16] {
+                        if roff % rn != 0 {
+                            continue;
+                        }
+                        programs.push((
+                            "map: hash:4:16:4\n".to_string(),
+                            format!(
+                                "{prologue}    *(u64 *)(r10 - 16) = 0\n    *(u64 *)(r10 - 8) = 0\n    *({wsz} *)(r10 {woff}) = {v}\n    r3 = *({rsz} *)(r10 {roff})\n    r0 += r3\n    r0 = *(u8 *)(r0 + 0)\nout:\n    r0 = 0\n    exit"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let differences = compare("stack value", &cases_of(&programs));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

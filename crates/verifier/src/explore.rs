@@ -14,6 +14,8 @@ use crate::rules::{self, Cx, Flow, Out};
 use crate::state::{RegState, RegType, SlotType, State};
 use bpfkit_isa::Op;
 
+/// `BPF_COMPLEXITY_LIMIT_JMP_SEQ`: the most branches waiting to be explored.
+const COMPLEXITY_LIMIT_JMP_SEQ: usize = 8192;
 /// The kernel's limit on processed instructions (`BPF_COMPLEXITY_LIMIT_INSNS`).
 pub const COMPLEXITY_LIMIT: u64 = 1_000_000;
 
@@ -670,7 +672,21 @@ impl<'a> Explorer<'a> {
                         resumed = true;
                         continue;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        // The map/helper compatibility check runs after every argument was
+                        // checked, and with them the precision of constant sizes and keys.
+                        if e.message.starts_with("cannot pass map_type") {
+                            for want in &wants.call {
+                                let mut bt = Backtrack::new(st.frames.len() - 1);
+                                match *want {
+                                    Want::Reg(r) => bt.set_reg(r),
+                                    Want::Slot(fr, spi) => bt.set_slot(fr, spi),
+                                }
+                                self.mark_chain(st.frames.len(), idx, parent, bt);
+                            }
+                        }
+                        return Err(e);
+                    }
                 };
                 if let Some(sim) = alu_sim {
                     // `sanitize_ptr_alu`: the CPU may compute the pointer without its offset.
@@ -752,6 +768,18 @@ impl<'a> Explorer<'a> {
                                 first: self.cur_first,
                                 hist: self.cur_hist.clone(),
                             });
+                            // `push_stack`: too many pending branches is an error
+                            // (BPF_COMPLEXITY_LIMIT_JMP_SEQ), EFAULT from the jump.
+                            if stack.len() > COMPLEXITY_LIMIT_JMP_SEQ {
+                                return Err(Reject::new(
+                                    Errno::EFAULT,
+                                    idx,
+                                    format!(
+                                        "The sequence of {} jumps is too complex.",
+                                        stack.len()
+                                    ),
+                                ));
+                            }
                             idx += 1;
                         }
                         (true, None) => idx += 1,
@@ -1431,6 +1459,13 @@ impl<'a> Explorer<'a> {
                             .regs
                             .get(i + 2)
                             .filter(|r| r.ty == RegType::Scalar)
+                            .map(|r| r.var.umax),
+                        // Memory a helper fills, of a size that is not a constant: checked as
+                        // a range that must be initialised, a read (raw mode is off).
+                        ArgType::PtrToUninitMem => frame
+                            .regs
+                            .get(i + 2)
+                            .filter(|r| r.ty == RegType::Scalar && r.var.const_value().is_none())
                             .map(|r| r.var.umax),
                         _ => None,
                     };

@@ -336,16 +336,18 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         Ok(s) => s,
         Err(r) => return Err(reject(r, log, &none, &[0])),
     };
+    // Once the subprograms are known the statistics show a depth for each (`0+0`).
+    let zero_depth = vec![0usize; subprogs.len()];
     if log.level2() {
         for (i, s) in subprogs.iter().enumerate() {
             log.push(&format!("func#{i} @{s}\n"));
         }
     }
     if let Err(r) = cfg::check_jumps(insns, &subprogs, opts.btf_func_info) {
-        return Err(reject(r, log, &none, &[0]));
+        return Err(reject(r, log, &none, &zero_depth));
     }
     if let Err(r) = cfg::check_opcodes(insns) {
-        return Err(reject(r, log, &none, &[0]));
+        return Err(reject(r, log, &none, &zero_depth));
     }
     // Map references are resolved before the control-flow check (`resolve_pseudo_ldimm64`).
     for (i, insn) in insns.iter().enumerate() {
@@ -358,7 +360,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 i,
                 format!("fd {} is not pointing to valid bpf_map", insn.imm),
             );
-            return Err(reject(r, log, &none, &[0]));
+            return Err(reject(r, log, &none, &zero_depth));
         };
         if insn.src == 2 {
             // Direct value access: single-element arrays only (`array_map_direct_value_addr`).
@@ -381,16 +383,16 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 None
             };
             if let Some(r) = r {
-                return Err(reject(r, log, &none, &[0]));
+                return Err(reject(r, log, &none, &zero_depth));
             }
         }
     }
     if let Err(r) = rules::unpriv::check_back_edges(opts.privilege, insns) {
-        return Err(reject(r, log, &none, &[0]));
+        return Err(reject(r, log, &none, &zero_depth));
     }
     let cfg = match cfg::check_cfg(insns, subprogs) {
         Ok(c) => c,
-        Err(r) => return Err(reject(r, log, &none, &[0])),
+        Err(r) => return Err(reject(r, log, &none, &zero_depth)),
     };
     // Decode every reachable instruction start once; errors surface when a path reaches them.
     let mut ops: Vec<Option<Op>> = vec![None; insns.len()];

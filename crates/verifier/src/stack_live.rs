@@ -83,34 +83,33 @@ fn successors(insns: &[Insn], idx: usize) -> Vec<usize> {
     out
 }
 
-/// The postorder of a depth-first walk of one subprogram, fall-through edges first, not
-/// entering callees (`insn_postorder`).
+/// The postorder of a depth-first walk of one subprogram, not entering callees
+/// (`compute_postorder`, `insn_postorder`).
 fn postorder(insns: &[Insn], start: usize, end: usize) -> Vec<usize> {
-    let mut state = vec![0u8; insns.len()];
-    let mut stack = vec![start];
+    // `compute_postorder`: every undiscovered successor is pushed at once (fall-through first),
+    // so the jump target, on top, is walked first.
+    const DISCOVERED: u8 = 1;
+    const EXPLORED: u8 = 2;
     let mut order = Vec::new();
     if start >= insns.len() {
         return order;
     }
-    state[start] = 1;
-    while let Some(&t) = stack.last() {
-        let mut pushed = false;
-        for w in successors(insns, t) {
-            if w < start || w >= end {
-                continue;
-            }
-            if state[w] == 0 {
-                state[w] = 1;
-                stack.push(w);
-                pushed = true;
-                break;
-            }
-        }
-        if !pushed {
-            state[t] = 2;
+    let mut state = vec![0u8; insns.len()];
+    let mut stack = vec![start];
+    while let Some(&top) = stack.last() {
+        state[top] |= DISCOVERED;
+        if state[top] & EXPLORED != 0 {
+            order.push(top);
             stack.pop();
-            order.push(t);
+            continue;
         }
+        for w in successors(insns, top) {
+            if (start..end).contains(&w) && state[w] == 0 {
+                stack.push(w);
+                state[w] |= DISCOVERED;
+            }
+        }
+        state[top] |= EXPLORED;
     }
     order
 }

@@ -3,6 +3,8 @@
 //! that a differential test knows when two runs must return the same), and the code buffers
 //! (nested, so that a conditional jump can skip code generated after it).
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use bpfkit_isa::Insn;
 
 use super::{GenMap, Rng};
@@ -48,18 +50,28 @@ pub(super) struct Val {
     pub kind: Kind,
     /// Whether its value depends only on the program and its input.
     pub det: bool,
+    /// Which write put it there: two paths agree on a value only when it is the same write.
+    pub ver: u32,
 }
+
+/// Numbers the writes (any fresh number will do: versions are only compared).
+static NEXT_VER: AtomicU32 = AtomicU32::new(1);
 
 impl Val {
     /// Nothing written.
     pub const UNINIT: Self = Self {
         kind: Kind::Uninit,
         det: false,
+        ver: 0,
     };
 
-    /// A value of `kind`, deterministic when `det`.
+    /// A newly written value of `kind`, deterministic when `det`.
     pub fn new(kind: Kind, det: bool) -> Self {
-        Self { kind, det }
+        Self {
+            kind,
+            det,
+            ver: NEXT_VER.fetch_add(1, Ordering::Relaxed),
+        }
     }
 }
 
@@ -91,7 +103,9 @@ impl Frame {
             if a.kind != b.kind {
                 *a = Val::new(Kind::Unknown, false);
             } else {
-                a.det = a.det && b.det && (!tainted || a == b);
+                // After a branch on a non-deterministic condition, only values both paths
+                // share (the same write) stay deterministic.
+                a.det = a.det && b.det && (!tainted || a.ver == b.ver);
             }
         };
         for (a, b) in self.regs.iter_mut().zip(&other.regs) {
@@ -203,8 +217,17 @@ impl Model {
         if !scalars.is_empty() && !self.mistake() {
             return self.rng.pick(&scalars);
         }
-        if self.mistake() || scalars.is_empty() {
+        if self.mistake() {
             return self.rng.below(11) as u8;
+        }
+        if scalars.is_empty() {
+            // No number yet: any initialised register (a pointer; r10 at worst).
+            let live = self.regs_where(|k| !matches!(k, Kind::Uninit | Kind::Unknown));
+            return if live.is_empty() {
+                10
+            } else {
+                self.rng.pick(&live)
+            };
         }
         self.rng.pick(&scalars)
     }
@@ -320,9 +343,9 @@ impl Model {
                 } else if v.kind.is_pointer() || !v.det {
                     Val::new(Kind::Scalar, false)
                 } else {
-                    // A partial store mixes with the slot's other bytes.
+                    // A partial store mixes with the slot's other bytes (garbage if unset).
                     let old = self.frame.stack[s];
-                    Val::new(Kind::Scalar, old.det || old.kind == Kind::Uninit)
+                    Val::new(Kind::Scalar, old.det && old.kind != Kind::Uninit)
                 };
             }
         }
@@ -364,13 +387,10 @@ impl Model {
         }
         // A scalar to start from: the packet length (deterministic) or a random number.
         if self.rng.one_in(2) {
-            self.emit(Insn::new(0x61, 9, 6, 0, 0)); // skb->len or xdp->data
-            let kind = if self.prog_type == "xdp" {
-                Kind::Pkt(0)
-            } else {
-                Kind::Scalar
-            };
-            self.set(9, Val::new(kind, true));
+            // skb->len, or xdp_md->rx_queue_index (0 in a test run, but not asserted).
+            let xdp = self.prog_type == "xdp";
+            self.emit(Insn::new(0x61, 9, 6, if xdp { 16 } else { 0 }, 0));
+            self.set(9, Val::new(Kind::Scalar, !xdp));
         } else {
             self.emit(Insn::new(0x85, 0, 0, 0, 7)); // bpf_get_prandom_u32
             self.clobber_call(Val::new(Kind::Scalar, false));

@@ -93,6 +93,12 @@ fn alu(m: &mut Model) {
         m.src_scalar_writable()
     };
     let src = m.src_scalar();
+    // A read-modify-write needs an initialised number; without one, start with a move.
+    let op = if op != 0xb0 && m.reg(dst).kind != Kind::Scalar && !m.mistake() {
+        0xb0
+    } else {
+        op
+    };
     let mut off = 0i16;
     let mut imm = m.rng.imm();
     let mut code = op | class;
@@ -174,7 +180,8 @@ fn cond_skip(m: &mut Model, depth: u32) {
     } else {
         (None, m.rng.imm(), Val::new(Kind::Scalar, true))
     };
-    let tainted = !(m.reg(a).det && b.det);
+    // A comparison with an address (a pointer against a number) goes either way by engine.
+    let tainted = !(m.reg(a).det && b.det) || m.reg(a).kind.is_pointer() || b.kind.is_pointer();
     let code = op | class | if src.is_some() { 0x08 } else { 0 };
     let before = m.frame.clone();
     m.begin();
@@ -182,6 +189,14 @@ fn cond_skip(m: &mut Model, depth: u32) {
         piece(m, depth + 1);
     }
     let skipped = m.take();
+    // Memory written on a branch taken by chance holds what chance wrote.
+    let writes = |code: &[Insn]| {
+        code.iter()
+            .any(|i| matches!(i.code & 7, 2 | 3) || i.code == 0x85)
+    };
+    if tainted && writes(&skipped) {
+        m.tainted_memory = true;
+    }
     if m.rng.one_in(4) {
         // if cond goto else; <then>; goto end; else: <else>; end:
         let after_then = m.frame.clone();
@@ -189,6 +204,9 @@ fn cond_skip(m: &mut Model, depth: u32) {
         m.begin();
         piece(m, depth + 1);
         let other = m.take();
+        if tainted && writes(&other) {
+            m.tainted_memory = true;
+        }
         let then_len = i16::try_from(skipped.len() + 1).unwrap_or(0);
         m.emit(Insn::new(code, a, src.unwrap_or(0), then_len, imm));
         m.append(&skipped);
@@ -303,18 +321,27 @@ fn map_lookup(m: &mut Model, depth: u32) {
     let map = if m.rng.one_in(2) { 0u8 } else { 1 };
     let key_size = m.maps[usize::from(map)].key_size as i32;
     let key_off = -(m.rng.range(1, 6) as i16) * 8;
-    match m.rng.below(8) {
-        0 => {} // whatever is there
+    // The key decides whether an element is found: an unknown key makes everything after
+    // the lookup unknown to the model.
+    let key_det = match m.rng.below(8) {
+        0 => m.load_stack(i32::from(key_off), key_size).det, // whatever is there
         1 => {
             let s = m.src_scalar();
             store(m, 10, key_off, key_size, Some(s), 0);
+            let v = m.reg(s);
+            m.store_stack(i32::from(key_off), key_size, v);
+            v.det && !v.kind.is_pointer()
         }
         _ => {
             let imm = m.rng.range(0, 5) as i32;
             store(m, 10, key_off, key_size, None, imm);
+            m.store_stack(i32::from(key_off), key_size, Val::new(Kind::Scalar, true));
+            true
         }
+    };
+    if !key_det {
+        m.tainted_memory = true;
     }
-    m.store_stack(i32::from(key_off), key_size, Val::new(Kind::Scalar, true));
     m.emit_ld_imm64(1, 1, u64::from(map));
     m.emit(Insn::new(0xbf, 2, 10, 0, 0));
     let kadj = if m.mistake() {
@@ -422,37 +449,51 @@ fn map_value(m: &mut Model) {
     let slack = if m.mistake() { 3 } else { 0 };
     let mut off = m.rng.range(-slack, i64::from(vs - size).max(0) + slack) as i16;
     if m.rng.one_in(2) {
-        // base = v + variable
+        // base = v + variable, the variable bounded (mostly) so that the access fits.
+        let room = i64::from(vs - size).max(0);
+        let bound = if m.mistake() {
+            m.rng.pick(&[0xff, 0xffff, 63])
+        } else {
+            m.rng.range(0, room)
+        };
+        let mask = if bound == 0 {
+            0
+        } else {
+            (1i64 << (63 - bound.leading_zeros())) * 2 - 1
+        };
+        let mask = if mask > bound { mask >> 1 } else { mask };
         let s = m.src_scalar();
         let p = m.scratch();
         m.emit(Insn::new(0xbf, p, s, 0, 0));
-        match m.rng.below(5) {
-            0 if m.mistake() => {} // unbounded
+        let max = match m.rng.below(5) {
+            0 if m.mistake() => i64::MAX, // unbounded
             1 => {
-                let k = m.rng.pick(&[7, 15, 31]);
-                m.emit(Insn::new(0x54, p, 0, 0, k)); // w &= mask
+                m.emit(Insn::new(0x54, p, 0, 0, mask as i32)); // w &= mask
+                mask
             }
             2 => {
-                // if p > K goto +1 (skip) ... bound from a comparison (either signedness)
-                let k = m.rng.range(0, i64::from(vs)) as i32;
+                // if p > K: p = 0, a bound from a comparison (signed ones leave p negative).
                 let op = m.rng.pick(&[0x25, 0x35, 0x65, 0xa5]);
-                m.emit(Insn::new(op, p, 0, 1, k));
+                let k = if op == 0xa5 { bound + 1 } else { bound };
+                m.emit(Insn::new(op, p, 0, 1, k as i32));
                 m.emit(Insn::new(0x05, 0, 0, 1, 0));
                 m.emit(Insn::new(0xb7, p, 0, 0, 0));
+                bound
             }
             _ => {
-                let k = m.rng.pick(&[3, 7, 15, 31, 63, 0xff]);
-                m.emit(Insn::new(0x57, p, 0, 0, k));
+                m.emit(Insn::new(0x57, p, 0, 0, mask as i32));
+                mask
             }
-        }
-        let sub = m.rng.one_in(6);
+        };
+        let sub = m.mistake();
         let q = m.scratch_not(p);
         m.emit(Insn::new(0xbf, q, v, 0, 0));
         m.emit(Insn::new(if sub { 0x1f } else { 0x0f }, q, p, 0, 0));
         m.set(p, Val::new(Kind::Scalar, false));
         m.set(q, Val::new(Kind::MapValue(map, 0), true));
         base = q;
-        off = m.rng.range(-slack, 8) as i16;
+        let hi = (room - max.min(room)).max(0) + slack;
+        off = m.rng.range(-slack, hi) as i16;
     }
     if m.rng.one_in(3) {
         let imm = m.rng.imm();
@@ -494,11 +535,22 @@ fn packet(m: &mut Model, depth: u32) {
         m.set(q, Val::new(Kind::Scalar, false));
     }
     m.emit(Insn::new(0x07, p, 0, 0, n));
-    let op: u8 = m
-        .rng
-        .pick(&[0x20, 0x30, 0xa0, 0xb0, 0x10, 0x50, 0x60, 0xd0]);
-    let class = if m.rng.one_in(8) { 0x06 } else { 0x05 };
-    let swap = m.rng.one_in(2);
+    // Mostly a comparison that proves the range on the branch holding the accesses: `p > end`
+    // and `p >= end` (or `end < p`, `end <= p`) fall through to them, `p < end` and `p <= end`
+    // (or `end > p`, `end >= p`) jump to them; otherwise anything.
+    let (op, swap, on_taken): (u8, bool, bool) = if m.rng.one_in(4) {
+        (
+            m.rng
+                .pick(&[0x20, 0x30, 0xa0, 0xb0, 0x10, 0x50, 0x60, 0xd0]),
+            m.rng.one_in(2),
+            m.rng.one_in(2),
+        )
+    } else {
+        let op = m.rng.pick(&[0x20, 0x30, 0xa0, 0xb0]);
+        let swap = m.rng.one_in(2);
+        (op, swap, matches!(op, 0xa0 | 0xb0) != swap)
+    };
+    let class = if m.mistake() { 0x06 } else { 0x05 };
     let (a, b) = if swap { (8, p) } else { (p, 8) };
     let base = if var || m.rng.one_in(3) { p } else { 7 };
     let before = m.frame.clone();
@@ -524,7 +576,7 @@ fn packet(m: &mut Model, depth: u32) {
                 None
             };
             store(m, base, off, size, src, imm);
-            if src.is_some_and(|s| !m.reg(s).det || m.reg(s).kind.is_pointer()) {
+            if var || src.is_some_and(|s| !m.reg(s).det || m.reg(s).kind.is_pointer()) {
                 m.tainted_memory = true;
             }
         } else {
@@ -538,7 +590,7 @@ fn packet(m: &mut Model, depth: u32) {
     }
     let body = m.take();
     let len = i16::try_from(body.len()).unwrap_or(0);
-    if m.rng.one_in(2) {
+    if !on_taken {
         // The access on the fall-through branch.
         m.emit(Insn::new(op | class | 0x08, a, b, len, 0));
     } else {
@@ -560,10 +612,14 @@ fn ctx(m: &mut Model) {
         (m.rng.range(-4, 200) as i16, access_size(m))
     } else if xdp {
         (m.rng.range(0, 5) as i16 * 4, 4)
+    } else if m.prog_type == "socket_filter" {
+        (m.rng.range(0, 18) as i16 * 4, 4)
     } else {
+        // __sk_buff: len .. cb[4], hash, tc_classid, data, data_end, napi_id, data_meta,
+        // wire_len, gso_segs, gso_size.
         let f = m.rng.pick(&[
-            0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 76, 80, 140, 144, 148,
-            152,
+            0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72, 76, 80, 84,
+            140, 160, 164, 176,
         ]);
         (
             f,
@@ -629,12 +685,14 @@ fn helper(m: &mut Model) {
         3 => (7, &[], false),
         4 => (8, &[], false),
         5 => (6, &[Mem, Size], false),
-        6 | 7 if !xdp => (26, &[Ctx, Anything, Mem, Size], true),
-        8 if tc => (9, &[Ctx, Anything, Mem, Size, Anything], true),
-        9 => (28, &[Mem, Size, Mem, Size, Anything], true),
-        10 if xdp => (44, &[Ctx, Anything], true),
-        11 if xdp => (65, &[Ctx, Anything], true),
-        12 if m.mistake() => (m.rng.pick(&[14, 16, 35, 0, 211, 500]), &[Anything], true),
+        // What these return depends on arguments the model does not follow (offsets, sizes,
+        // uninitialised stack): not deterministic as far as it knows.
+        6 | 7 if !xdp => (26, &[Ctx, Anything, Mem, Size], false),
+        8 if tc => (9, &[Ctx, Anything, Mem, Size, Anything], false),
+        9 => (28, &[Mem, Size, Mem, Size, Anything], false),
+        10 if xdp => (44, &[Ctx, Anything], false),
+        11 if xdp => (65, &[Ctx, Anything], false),
+        12 if m.mistake() => (m.rng.pick(&[14, 16, 35, 0, 211, 500]), &[Anything], false),
         _ => (7, &[], false),
     };
     let mut size_reg = None;
@@ -742,7 +800,8 @@ fn helper(m: &mut Model) {
             }
         }
     }
-    if id == 2 {
+    // Map updates and packet writes may store uninitialised stack; adjusting the packet moves it.
+    if matches!(id, 2 | 9 | 44 | 65) {
         m.tainted_memory = true;
     }
 }
@@ -752,6 +811,7 @@ fn helper(m: &mut Model) {
 fn bpf_call(m: &mut Model) {
     let off = -(m.rng.range(1, 8) as i16) * 8;
     let pass_stack = !m.rng.one_in(8);
+    let mut arg1_det = true;
     if pass_stack {
         if m.rng.one_in(2) {
             let k = m.rng.imm();
@@ -763,6 +823,7 @@ fn bpf_call(m: &mut Model) {
     } else {
         let s = m.src_scalar();
         m.emit(Insn::new(0xbf, 1, s, 0, 0));
+        arg1_det = m.reg(s).det && !m.reg(s).kind.is_pointer();
     }
     let s = m.src_scalar();
     let arg2 = m.reg(s);
@@ -776,10 +837,13 @@ fn bpf_call(m: &mut Model) {
             } else {
                 Kind::Scalar
             },
-            true,
+            arg1_det,
         ),
     );
-    m.set(2, Val::new(Kind::Scalar, arg2.det));
+    m.set(
+        2,
+        Val::new(Kind::Scalar, arg2.det && !arg2.kind.is_pointer()),
+    );
     for _ in 0..1 + m.rng.below(3) {
         piece(m, 1);
     }

@@ -332,6 +332,12 @@ fn ptr_arith(
     };
     sane(&off.var, 0, ptr.ty)?;
     let mut r = ptr;
+    if swapped {
+        // `scalar += pointer`: the destination takes the pointer's type, id, offsets and
+        // union, but keeps its own `frameno` (0 for a number), so in a subprogram
+        // `r0 = K; r0 += r10` points into the main program's frame, as in Linux 6.18.
+        r.frameno = off.frameno;
+    }
     match op {
         AluOp::Add => {
             if let Some(c) = known {

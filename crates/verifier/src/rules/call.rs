@@ -83,10 +83,10 @@ pub fn exit(st: &mut State, idx: usize, out: &mut Out<'_>) -> Result<Flow, Rejec
         read_reg(st, Reg::R0, idx, out)?;
         return Ok(Flow::Exit);
     }
-    // A subprogram's r0 is checked where the caller reads it (Linux 6.18 copies it as is).
+    // `prepare_func_exit`: no stack pointer leaves a subprogram, not even one into a caller's
+    // frame ("let's be conservative", says the kernel).
     let r0 = st.cur().regs[0];
-    let callee = st.frames.len() - 1;
-    if r0.ty == RegType::Stack && usize::from(r0.frameno) == callee {
+    if r0.ty == RegType::Stack {
         return Err(einval(idx, "cannot return stack pointer to the caller"));
     }
     let callsite = st.cur().callsite;
@@ -421,7 +421,14 @@ fn check_args(
                 };
                 let null_mem = i > 0 && st.cur().regs[r - 1].is_null();
                 if reg.var.umax > 0 && !null_mem {
+                    // A size that is not a constant turns raw mode off (`check_mem_size_reg`
+                    // drops `meta`): the memory is checked as a range, not written byte by
+                    // byte, so no slot shows as touched in the log.
+                    let shown = out.scratch.slots;
                     helper_mem(cx, st, idx, r - 1, reg.var.umax as u32, kind, out)?;
+                    if reg.var.const_value().is_none() {
+                        out.scratch.slots = shown;
+                    }
                 }
             }
         }

@@ -5,6 +5,7 @@
 use super::{read_reg, Flow, Out};
 use crate::num::{self, Scalar};
 use crate::reject::Reject;
+use crate::scalar::reg_set_min_max;
 use crate::state::{RegState, RegType, State};
 use bpfkit_isa::{JmpCond, Op, Operand, Reg, Width};
 
@@ -27,8 +28,9 @@ fn flip(c: JmpCond) -> JmpCond {
 
 /// Whether a pointer of this type is never NULL.
 fn non_null(t: RegType) -> bool {
-    // `reg_not_null`: of the types bpfkit models, only map values.
-    t == RegType::MapValue
+    // `reg_not_null`: of the types bpfkit models, map values and map pointers
+    // (`CONST_PTR_TO_MAP`).
+    matches!(t, RegType::MapValue | RegType::MapPtr)
 }
 
 /// The conditional jump step.
@@ -118,22 +120,23 @@ pub fn step(st: &mut State, idx: usize, op: &Op, out: &mut Out<'_>) -> Result<Fl
                 target,
             });
         }
+        // `reg_set_min_max`: refined bounds that contradict themselves (a dead branch) fail
+        // `reg_bounds_sanity_check` and are reset to unbounded, as the kernel does.
         if d.ty == RegType::Scalar && r == dst {
-            set_scalar(&mut other, dst, num::refine_same(cond, width, d.var, true));
-            set_scalar(st, dst, num::refine_same(cond, width, d.var, false));
+            let br = reg_set_min_max(cond, width, &d.var, &d.var, true);
+            set_scalar(&mut other, dst, br.taken.0);
+            set_scalar(st, dst, br.fallthrough.0);
         } else if d.ty == RegType::Scalar && src_reg.ty == RegType::Scalar {
-            let (a, b) = num::refine(cond, width, d.var, src_reg.var, true);
-            set_scalar(&mut other, dst, a);
-            set_scalar(&mut other, r, b);
-            let (a, b) = num::refine(cond, width, d.var, src_reg.var, false);
-            set_scalar(st, dst, a);
-            set_scalar(st, r, b);
+            let br = reg_set_min_max(cond, width, &d.var, &src_reg.var, false);
+            set_scalar(&mut other, dst, br.taken.0);
+            set_scalar(&mut other, r, br.taken.1);
+            set_scalar(st, dst, br.fallthrough.0);
+            set_scalar(st, r, br.fallthrough.1);
         }
     } else if d.ty == RegType::Scalar {
-        let (a, _) = num::refine(cond, width, d.var, src_reg.var, true);
-        set_scalar(&mut other, dst, a);
-        let (a, _) = num::refine(cond, width, d.var, src_reg.var, false);
-        set_scalar(st, dst, a);
+        let br = reg_set_min_max(cond, width, &d.var, &src_reg.var, false);
+        set_scalar(&mut other, dst, br.taken.0);
+        set_scalar(st, dst, br.fallthrough.0);
     }
     Ok(Flow::Branch {
         fall: true,
@@ -197,15 +200,25 @@ fn branch_taken(cond: JmpCond, width: Width, d: &RegState, s: &RegState) -> Opti
     if width == Width::W64 && pkt_any(d.ty) && pkt_any(s.ty) {
         return pkt_ptr_branch_taken(cond, d, s);
     }
-    let (ptr, other, c) = if d.ty.is_pointer() && s.is_null() {
+    // `is_reg_const(reg, is_jmp32)` with value 0: JMP32 looks at the low 32 bits only.
+    let zero = |r: &RegState| match width {
+        Width::W64 => r.is_null(),
+        Width::W32 => {
+            r.ty == RegType::Scalar
+                && r.var.var_off.mask as u32 == 0
+                && r.var.var_off.value as u32 == 0
+        }
+    };
+    let (ptr, other, c) = if d.ty.is_pointer() && zero(s) {
         (d, s, cond)
-    } else if s.ty.is_pointer() && d.is_null() {
+    } else if s.ty.is_pointer() && zero(d) {
         (s, d, flip(cond))
     } else {
         return None;
     };
     let _ = other;
-    if width == Width::W64 && non_null(ptr.ty) {
+    // A valid pointer is never NULL, whatever the width of the comparison.
+    if non_null(ptr.ty) {
         return match c {
             JmpCond::Eq => Some(false),
             JmpCond::Ne => Some(true),

@@ -184,8 +184,16 @@ pub fn step(
         } => {
             let mut value = read_reg(st, src, idx, out)?;
             let base = read_reg(st, dst, idx, out)?;
-            if cx.privilege.bpf_capable() && size.bytes() == 8 {
-                spill_id(st, &mut value, &base, i64::from(off), src, out);
+            if cx.privilege.bpf_capable() {
+                spill_id(
+                    st,
+                    &mut value,
+                    &base,
+                    i64::from(off),
+                    size.bytes(),
+                    src,
+                    out,
+                );
             }
             let acc = Access {
                 regno: dst,
@@ -283,7 +291,12 @@ pub fn step(
     Ok(Flow::Next)
 }
 
-/// `check_stack_write_fixed_off` of a privileged load: a scalar spilled whole to a fixed,
+/// `get_reg_width(reg) <= 8 * size`: the scalar's unsigned maximum fits in `size` bytes.
+fn value_fits(value: &RegState, size: u32) -> bool {
+    64 - value.var.umax.leading_zeros() <= 8 * size
+}
+
+/// `check_stack_write_fixed_off` of a privileged load: a scalar spilled to a fixed,
 /// aligned stack slot gets an id first (`assign_scalar_id_before_mov`), shared by the register
 /// and its spilled copy, so that a bound learnt on one applies to the other.
 fn spill_id(
@@ -291,10 +304,11 @@ fn spill_id(
     value: &mut RegState,
     base: &RegState,
     insn_off: i64,
+    size: u32,
     src: Reg,
     out: &mut Out<'_>,
 ) {
-    if base.ty != RegType::Stack || value.ty != RegType::Scalar {
+    if base.ty != RegType::Stack || value.ty != RegType::Scalar || !value_fits(value, size) {
         return;
     }
     let Some(v) = base.var.const_value() else {
@@ -536,7 +550,7 @@ fn stack_access(
         " write to"
     };
     let Some(c) = reg.var.const_value() else {
-        return variable_stack_access(st, idx, reg, r, off, acc, extra, out);
+        return variable_stack_access(st, idx, reg, off, acc, extra, out);
     };
     let min_off = c as i64 + i64::from(off);
     let max_off = min_off + i64::from(size);
@@ -553,6 +567,15 @@ fn stack_access(
         ));
     }
     let off = min_off as i32;
+    // `check_stack_write_fixed_off`: a stack pointer may not be spilled into a caller's frame.
+    if let (AccessKind::Write, Some(Stored::Reg(v))) = (acc.kind, &acc.stored) {
+        if v.ty == RegType::Stack && size == 8 && usize::from(reg.frameno) + 1 < st.frames.len() {
+            return Err(einval(
+                idx,
+                "cannot spill pointers to stack into stack frame of the caller",
+            ));
+        }
+    }
     let frame = frame_of(st, reg);
     frame.grow_stack((-off) as usize);
     out.note_depth(frame.subprog, (-off) as usize);
@@ -571,12 +594,12 @@ fn variable_stack_access(
     st: &mut State,
     idx: usize,
     reg: &RegState,
-    r: u8,
     off: i32,
     acc: Access,
     extra: &str,
     out: &mut Out<'_>,
 ) -> Result<Option<RegState>, Reject> {
+    let r = acc.regno.num();
     let size = i64::from(acc.size);
     if reg.var.smax >= 1 << 29 || reg.var.smin <= -(1 << 29) {
         return Err(eacces(
@@ -604,6 +627,8 @@ fn variable_stack_access(
     }
     let frame = frame_of(st, reg);
     frame.grow_stack((-min_off) as usize);
+    // `grow_stack_state`: the subprogram's stack depth counts the lowest byte reachable.
+    out.note_depth(frame.subprog, (-min_off) as usize);
     // Every slot the access may touch shows in the log after it (`mark_stack_slot_scratched`).
     for o in min_off..max_off {
         out.scratch.slot_at(o as i32);
@@ -670,7 +695,8 @@ fn stack_write(
     match stored {
         Some(Stored::Reg(v)) if aligned && v.ty == RegType::Scalar => {
             let mut v = v;
-            if size < 8 {
+            // A narrowing spill breaks the link to the register.
+            if !value_fits(&v, size) {
                 v.id = 0;
             }
             spill(frame, v, size);
@@ -731,7 +757,11 @@ fn stack_read(frame: &mut Frame, idx: usize, off: i32, size: u32) -> Result<RegS
             }
             if size <= spill_size && off % 8 == 0 {
                 let mut v = reg;
-                v.id = 0;
+                // A fill that holds the whole value keeps the link to the spill; a narrowing
+                // one breaks it.
+                if !value_fits(&reg, size) {
+                    v.id = 0;
+                }
                 return Ok(v);
             }
             let spills = bytes.iter().filter(|b| **b == SlotType::Spill).count() as u32;
