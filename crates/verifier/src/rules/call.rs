@@ -420,7 +420,11 @@ fn check_args(
                     AccessKind::Read
                 };
                 let null_mem = i > 0 && st.cur().regs[r - 1].is_null();
-                if reg.var.umax > 0 && !null_mem {
+                if reg.var.umax > 0 && null_mem {
+                    // `check_helper_mem_access`: NULL is a zero-byte buffer only.
+                    return Err(eacces(idx, format!("R{} type=scalar expected=fp", r - 1)));
+                }
+                if reg.var.umax > 0 {
                     // A size that is not a constant turns raw mode off (`check_mem_size_reg`
                     // drops `meta`): the memory is checked as a range, not written byte by
                     // byte, so no slot shows as touched in the log.

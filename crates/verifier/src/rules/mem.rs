@@ -346,7 +346,8 @@ pub fn access(
     let size = acc.size;
     super::align::check_ptr_alignment(&reg, acc.off, size, cx.strict_alignment, acc.strict)
         .map_err(|m| eacces(idx, m))?;
-    let off = acc.off + reg.off;
+    // `off += reg->off` in C int arithmetic: a scalar's `off` is a linked delta of any size.
+    let off = acc.off.wrapping_add(reg.off);
     let loaded = match reg.ty {
         RegType::MapValue => {
             let map = reg
