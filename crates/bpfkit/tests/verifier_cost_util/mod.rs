@@ -28,11 +28,15 @@ use std::path::PathBuf;
 
 /// The example objects measured (examples/NAME/NAME.o).
 pub const EXAMPLES: &[&str] = &[
+    "cgroup_firewall",
+    "core_reloc",
     "cpuv4",
     "drop_monitor",
     "flow_dissector",
+    "kfunc_call",
     "legacy_maps",
     "map_in_map",
+    "perf_output",
     "ringbuf",
     "sockex1",
     "sockex3",
@@ -64,6 +68,9 @@ pub struct Case {
     pub maps: Vec<MapDef>,
     /// The object has BTF function information for this program (libbpf would pass it).
     pub has_func_info: bool,
+    /// `expected_attach_type` as libbpf's section table gives it (`cgroup_skb/egress`:
+    /// `BPF_CGROUP_INET_EGRESS`), 0 otherwise.
+    pub expected_attach_type: u32,
 }
 
 /// The repository's examples directory, from either including crate (`crates/bpfkit` or
@@ -107,6 +114,11 @@ pub fn example_cases() -> Vec<Result<Case, (String, String)>> {
                 kern_version: obj.kern_version.unwrap_or(0),
                 maps: obj.maps.clone(),
                 has_func_info: !p.func_info.is_empty(),
+                expected_attach_type: if p.section == "cgroup_skb/egress" {
+                    bpfkit::prog::load::CGROUP_INET_EGRESS
+                } else {
+                    0
+                },
             }));
         }
     }
@@ -132,6 +144,7 @@ fn flow_dissector_xdp() -> Result<Case, (String, String)> {
         kern_version: 0,
         maps: Vec::new(),
         has_func_info: false,
+        expected_attach_type: 0,
     })
 }
 
@@ -213,6 +226,7 @@ pub fn generated_cases() -> Vec<Case> {
             kern_version: 0,
             maps: Vec::new(),
             has_func_info: false,
+            expected_attach_type: 0,
         })
         .collect()
 }
@@ -270,6 +284,7 @@ impl BpfkitSide {
             log_level: 4,
             license: case.license.clone(),
             btf_func_info,
+            expected_attach_type: case.expected_attach_type,
             ..Options::default()
         };
         Ok(Self { bpf, insns, opts })
@@ -291,10 +306,12 @@ impl BpfkitSide {
             log_level: 4,
             log_size: 1 << 20,
         };
-        match self
-            .bpf
-            .prog_load_with_func_info(&attr, self.opts.btf_func_info)
-        {
+        let load = bpfkit::prog::load::ProgLoadOpts {
+            btf_func_info: self.opts.btf_func_info,
+            expected_attach_type: self.opts.expected_attach_type,
+            ..Default::default()
+        };
+        match self.bpf.prog_load_with(&attr, &load) {
             Ok(l) => self.bpf.close(l.fd).is_ok(),
             Err(_) => false,
         }
@@ -327,7 +344,7 @@ impl KernelSide {
                         def.map_type,
                         def.key_size,
                         def.value_size,
-                        def.max_entries,
+                        def.map_attr(None).max_entries,
                         def.map_flags,
                         tmpl.fd(),
                     )
@@ -352,6 +369,7 @@ impl KernelSide {
         let loaded = ProgLoad {
             license: &case.license,
             kern_version: case.kern_version,
+            expected_attach_type: case.expected_attach_type,
             log_level: 4,
             ..ProgLoad::new(case.kernel_type)
         }
@@ -369,12 +387,14 @@ impl KernelSide {
     }
 }
 
+/// Creates `def` in the kernel with the size libbpf gives it (`MapDef::map_attr`: a perf event
+/// array declared without `max_entries` gets one slot per possible CPU, as bpfkit's side does).
 fn create_kernel_map(def: &MapDef) -> Result<Map, String> {
     bpfkit_kernel::map_create(
         def.map_type,
         def.key_size,
         def.value_size,
-        def.max_entries,
+        def.map_attr(None).max_entries,
         def.map_flags,
     )
     .map_err(|e| format!("kernel map {} ({}): {e}", def.name, def.type_name()))
