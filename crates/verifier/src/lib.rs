@@ -462,7 +462,11 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         .iter()
         .map(|b| *b == rules::BaseKind::Probe)
         .collect();
-    let seen: Vec<bool> = ex.base.iter().map(|b| *b != rules::BaseKind::None).collect();
+    let seen: Vec<bool> = ex
+        .base
+        .iter()
+        .map(|b| *b != rules::BaseKind::None)
+        .collect();
     match result {
         Ok(()) => {
             let mut log = ex.log;
