@@ -11,7 +11,7 @@ use crate::print::{current_state_text, marked_state_text, Scratch};
 use crate::prune::states_equal_marked;
 use crate::reject::{Errno, Reject};
 use crate::rules::{self, Cx, Flow, Out};
-use crate::state::{RegState, RegType, SlotType, State};
+use crate::state::{RegState, RegType, SlotType, State, MAX_FRAMES};
 use bpfkit_isa::Op;
 
 /// `BPF_COMPLEXITY_LIMIT_JMP_SEQ`: the most branches waiting to be explored.
@@ -356,16 +356,31 @@ impl<'a> Explorer<'a> {
         {
             return;
         }
-        let old = ck.state.clone();
+        if ck.state.frames.len() > MAX_FRAMES {
+            // Unreachable (calls nest at most MAX_FRAMES deep); left uncleaned, which only
+            // prunes less.
+            return;
+        }
         let idx = ck.idx;
-        let top = old.frames.len() - 1;
-        let mut new = old.clone();
-        for (i, frame) in new.frames.iter_mut().enumerate() {
-            let ip = if i == top {
-                idx
-            } else {
-                old.frames[i + 1].callsite
-            };
+        // Decide every slot first against the state as stored (only its call chain matters to
+        // `slot_alive`), then clean in place: no copy of the state.
+        let old = &self.checkpoints[c].state;
+        let mut dead: [u64; MAX_FRAMES] = [0; MAX_FRAMES];
+        for (i, frame) in old.frames.iter().enumerate() {
+            for spi in 0..frame.stack.len().min(64) {
+                if !self.stack_live.slot_alive(old, idx, i, spi) {
+                    dead[i] |= 1 << spi;
+                }
+            }
+        }
+        let mut callsites: [usize; MAX_FRAMES] = [0; MAX_FRAMES];
+        for (i, f) in old.frames.iter().enumerate().take(MAX_FRAMES) {
+            callsites[i] = f.callsite;
+        }
+        let ck = &mut self.checkpoints[c];
+        let top = ck.state.frames.len() - 1;
+        for (i, frame) in ck.state.frames.iter_mut().enumerate() {
+            let ip = if i == top { idx } else { callsites[i + 1] };
             let live = self.live.get(ip).copied().unwrap_or(u16::MAX);
             for (r, reg) in frame.regs.iter_mut().enumerate().take(10) {
                 if live & (1 << r) == 0 {
@@ -373,15 +388,26 @@ impl<'a> Explorer<'a> {
                 }
             }
             for (spi, slot) in frame.stack.iter_mut().enumerate() {
-                if !self.stack_live.slot_alive(&old, idx, i, spi) {
+                if spi >= 64 || dead[i] & (1 << spi) != 0 {
                     slot.bytes = [SlotType::Invalid; 8];
                     slot.spilled = RegState::NOT_INIT;
                 }
             }
         }
-        let ck = &mut self.checkpoints[c];
-        ck.state = new;
         ck.cleaned = true;
+    }
+
+    /// `bpf_update_live_stack` at a path end; its change lines are formatted only at log level 2.
+    fn live_update(&mut self, st: &State) {
+        if self.log.level2() {
+            let mut text = String::new();
+            self.stack_live.update(self.cx.insns, st, Some(&mut text));
+            if !text.is_empty() {
+                self.log.push(&text);
+            }
+        } else {
+            self.stack_live.update(self.cx.insns, st, None);
+        }
     }
 
     /// `update_branch_counts`: a path from `parent` finished.
@@ -724,10 +750,7 @@ impl<'a> Explorer<'a> {
                     scratch = Scratch::default();
                 }
                 if let Some(callee) = &callee_exit {
-                    let text = self.stack_live.update(self.cx.insns, callee);
-                    if level2 && !text.is_empty() {
-                        self.log.push(&text);
-                    }
+                    self.live_update(callee);
                 }
                 prev = idx;
                 match flow {
@@ -840,10 +863,7 @@ impl<'a> Explorer<'a> {
         parent: &mut Option<usize>,
     ) -> bool {
         self.path_done(*parent);
-        let text = self.stack_live.update(self.cx.insns, st);
-        if self.log.level2() && !text.is_empty() {
-            self.log.push(&text);
-        }
+        self.live_update(st);
         let Some(p) = stack.pop() else {
             return false;
         };

@@ -47,10 +47,13 @@ pub struct StackLive {
     pending_reads: Vec<(usize, u64)>,
 }
 
-/// `bpf_insn_successors`.
-fn successors(insns: &[Insn], idx: usize) -> Vec<usize> {
+/// `bpf_insn_successors`: at most two (fall-through first), returned in a fixed array with
+/// its length so the fixed point allocates nothing per instruction.
+fn successors(insns: &[Insn], idx: usize) -> ([usize; 2], usize) {
+    let mut out = [0usize; 2];
+    let mut n = 0;
     let Some(insn) = insns.get(idx) else {
-        return Vec::new();
+        return (out, 0);
     };
     let class = c::class(insn.code);
     let op = insn.code & 0xf0;
@@ -65,9 +68,9 @@ fn successors(insns: &[Insn], idx: usize) -> Vec<usize> {
     } else {
         (false, true)
     };
-    let mut out = Vec::new();
-    if fall {
-        out.push(idx + size);
+    if fall && idx + size < insns.len() {
+        out[n] = idx + size;
+        n += 1;
     }
     if jump {
         let off = if insn.code == (c::JMP32 | c::JA) {
@@ -76,11 +79,13 @@ fn successors(insns: &[Insn], idx: usize) -> Vec<usize> {
             i64::from(insn.off)
         };
         if let Ok(t) = usize::try_from(idx as i64 + off + 1) {
-            out.push(t);
+            if t < insns.len() {
+                out[n] = t;
+                n += 1;
+            }
         }
     }
-    out.retain(|&t| t < insns.len());
-    out
+    (out, n)
 }
 
 /// The postorder of a depth-first walk of one subprogram, not entering callees
@@ -103,7 +108,8 @@ fn postorder(insns: &[Insn], start: usize, end: usize) -> Vec<usize> {
             stack.pop();
             continue;
         }
-        for w in successors(insns, top) {
+        let (succ, n) = successors(insns, top);
+        for &w in &succ[..n] {
             if (start..end).contains(&w) && state[w] == 0 {
                 stack.push(w);
                 state[w] |= DISCOVERED;
@@ -141,15 +147,24 @@ impl StackLive {
 
     /// `lookup_instance`: the instance of `st`'s call chain up to frame `frameno`.
     fn instance(&mut self, st: &State, frameno: usize) -> usize {
-        let mut chain: Vec<usize> = (0..frameno)
-            .map(|i| st.frames.get(i + 1).map_or(0, |f| f.callsite))
-            .collect();
         let subprog = st.frames.get(frameno).map_or(0, |f| f.subprog);
         let start = self.starts.get(subprog).copied().unwrap_or(0);
-        chain.push(start);
-        if let Some(i) = self.instances.iter().position(|x| x.chain == chain) {
+        // The chain: call sites of frames 1..=frameno, then the subprogram's start. Compared
+        // without building it: this runs at every instruction.
+        let chain_at = |i: usize| {
+            if i < frameno {
+                st.frames.get(i + 1).map_or(0, |f| f.callsite)
+            } else {
+                start
+            }
+        };
+        if let Some(i) = self.instances.iter().position(|x| {
+            x.chain.len() == frameno + 1
+                && x.chain.iter().enumerate().all(|(i, &v)| v == chain_at(i))
+        }) {
             return i;
         }
+        let chain: Vec<usize> = (0..=frameno).map(chain_at).collect();
         let len = self.ends.get(subprog).copied().unwrap_or(start) - start;
         self.instances.push(Instance {
             chain,
@@ -256,9 +271,12 @@ impl StackLive {
 
     /// `bpf_commit_stack_write_marks`: the current instruction ran.
     pub fn commit(&mut self) {
-        for (frame, mask) in std::mem::take(&mut self.pending_reads) {
+        // By index, keeping the buffer: this runs at every instruction.
+        for k in 0..self.pending_reads.len() {
+            let (frame, mask) = self.pending_reads[k];
             self.apply_read(frame, mask);
         }
+        self.pending_reads.clear();
         let Some(inst) = self.cur else { return };
         let start = self.starts[self.instances[inst].subprog];
         let Some(rel) = self.write_idx.checked_sub(start) else {
@@ -298,19 +316,18 @@ impl StackLive {
     }
 
     /// `bpf_update_live_stack`: the fixed point for every updated instance of `st`'s call
-    /// chain, innermost first; returns the level-2 log lines.
-    pub fn update(&mut self, insns: &[Insn], st: &State) -> String {
-        let mut log = String::new();
+    /// chain, innermost first; the level-2 log lines are appended to `log` when it is given
+    /// (they are only formatted then: this runs at every path end).
+    pub fn update(&mut self, insns: &[Insn], st: &State, mut log: Option<&mut String>) {
         self.cur = None;
         for frame in (0..st.frames.len()).rev() {
             let inst = self.instance(st, frame);
             if self.instances[inst].updated {
-                self.update_instance(insns, inst, &mut log);
+                self.update_instance(insns, inst, log.as_deref_mut());
                 self.instances[inst].updated = false;
                 self.instances[inst].must_write_dropped = false;
             }
         }
-        log
     }
 
     fn chain_text(&self, inst: usize) -> String {
@@ -322,7 +339,7 @@ impl StackLive {
         format!("({})", parts.join(","))
     }
 
-    fn update_instance(&mut self, insns: &[Insn], inst: usize, log: &mut String) {
+    fn update_instance(&mut self, insns: &[Insn], inst: usize, mut log: Option<&mut String>) {
         let sub = self.instances[inst].subprog;
         let start = self.starts[sub];
         let nframes = self.instances[inst].chain.len();
@@ -333,8 +350,13 @@ impl StackLive {
                 }
             }
         }
-        let order = self.postorder[sub].clone();
-        let chain = self.chain_text(inst);
+        // Borrowed out and put back below, rather than cloned at every path end.
+        let order = std::mem::take(&mut self.postorder[sub]);
+        let chain = if log.is_some() {
+            self.chain_text(inst)
+        } else {
+            String::new()
+        };
         let mut cnt = 0;
         loop {
             cnt += 1;
@@ -352,7 +374,7 @@ impl StackLive {
                         i,
                         &chain,
                         self.prune_point.get(i).copied().unwrap_or(false),
-                        log,
+                        log.as_deref_mut(),
                     );
                 }
             }
@@ -360,7 +382,10 @@ impl StackLive {
                 break;
             }
         }
-        let _ = writeln!(log, "{chain} live stack update done in {cnt} iterations");
+        self.postorder[sub] = order;
+        if let Some(log) = log {
+            let _ = writeln!(log, "{chain} live stack update done in {cnt} iterations");
+        }
         if nframes > 1 {
             self.propagate_to_outer(inst, start);
         }
@@ -431,10 +456,10 @@ fn update_insn(
     i: usize,
     chain: &str,
     prune_point: bool,
-    log: &mut String,
+    log: Option<&mut String>,
 ) -> bool {
-    let succ = successors(insns, i);
-    if succ.is_empty() {
+    let (succ, n) = successors(insns, i);
+    if n == 0 {
         return false;
     }
     let Some(rel) = i.checked_sub(start).filter(|&r| r < arr.len()) else {
@@ -442,7 +467,7 @@ fn update_insn(
     };
     let mut after = 0u64;
     let mut acc = u64::MAX;
-    for s in succ {
+    for &s in &succ[..n] {
         let Some(m) = s.checked_sub(start).and_then(|r| arr.get(r)) else {
             continue;
         };
@@ -453,7 +478,9 @@ fn update_insn(
     acc |= m.must_write;
     let before = (after & !m.must_write) | m.may_read;
     let changed = before != m.live_before || acc != m.must_write_acc;
-    if m.may_read != 0 || m.must_write != 0 || i == start || prune_point {
+    if let Some(log) =
+        log.filter(|_| m.may_read != 0 || m.must_write != 0 || i == start || prune_point)
+    {
         log_change(log, chain, "live", frame, i, m.live_before, before);
         log_change(log, chain, "written", frame, i, m.must_write_acc, acc);
     }
