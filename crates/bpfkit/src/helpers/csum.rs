@@ -93,7 +93,8 @@ pub const fn csum_from32to16(sum: u32) -> u16 {
 
 /// `bpf_csum_diff`'s arithmetic (Linux 6.12 and later): the checksum difference of replacing
 /// `from` with `to`, seeded with `seed`, folded to 16 bits so that every architecture returns
-/// the same value. The caller checks the sizes (multiples of 4, at most 512 bytes together).
+/// the same value. Any sizes: a tail shorter than 8 bytes is summed zero-padded, as x86-64's
+/// `csum_partial` does.
 #[must_use]
 pub fn csum_diff(from: &[u8], to: &[u8], seed: u32) -> u32 {
     let ret = match (from.is_empty(), to.is_empty()) {

@@ -80,14 +80,10 @@ extern "C" fn skb_pull_data(ctx: u64, len: u64, _: u64, _: u64, _: u64) -> u64 {
     0
 }
 
-/// `sizeof(struct bpf_scratchpad)`: the most bytes `bpf_csum_diff` sums.
-const CSUM_DIFF_MAX: u64 = 512;
-
+/// `bpf_csum_diff`: since Linux 6.12 (the per-CPU scratch buffer removed) it sums buffers of
+/// any size, multiples of 4 or not, with no error return (net/core/filter.c).
 extern "C" fn csum_diff(from: u64, from_size: u64, to: u64, to_size: u64, seed: u64) -> u64 {
     let (fs, ts) = (from_size as u32, to_size as u32);
-    if (fs | ts) & 3 != 0 || u64::from(fs) + u64::from(ts) > CSUM_DIFF_MAX {
-        return ret(skb_ops::EINVAL);
-    }
     // SAFETY: two ARG_PTR_TO_MEM arguments, each with its ARG_CONST_SIZE_OR_ZERO.
     let (from, to) = unsafe { (abi::bytes(from, fs as usize), abi::bytes(to, ts as usize)) };
     u64::from(csum::csum_diff(from, to, seed as u32))
