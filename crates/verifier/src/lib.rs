@@ -48,6 +48,7 @@ pub struct Verified {
     stack_depth: Vec<usize>,
     ctx_access: Vec<bool>,
     probe_load: Vec<bool>,
+    seen: Vec<bool>,
 }
 
 impl Verified {
@@ -83,6 +84,32 @@ impl Verified {
     #[must_use]
     pub fn is_probe_load(&self, idx: usize) -> bool {
         self.probe_load.get(idx).copied().unwrap_or(false)
+    }
+
+    /// Whether some path processed instruction `idx` (the kernel's `insn_aux_data[idx].seen`).
+    /// The second slot of an LD_IMM64 is never seen itself; its first slot is.
+    #[must_use]
+    pub fn is_seen(&self, idx: usize) -> bool {
+        self.seen.get(idx).copied().unwrap_or(false)
+    }
+
+    /// The instructions with dead code (slots no path reached) replaced by `ja -1`, as the
+    /// kernel's `sanitize_dead_code` does: the verifier never checked them, so a runtime must
+    /// not translate them (a helper the program type lacks, reserved fields, ...).
+    #[must_use]
+    pub fn insns_without_dead_code(&self) -> Vec<Insn> {
+        let trap = Insn::new(0x05, 0, 0, -1, 0);
+        let mut out = self.insns.clone();
+        let mut i = 0;
+        while i < out.len() {
+            if self.is_seen(i) {
+                i += if out[i].is_ld_imm64() { 2 } else { 1 };
+            } else {
+                out[i] = trap;
+                i += 1;
+            }
+        }
+        out
     }
 
     /// Stack bytes used by each subprogram.
@@ -435,6 +462,11 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
         .iter()
         .map(|b| *b == rules::BaseKind::Probe)
         .collect();
+    let seen: Vec<bool> = ex
+        .base
+        .iter()
+        .map(|b| *b != rules::BaseKind::None)
+        .collect();
     match result {
         Ok(()) => {
             let mut log = ex.log;
@@ -460,6 +492,7 @@ pub fn verify(insns: &[Insn], env: &dyn Env, opts: &Options) -> Result<Verified,
                 stack_depth: depth,
                 ctx_access,
                 probe_load,
+                seen,
             })
         }
         Err(r) => Err(reject(r, ex.log, &stats, &depth)),

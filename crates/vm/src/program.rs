@@ -94,7 +94,8 @@ impl Vm {
     /// As [`Program::new`] (an unknown helper id, or a pseudo form left unresolved).
     pub fn from_verified(verified: &Verified, helpers: &Helpers) -> Result<Self, VmError> {
         Ok(Self {
-            program: Program::new(verified.insns(), helpers)?,
+            // Dead code was never checked: it becomes `ja -1` as in the kernel.
+            program: Program::new(&verified.insns_without_dead_code(), helpers)?,
         })
     }
 

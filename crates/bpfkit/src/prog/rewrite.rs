@@ -56,7 +56,8 @@ fn pointer_field(prog_type: ProgType, off: i32) -> Option<i16> {
 /// `EBADF` when an LD_IMM64 names a descriptor that is no longer a map (it was when verified;
 /// this can only happen if another thread closed it in between).
 pub fn rewrite(verified: &Verified, prog_type: ProgType, bpf: &Bpf) -> Result<Rewritten, Errno> {
-    let mut insns = verified.insns().to_vec();
+    // Code no path reached was never checked: it becomes `ja -1` (`sanitize_dead_code`).
+    let mut insns = verified.insns_without_dead_code();
     let max_ctx_offset = insns
         .iter()
         .enumerate()

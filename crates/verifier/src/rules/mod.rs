@@ -100,6 +100,8 @@ pub enum BaseKind {
     Other,
     /// Memory behind a BTF pointer read from a map's struct (`BPF_PROBE_MEM` in Linux).
     Probe,
+    /// Reached by some path, no memory access recorded (`insn_aux_data[].seen`).
+    Seen,
 }
 
 impl Out<'_> {
@@ -122,7 +124,7 @@ impl Out<'_> {
 
     fn note_base_kind(&mut self, idx: usize, kind: BaseKind) -> Result<(), Reject> {
         match self.base.get_mut(idx) {
-            Some(slot @ BaseKind::None) => *slot = kind,
+            Some(slot @ (BaseKind::None | BaseKind::Seen)) => *slot = kind,
             Some(prev) if *prev != kind => {
                 return Err(einval(
                     idx,
@@ -197,6 +199,11 @@ pub fn step(
     op: &Op,
     out: &mut Out<'_>,
 ) -> Result<Flow, Reject> {
+    // Every instruction a path processes is seen (`insn_aux_data[].seen`): the rest is dead
+    // code the kernel removes after verification (`opt_remove_dead_code`, `sanitize_dead_code`).
+    if let Some(b @ BaseKind::None) = out.base.get_mut(idx) {
+        *b = BaseKind::Seen;
+    }
     // The unprivileged rules wrap the privileged ones (no-ops for privileged loads).
     let pre = unpriv::before(cx, st, idx, op, out)?;
     let flow = step_privileged(cx, st, idx, op, out)?;
