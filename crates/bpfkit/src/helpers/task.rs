@@ -177,6 +177,14 @@ extern "C" fn get_current_comm(buf: u64, size: u64, _: u64, _: u64, _: u64) -> u
     0
 }
 
+/// `bpf_get_current_task`: Linux returns the address of the current `task_struct`. bpfkit has
+/// no kernel objects, so it returns an opaque token in the kernel's direct-map range, distinct
+/// per thread and stable for it (a read through it with a probe read fails with `-EFAULT`,
+/// where Linux's succeeds).
+extern "C" fn get_current_task(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    0xffff_8880_0000_0000 | (u64::from(current_tid()) << 14)
+}
+
 extern "C" fn get_cgroup_classid(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     // No net_cls cgroup in user space: the kernel's answer for a task outside one.
     0
@@ -200,6 +208,14 @@ pub fn defs() -> Vec<HelperDef> {
         plain(42, "bpf_get_numa_node_id", get_numa_node_id, false),
         plain(118, "bpf_jiffies64", jiffies64, false),
         plain(125, "bpf_ktime_get_boot_ns", ktime_get_boot_ns, false),
+        HelperDef {
+            // `bpf_get_current_task_proto`: GPL only; in `bpf_base_func_proto`'s perfmon part
+            // (every type, privileged loads: the unprivileged rules refuse it).
+            id: 35,
+            proto: proto("bpf_get_current_task", none(), R::Integer, true),
+            body: Body::Call(Helper::scalar(get_current_task)),
+            types: Types::All,
+        },
         HelperDef {
             id: 16,
             proto: proto(
@@ -228,6 +244,17 @@ pub fn defs() -> Vec<HelperDef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn current_task_is_stable_per_thread_and_distinct_between_threads() {
+        let here = get_current_task(0, 0, 0, 0, 0);
+        assert_eq!(here, get_current_task(0, 0, 0, 0, 0));
+        assert_ne!(here, 0);
+        let other = std::thread::spawn(|| get_current_task(0, 0, 0, 0, 0))
+            .join()
+            .expect("thread");
+        assert_ne!(here, other);
+    }
 
     #[test]
     fn pid_tgid_is_the_calling_thread() {
