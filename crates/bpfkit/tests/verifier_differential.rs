@@ -197,7 +197,7 @@ fn test_packet() -> Vec<u8> {
 /// Helpers the kernel offers these program types and bpfkit's runtime does not implement yet: a
 /// program calling one is a known difference of the runtime's helper set (counted, not a
 /// failure), not of the verifier.
-const MISSING_HELPERS: &[&str] = &["bpf_xdp_adjust_tail#65"];
+const MISSING_HELPERS: &[&str] = &[];
 
 /// Whether bpfkit's rejection is a gap of the runtime, not of the verifier: a helper it does
 /// not implement. (Dead code, which the kernel accepts and removes, must agree: the runtime

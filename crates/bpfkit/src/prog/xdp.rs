@@ -7,6 +7,10 @@ use crate::progtype::layout::XDP_MD_SIZE;
 pub const XDP_PACKET_HEADROOM: usize = 256;
 /// Room after the packet for tail adjustments.
 pub const XDP_TAILROOM: usize = 256;
+/// Where `xdp_data_hard_end` lies from the buffer start: a test run's frame is a page (4096
+/// bytes) whose last `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` (320 on x86-64) bytes
+/// are reserved, so `bpf_xdp_adjust_tail` may grow the packet up to here.
+pub const XDP_HARD_END: usize = 4096 - 320;
 /// `sizeof(struct xdp_frame)`, which the kernel keeps free at the start of the headroom: the
 /// lowest `bpf_xdp_adjust_head` may move the packet start to (with the metadata before it).
 pub const XDP_FRAME_SIZE: usize = 40;
@@ -60,7 +64,8 @@ impl XdpBuff {
     /// A buffer holding `packet` on the heap (so the context address stays put).
     #[must_use]
     pub fn boxed(packet: &[u8]) -> Box<XdpBuff> {
-        let mut buf = vec![0u8; XDP_PACKET_HEADROOM + packet.len() + XDP_TAILROOM];
+        let len = (XDP_PACKET_HEADROOM + packet.len() + XDP_TAILROOM).max(XDP_HARD_END);
+        let mut buf = vec![0u8; len];
         buf[XDP_PACKET_HEADROOM..XDP_PACKET_HEADROOM + packet.len()].copy_from_slice(packet);
         let mut b = Box::new(XdpBuff {
             ctx: XdpCtx {
@@ -120,6 +125,25 @@ impl XdpBuff {
         }
         self.len = (end as usize) - new;
         self.head = new;
+        self.refresh();
+        0
+    }
+
+    /// `bpf_xdp_adjust_tail(xdp, offset)`: moves the packet end by `offset` bytes (positive
+    /// grows it, with zeroed bytes). `-EINVAL` when the end would pass `xdp_data_hard_end` or
+    /// leave less than an Ethernet header (net/core/filter.c).
+    pub fn adjust_tail(&mut self, offset: i32) -> i64 {
+        let hard_end = XDP_HARD_END.min(self.buf.len()) as i64;
+        let end = (self.head + self.len) as i64;
+        let new_end = end + i64::from(offset);
+        if new_end > hard_end || new_end < (self.head + ETH_HLEN) as i64 {
+            return EINVAL;
+        }
+        let (end, new_end) = (end as usize, new_end as usize);
+        if new_end > end {
+            self.buf[end..new_end].fill(0);
+        }
+        self.len = new_end - self.head;
         self.refresh();
         0
     }
