@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bpfkit_isa::Insn;
-use bpfkit_kernel::table::{self, Case, Expect, Outcome};
+use bpfkit_kernel::table::{self, normalise_log, Case, Expect, Outcome};
 
 /// The table's folder.
 fn table_dir() -> PathBuf {
@@ -653,41 +653,6 @@ fn kernel_log_at(case: &Case, insns: &[Insn], log_level: u32) -> Result<String, 
         load.load(&insns)
     };
     Ok(loaded.log)
-}
-
-/// A log with what legitimately differs set aside: map addresses (the kernel's `0xffff...`,
-/// bpfkit's handle) with the padding that aligns the state after them, and the verification
-/// time.
-fn normalise_log(log: &str) -> String {
-    log.lines()
-        .map(|l| {
-            let mut out = String::new();
-            let mut rest = l;
-            while let Some(i) = rest.find(" = 0xffff").or_else(|| rest.find(" = map[id:")) {
-                out.push_str(&rest[..i]);
-                out.push_str(" = MAP");
-                let tail = &rest[i + 3..];
-                let end = tail
-                    .find(|ch: char| ch.is_whitespace())
-                    .unwrap_or(tail.len());
-                rest = &tail[end..];
-            }
-            out.push_str(rest);
-            if out.contains(" = MAP") {
-                if let Some(at) = out.find(" ;") {
-                    let head = out[..at].trim_end().len();
-                    out.replace_range(head..at, "");
-                }
-            }
-            // The time line, also where a message without a newline runs into it.
-            if let Some(at) = out.find("verification time ") {
-                out.truncate(at);
-                out.push_str("verification time");
-            }
-            out
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// The first line where two logs differ, for the dump.

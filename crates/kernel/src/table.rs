@@ -538,6 +538,43 @@ pub fn error_lines(log: &str) -> Vec<&str> {
         .collect()
 }
 
+/// A verifier log with what legitimately differs between the kernel and bpfkit set aside, for
+/// whole-log comparison: map addresses (the kernel's `0xffff...`, bpfkit's `map[id:N]`) with the
+/// padding that aligns the state after them, and the verification time.
+pub fn normalise_log(log: &str) -> String {
+    log.lines()
+        .map(|l| {
+            let mut out = String::new();
+            let mut rest = l;
+            while let Some(i) = rest.find(" = 0xffff").or_else(|| rest.find(" = map[id:")) {
+                out.push_str(&rest[..i]);
+                out.push_str(" = MAP");
+                let tail = &rest[i + 3..];
+                let end = tail
+                    .find(|ch: char| ch.is_whitespace())
+                    .unwrap_or(tail.len());
+                rest = &tail[end..];
+            }
+            out.push_str(rest);
+            if out.contains(" = MAP") {
+                // The address and the handle differ in length, and so does the padding that
+                // aligns the state after them (`; R1=map_ptr(...)`).
+                if let Some(at) = out.find(" ;") {
+                    let head = out[..at].trim_end().len();
+                    out.replace_range(head..at, "");
+                }
+            }
+            // The time line, also where a message without a newline runs into it.
+            if let Some(at) = out.find("verification time ") {
+                out.truncate(at);
+                out.push_str("verification time");
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The part of a log line before the statistics (`processed N insns (limit ...`), if any.
 fn strip_statistics(line: &str) -> &str {
     let mut from = 0;

@@ -79,8 +79,8 @@ fn bpfkit_and_linux_agree_on_every_case() {
                         Err(e) => Some((e.0, common::first_error_line(&l.log))),
                     });
                 }
-                let theirs = common::normalise_log(&l.log);
-                let ours = common::normalise_log(&common::bpfkit_log_at(c, *level));
+                let theirs = bpfkit_kernel::table::normalise_log(&l.log);
+                let ours = bpfkit_kernel::table::normalise_log(&common::bpfkit_log_at(c, *level));
                 if std::env::var("BPFKIT_LOG_CASE").is_ok_and(|n| n == c.name) {
                     eprintln!("--- kernel, level {level}\n{theirs}\n--- bpfkit\n{ours}\n---");
                 }
