@@ -26,41 +26,17 @@ use bpfkit::prog::run::TestRunAttr;
 use bpfkit::Bpf;
 use bpfkit_isa::disasm::{print_insn, PrintOptions};
 use bpfkit_isa::Insn;
-use bpfkit_kernel::table::{error_lines, Outcome};
+use bpfkit_kernel::table::Outcome;
 use bpfkit_kernel::{Errno, ProgLoad};
 use bpfkit_verifier::env::ProgType;
 use bpfkit_verifier::progen::{generate, GenProgram};
 
-/// A number from the environment, or `default`.
-fn env_num(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("0x")
-                .map_or_else(|| v.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
-        })
-        .unwrap_or(default)
-}
+mod progen_util;
+use progen_util::{env_num, errno_name, first_line, resolve_maps};
 
 /// The seed of program `i` of a campaign started from `seed`.
 fn program_seed(seed: u64, i: u64) -> u64 {
     seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-/// An errno's name as the table spells it.
-fn errno_name(e: i32) -> String {
-    match Errno(e).name() {
-        "E?" => format!("E{e}"),
-        n => n.to_string(),
-    }
-}
-
-/// The first error line of a log (see `bpfkit_kernel::table::error_lines`).
-fn first_line(log: &str) -> String {
-    error_lines(log)
-        .first()
-        .map(|s| (*s).to_string())
-        .unwrap_or_default()
 }
 
 /// The kernel's load of `p`: outcome, log, and the program with its maps when accepted.
@@ -113,19 +89,6 @@ fn load_in_kernel(p: &GenProgram, log_level: u32) -> KernelLoad {
         log: loaded.log,
         prog: loaded.result.ok(),
         _maps: maps,
-    }
-}
-
-/// LD_IMM64 src 1 with imm = map index → the map's descriptor; an index past `fds` becomes
-/// descriptor -1 (a bad fd in both engines).
-fn resolve_maps(insns: &mut [Insn], fds: &[i32]) {
-    for insn in insns.iter_mut() {
-        if insn.code == 0x18 && insn.src == 1 {
-            insn.imm = usize::try_from(insn.imm)
-                .ok()
-                .and_then(|k| fds.get(k).copied())
-                .unwrap_or(-1);
-        }
     }
 }
 

@@ -16,45 +16,13 @@
 use bpfkit::maps::MapAttr;
 use bpfkit::prog::load::{ProgLoadAttr, ProgLoadOpts};
 use bpfkit::Bpf;
-use bpfkit_isa::Insn;
-use bpfkit_kernel::table::{error_lines, Outcome};
+use bpfkit_kernel::table::Outcome;
 use bpfkit_kernel::{Errno, ProgLoad, UnprivilegedBpf};
 use bpfkit_verifier::env::ProgType;
 use bpfkit_verifier::progen::{generate, GenProgram};
 
-/// A number from the environment, or `default`.
-fn env_num(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn errno_name(e: i32) -> String {
-    match Errno(e).name() {
-        "E?" => format!("E{e}"),
-        n => n.to_string(),
-    }
-}
-
-fn first_line(log: &str) -> String {
-    error_lines(log)
-        .first()
-        .map(|s| (*s).to_string())
-        .unwrap_or_default()
-}
-
-/// LD_IMM64 src 1 with imm = map index → the map's descriptor (-1 past the maps).
-fn resolve_maps(insns: &mut [Insn], fds: &[i32]) {
-    for insn in insns.iter_mut() {
-        if insn.code == 0x18 && insn.src == 1 {
-            insn.imm = usize::try_from(insn.imm)
-                .ok()
-                .and_then(|k| fds.get(k).copied())
-                .unwrap_or(-1);
-        }
-    }
-}
+mod progen_util;
+use progen_util::{env_num, errno_name, first_line, resolve_maps};
 
 fn kernel(p: &GenProgram) -> Outcome {
     kernel_with_log(p).0
